@@ -1,0 +1,106 @@
+"""Tokenising (query, passage) pairs as ``[CLS] query [SEP] passage [SEP]`` and labelling every token.
+
+Each token position gets a segment code, so attributions can be split by token type:
+``CLS`` (the first special token), ``query``, ``SEP`` (every later special token), ``passage`` and
+``padding`` (positions the attention mask hides).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, fields
+from typing import Sequence
+
+import torch
+
+#: Segment names, indexed by segment code. Attributions are reported for the first four.
+SEGMENTS = ("CLS", "query", "SEP", "passage", "padding")
+CLS, QUERY, SEP, PASSAGE, PADDING = range(len(SEGMENTS))
+#: Fewest passage tokens a pair must keep after truncation.
+MIN_PASSAGE_TOKENS = 1
+
+
+@dataclass
+class EncodedPairs:
+    """A batch of tokenised pairs. Every tensor is ``[pairs, tokens]`` (long) except ``truncated``."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    token_type_ids: torch.Tensor
+    segments: torch.Tensor
+    truncated: torch.Tensor  # [pairs] bool: the passage lost tokens to max_length
+
+    def __len__(self) -> int:
+        return self.input_ids.shape[0]
+
+    def select(self, index) -> "EncodedPairs":
+        """The pairs at ``index`` (slice, list or tensor), padding trimmed to their longest pair."""
+        picked = {f.name: getattr(self, f.name)[index] for f in fields(self)}
+        length = int(picked["attention_mask"].sum(dim=1).max())
+        return EncodedPairs(**{k: v if k == "truncated" else v[:, :length] for k, v in picked.items()})
+
+    def to(self, device) -> "EncodedPairs":
+        return EncodedPairs(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
+
+
+def encode_pairs(
+    tokenizer, queries: Sequence[str], passages: Sequence[str], max_length: int = 128
+) -> EncodedPairs:
+    """Tokenise pairs, truncating passages (never queries) to ``max_length`` tokens in all.
+
+    Padding goes to the longest pair of the batch. One warning tells how many passages were truncated.
+
+    Raises:
+        ValueError: lengths differ, a query or passage is empty, ``max_length`` is not a positive int,
+            or a query alone leaves no room for its passage.
+    """
+    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 4:
+        raise ValueError(f"max_length must be an int >= 4, got {max_length!r}: pass e.g. max_length=128")
+    if isinstance(queries, str) or isinstance(passages, str):
+        raise ValueError("queries and passages must be lists of strings, not a single string: wrap it in a list")
+    if len(queries) != len(passages):
+        raise ValueError(f"{len(queries)} queries but {len(passages)} passages: pass one passage per query")
+    for kind, texts in (("query", queries), ("passage", passages)):
+        for i, text in enumerate(texts):
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError(f"empty {kind} at index {i} ({text!r}): every pair needs a non-empty query and passage")
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError("a fast (Rust) tokenizer is needed to label token types: load it with AutoTokenizer(use_fast=True)")
+
+    num_special = tokenizer.num_special_tokens_to_add(pair=True)
+    for i, query in enumerate(queries):
+        query_tokens = len(tokenizer.tokenize(query))
+        if query_tokens + num_special + MIN_PASSAGE_TOKENS > max_length:
+            raise ValueError(
+                f"query {i} is {query_tokens} tokens, leaving no room for its passage within max_length={max_length}: "
+                "shorten the query or raise max_length"
+            )
+    full_lengths = [len(ids) for ids in tokenizer(list(queries), list(passages), truncation=False)["input_ids"]]
+    batch = tokenizer(
+        list(queries), list(passages), truncation="only_second", max_length=max_length,
+        padding="longest", return_tensors="pt", return_token_type_ids=True,
+    )
+    segments = torch.full_like(batch["input_ids"], PADDING)
+    for row in range(len(queries)):
+        first_special = True
+        for position, sequence in enumerate(batch.sequence_ids(row)):
+            if not batch["attention_mask"][row, position]:
+                continue
+            if sequence is None:
+                segments[row, position] = CLS if first_special else SEP
+                first_special = False
+            else:
+                segments[row, position] = QUERY if sequence == 0 else PASSAGE
+    truncated = torch.tensor([length > max_length for length in full_lengths])
+    if truncated.any():
+        warnings.warn(
+            f"{int(truncated.sum())} of {len(truncated)} passages truncated to max_length={max_length} tokens",
+            stacklevel=2,
+        )
+    return EncodedPairs(
+        input_ids=batch["input_ids"],
+        attention_mask=batch["attention_mask"],
+        token_type_ids=batch["token_type_ids"],
+        segments=segments,
+        truncated=truncated,
+    )

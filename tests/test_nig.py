@@ -1,0 +1,157 @@
+"""NIG engine: agreement with captum's LayerConductance, completeness on a cut, batching, baselines."""
+
+import pytest
+import torch
+from captum.attr import LayerConductance
+
+from neuron_ig.baselines import Baseline, baseline_ids
+from neuron_ig.encoding import CLS, PASSAGE, QUERY, SEP, encode_pairs
+from neuron_ig.models import random_cross_encoder
+from neuron_ig.nig import attention_head_reduce, neuron_integrated_gradients
+
+QUERIES = ["what is a dog", "jet engine noise at take off", "boundary layer transition"]
+PASSAGES = [
+    "a dog is a domesticated animal that barks and is kept as a pet",
+    "the noise of a jet engine is loudest at take off, when the thrust is at its maximum",
+    "transition of the boundary layer from laminar to turbulent flow depends on the reynolds number",
+]
+LABELS = torch.tensor([1, 0, 1])
+
+
+@pytest.fixture(scope="module", params=[2, 1], ids=["two-labels", "one-logit"])
+def encoder(request):
+    return random_cross_encoder(num_labels=request.param, num_layers=3, seed=1)
+
+
+@pytest.fixture(scope="module")
+def encoded(encoder):
+    return encode_pairs(encoder.tokenizer, QUERIES, PASSAGES, max_length=48)
+
+
+def captum_conductance(encoder, encoded, labels, layer, baseline, steps):
+    """Reference: captum's LayerConductance on one layer, per token, ``[pairs, tokens, units]``."""
+
+    def class_probabilities(embeddings, attention_mask, token_type_ids):
+        logits = encoder.model(inputs_embeds=embeddings, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
+        return encoder.class_probabilities(logits)
+
+    embed = encoder.word_embeddings
+    inputs = embed(encoded.input_ids).detach()
+    baselines = embed(baseline_ids(encoded, baseline, encoder.tokenizer.pad_token_id)).detach()
+    attributions = LayerConductance(class_probabilities, layer).attribute(
+        inputs, baselines=baselines, target=labels, n_steps=steps, method="riemann_trapezoid",
+        additional_forward_args=(encoded.attention_mask, encoded.token_type_ids),
+    )
+    return (attributions * encoded.attention_mask[..., None]).detach()
+
+
+@pytest.mark.parametrize("baseline", list(Baseline))
+def test_every_ffn_layer_agrees_with_captum_layer_conductance(encoder, encoded, baseline):
+    steps = 16
+    result = neuron_integrated_gradients(encoder, encoded, LABELS, baseline=baseline, steps=steps, keep_tokens=True, batch_rows=40)
+    assert len(result.attributions) == 3
+    for name, layer in encoder.ffn_layers().items():
+        reference = captum_conductance(encoder, encoded, LABELS, layer, baseline, steps)
+        ours = result.token_attributions[name]
+        scale = reference.abs().max()
+        assert scale > 1e-5, "the test model's output must move along the path"
+        torch.testing.assert_close(ours, reference, rtol=1e-4, atol=1e-4 * float(scale))
+        # the per-segment sums are the per-token values summed over each segment
+        for code in (CLS, QUERY, SEP, PASSAGE):
+            mask = (encoded.segments == code)[..., None]
+            torch.testing.assert_close(result.attributions[name][:, code], (reference * mask).sum(1), rtol=1e-4, atol=1e-4 * float(scale))
+
+
+def test_scores_are_the_probability_of_the_pairs_own_class(encoder, encoded):
+    result = neuron_integrated_gradients(encoder, encoded, LABELS, steps=4)
+    with torch.no_grad():
+        logits = encoder.model(input_ids=encoded.input_ids, attention_mask=encoded.attention_mask, token_type_ids=encoded.token_type_ids).logits
+    probabilities = encoder.class_probabilities(logits)
+    torch.testing.assert_close(result.score, probabilities[torch.arange(3), LABELS])
+    torch.testing.assert_close(result.relevance, probabilities[:, 1])
+    base = baseline_ids(encoded, Baseline.PAD_QUERY, encoder.tokenizer.pad_token_id)
+    with torch.no_grad():
+        base_logits = encoder.model(input_ids=base, attention_mask=encoded.attention_mask, token_type_ids=encoded.token_type_ids).logits
+    torch.testing.assert_close(result.baseline_score, encoder.class_probabilities(base_logits)[torch.arange(3), LABELS])
+
+
+def test_completeness_holds_on_a_cut_and_improves_with_steps(encoder, encoded):
+    cut = {"bert.encoder.layer.1.output": encoder.model.bert.encoder.layer[1].output}  # a whole layer's output
+    errors = {}
+    for steps in (4, 64):
+        result = neuron_integrated_gradients(encoder, encoded, LABELS, modules=cut, steps=steps)
+        total = result.attributions["bert.encoder.layer.1.output"].sum(dim=(1, 2))
+        change = result.score - result.baseline_score
+        assert change.abs().min() > 1e-4, "the output must change between baseline and input"
+        errors[steps] = (total - change).abs().max().item()
+    assert errors[64] < 0.02 * result.score.sub(result.baseline_score).abs().max().item() + 1e-6
+    assert errors[64] < errors[4]
+
+
+def test_left_and_right_rules_differ_but_converge(encoder, encoded):
+    gaps = []
+    for steps in (4, 128):
+        left = neuron_integrated_gradients(encoder, encoded, LABELS, steps=steps, rule="left").total()
+        right = neuron_integrated_gradients(encoder, encoded, LABELS, steps=steps, rule="right").total()
+        gaps.append(((left - right).norm() / left.norm()).item())
+    assert gaps[0] > 1e-4
+    assert gaps[1] < gaps[0] / 10
+
+
+def test_batching_and_step_chunking_do_not_change_results(encoder, encoded):
+    together = neuron_integrated_gradients(encoder, encoded, LABELS, steps=10, batch_rows=1000, keep_tokens=True)
+    one_by_one = [neuron_integrated_gradients(encoder, encoded.select([i]), LABELS[i:i + 1], steps=10, batch_rows=3) for i in range(3)]
+    for name in together.attributions:
+        separate = torch.cat([r.attributions[name] for r in one_by_one])
+        torch.testing.assert_close(together.attributions[name], separate, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(together.score, torch.cat([r.score for r in one_by_one]))
+
+
+def test_attention_heads_are_sums_of_their_units(encoder, encoded):
+    layers = encoder.attention_layers()
+    heads = encoder.num_attention_heads
+    per_unit = neuron_integrated_gradients(encoder, encoded, LABELS, modules=layers, steps=6)
+    per_head = neuron_integrated_gradients(encoder, encoded, LABELS, modules=layers, steps=6,
+                                           unit_reduce={n: attention_head_reduce(heads) for n in layers})
+    for name in layers:
+        assert per_head.attributions[name].shape[-1] == heads
+        torch.testing.assert_close(per_head.attributions[name], per_unit.attributions[name].unflatten(-1, (heads, -1)).sum(-1))
+
+
+def test_baselines_keep_exactly_the_special_tokens_they_should(encoder, encoded):
+    pad = encoder.tokenizer.pad_token_id
+    cls_id, sep_id = encoder.tokenizer.cls_token_id, encoder.tokenizer.sep_token_id
+    real = encoded.attention_mask.bool()
+    segments = encoded.segments
+    pad_query = baseline_ids(encoded, "PAD_QUERY", pad)
+    assert (pad_query[segments == QUERY] == pad).all()
+    assert torch.equal(pad_query[segments == PASSAGE], encoded.input_ids[segments == PASSAGE])
+    assert (pad_query[segments == CLS] == cls_id).all() and (pad_query[segments == SEP] == sep_id).all()
+    both = baseline_ids(encoded, "pad_query_and_passage", pad)
+    assert (both[(segments == QUERY) | (segments == PASSAGE)] == pad).all()
+    assert (both[segments == CLS] == cls_id).all() and (both[segments == SEP] == sep_id).all()
+    assert (segments == SEP).sum(1).eq(2).all(), "a pair has two [SEP]"
+    assert (baseline_ids(encoded, Baseline.PAD_ALL, pad)[real] == pad).all()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"steps": -3}, "steps must be a positive int"),
+        ({"steps": "50"}, "steps must be a positive int"),
+        ({"baseline": "PAD_QUERRY"}, "unknown baseline 'PAD_QUERRY': use one of PAD_QUERY"),
+        ({"rule": "middle"}, "unknown rule 'middle'"),
+        ({"batch_rows": 0}, "batch_rows must be a positive int"),
+    ],
+)
+def test_bad_parameters_get_one_line_errors(encoder, encoded, kwargs, message):
+    with pytest.raises(ValueError, match=message) as error:
+        neuron_integrated_gradients(encoder, encoded, LABELS, **kwargs)
+    assert "\n" not in str(error.value)
+
+
+def test_labels_must_be_one_binary_class_per_pair(encoder, encoded):
+    with pytest.raises(ValueError, match="labels must be 3 values in"):
+        neuron_integrated_gradients(encoder, encoded, [1, 2, 0])
+    with pytest.raises(ValueError, match="labels must be 3 values in"):
+        neuron_integrated_gradients(encoder, encoded, [1, 0])
