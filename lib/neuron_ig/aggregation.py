@@ -1,0 +1,46 @@
+"""From per-pair NIG to per-dataset neuron scores.
+
+Per pair, NIG is already summed over token positions (per segment). Per dataset and class, the score of
+a neuron is the mean of its signed NIG over the pairs the model classifies correctly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .nig import ATTRIBUTED_SEGMENTS
+from .results import DatasetNIG
+
+
+def _segment_index(segment: str | None):
+    if segment is None:
+        return slice(None)
+    if segment not in ATTRIBUTED_SEGMENTS:
+        raise ValueError(f"unknown segment {segment!r}: use one of {', '.join(ATTRIBUTED_SEGMENTS)} or None for all tokens")
+    return ATTRIBUTED_SEGMENTS.index(segment)
+
+
+def class_mean(result: DatasetNIG, *, correct_only: bool = True, segment: str | None = None) -> np.ndarray:
+    """Mean signed NIG per neuron, ``[layers, units]``, over the (correctly classified) pairs.
+
+    ``segment`` restricts the sum over tokens to one token type (``"CLS"``, ``"query"``, ``"SEP"``,
+    ``"passage"``); None sums all real tokens.
+    """
+    keep = result.correct if correct_only else np.ones(len(result.score), dtype=bool)
+    if not keep.any():
+        raise ValueError(
+            f"the model classifies none of the {len(keep)} pairs of {result.manifest['parameters']['dataset']} correctly: "
+            "check the model and the labels, or pass correct_only=False"
+        )
+    per_segment = result.attributions[keep]  # [pairs, 4, layers, units]
+    selected = per_segment[:, _segment_index(segment)]
+    per_pair = selected if segment is not None else selected.sum(axis=1)
+    return per_pair.mean(axis=0)
+
+
+def segment_layer_table(result: DatasetNIG, *, correct_only: bool = True) -> pd.DataFrame:
+    """Mean NIG summed over each layer's units, per segment: rows = layers, columns = segments."""
+    keep = result.correct if correct_only else np.ones(len(result.score), dtype=bool)
+    sums = result.attributions[keep].sum(axis=3).mean(axis=0)  # [4, layers]
+    return pd.DataFrame(sums.T, columns=list(ATTRIBUTED_SEGMENTS), index=pd.RangeIndex(sums.shape[1], name="layer"))

@@ -1,0 +1,79 @@
+"""The results cache: a folder (``$NEURON_IG_CACHE``, default ``~/.cache/neuron_ig``) of arrays and JSON
+manifests, each keyed by every parameter that changes it, each written atomically (a reader never sees
+half a file; an interrupted run leaves only whole files behind)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+
+def cache_root() -> Path:
+    """The cache folder: ``$NEURON_IG_CACHE`` if set, else ``~/.cache/neuron_ig``."""
+    return Path(os.environ.get("NEURON_IG_CACHE") or Path.home() / ".cache" / "neuron_ig")
+
+
+def parameters_key(parameters: dict) -> str:
+    """A short stable hash of a JSON-able parameter dict (key order does not matter)."""
+    text = json.dumps(parameters, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def slug(text: str) -> str:
+    """A file-name-safe rendering of a model or dataset id: ``beir/nfcorpus/test`` -> ``beir_nfcorpus_test``."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", str(text)).strip("_")
+
+
+def write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it onto ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def save_json(path: Path, data) -> Path:
+    def write(tmp: Path):
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
+    return write_atomic(path, write)
+
+
+def load_json(path: Path):
+    return json.loads(Path(path).read_text())
+
+
+def save_arrays(path: Path, **arrays: np.ndarray) -> Path:
+    """Save named arrays as one ``.npz`` file, atomically."""
+    def write(tmp: Path):
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+    return write_atomic(path, write)
+
+
+def load_arrays(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        return {name: data[name] for name in data.files}
+
+
+def file_fingerprint(paths: list[Path]) -> str:
+    """sha256 of the contents of some files (e.g. a model's weights), 16 hex digits."""
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 22), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]

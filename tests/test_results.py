@@ -1,0 +1,85 @@
+"""NIG results on disk: keyed by parameters, written atomically, resumed after an interruption."""
+
+from collections import namedtuple
+
+import numpy as np
+import pytest
+
+import neuron_ig.results as results
+from neuron_ig.models import random_cross_encoder
+from neuron_ig.selection import top_p_percent
+
+Pair = namedtuple("Pair", "query_id doc_id query passage label")
+PAIRS = [Pair(f"q{i}", f"d{i}", f"query number {i} about wings", f"passage {i} on the lift of a wing at speed {i}", i % 2) for i in range(7)]
+PARAMETERS = {"model": "random-bert", "dataset": "toy/test", "label": 1, "baseline": "PAD_QUERY", "steps": 5, "rule": "left", "max_length": 32}
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("NEURON_IG_CACHE", str(tmp_path))
+    return tmp_path
+
+
+class Interrupted(Exception):
+    pass
+
+
+def load():
+    return random_cross_encoder(num_layers=2, seed=3)
+
+
+def test_a_rerun_loads_instead_of_recomputing(cache_dir, monkeypatch):
+    first = results.cached_nig(load, PAIRS, PARAMETERS, chunk_pairs=3, progress=False)
+    assert first.attributions.shape == (7, 4, 2, 64)
+    assert first.manifest["parameters"]["steps"] == 5 and "torch" in first.manifest["versions"]
+    monkeypatch.setattr(results, "_compute_chunk", lambda *a, **k: pytest.fail("recomputed a cached result"))
+    again = results.cached_nig(load, PAIRS, PARAMETERS, chunk_pairs=3, progress=False)
+    np.testing.assert_array_equal(first.attributions, again.attributions)
+    assert list(again.query_ids) == [p.query_id for p in PAIRS]
+
+
+def test_every_parameter_and_the_pairs_key_the_result(cache_dir):
+    base = results.result_folder(dict(PARAMETERS, pairs_fingerprint="x"))
+    for key, value in [("steps", 6), ("baseline", "PAD_ALL"), ("label", 0), ("rule", "right"), ("max_length", 64), ("model", "other")]:
+        assert results.result_folder(dict(PARAMETERS, pairs_fingerprint="x", **{key: value})) != base
+    assert results.result_folder(dict(PARAMETERS, pairs_fingerprint="y")) != base
+
+
+def test_an_interrupted_run_resumes_from_the_chunks_done(cache_dir, monkeypatch):
+    reference = results.cached_nig(load, PAIRS, dict(PARAMETERS, dataset="toy/reference"), chunk_pairs=3, progress=False)
+    compute = results._compute_chunk
+    calls = []
+    resuming = False
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2 and not resuming:
+            raise Interrupted("the machine went down")
+        return compute(*args, **kwargs)
+
+    monkeypatch.setattr(results, "_compute_chunk", interrupted)
+    with pytest.raises(Interrupted):
+        results.cached_nig(load, PAIRS, PARAMETERS, chunk_pairs=3, progress=False)
+    folder = results.result_folder(dict(PARAMETERS, pairs_fingerprint=results._pairs_fingerprint(PAIRS)))
+    assert [p.name for p in (folder / "parts").glob("*.npz")] == ["00000.npz"]
+    assert not list(folder.rglob("*.tmp")), "no half-written file is left behind"
+    calls.clear()
+    resuming = True
+    resumed = results.cached_nig(load, PAIRS, PARAMETERS, chunk_pairs=3, progress=False)
+    assert len(calls) == 2, "only the two missing chunks are computed"
+    np.testing.assert_allclose(resumed.attributions, reference.attributions, rtol=1e-5, atol=1e-8)
+    assert (folder / "nig.npz").exists() and not list((folder / "parts").glob("*.npz"))
+
+
+def test_truncation_is_counted_once_over_all_chunks(cache_dir):
+    long_pairs = [p._replace(passage=p.passage + " and more words" * 20) for p in PAIRS]
+    with pytest.warns(UserWarning, match="7 of 7 passages truncated to max_length=32") as record:
+        result = results.cached_nig(load, long_pairs, PARAMETERS, chunk_pairs=3, progress=False)
+    assert len([w for w in record if "truncated" in str(w.message)]) == 1
+    assert result.manifest["n_truncated"] == 7
+
+
+def test_top_p_percent_of_a_cached_result(cache_dir):
+    result = results.cached_nig(load, PAIRS, PARAMETERS, chunk_pairs=4, progress=False)
+    mask = top_p_percent(result.total().mean(0), 1.0)
+    assert mask.sum() == 2  # ceil(1% of 2 x 64)
