@@ -1,0 +1,46 @@
+# The report's commands. On a fresh machine `make book` installs everything and builds the book;
+# `make test` runs the tests. pyproject.toml is the single source of dependencies.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PARAMS ?= params/default.yml
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: all venv book test benchmark browser clean
+
+all: book
+
+## venv: create .venv and install the package with its book and test extras (again only when pyproject.toml changes)
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -e '.[book,test]'
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (neuron-ig)"
+	touch $(STAMP)
+
+## book: execute every notebook with $(PARAMS) and build the HTML book into _build/html
+book: venv
+	$(PY) -m neuron_ig.runner --params $(PARAMS)
+
+## test: run the test suite (the browser test needs Debian's chromium, installed here when root)
+test: venv browser
+	$(PY) -m pytest -q
+
+## browser: Debian's chromium, which the test of the built site drives through playwright
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "note: no chromium; install Debian's chromium (apt-get install chromium) or the browser test is skipped"; \
+	  fi; }
+
+## benchmark: time the NIG engine
+benchmark: venv
+	$(PY) benchmarks/nig_speed.py
+
+## clean: remove the built site and the executed notebooks (the result cache .cache/ is kept)
+clean:
+	rm -rf _build book/generated

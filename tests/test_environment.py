@@ -1,0 +1,50 @@
+"""Tests that the ways to install and test the project agree: environment.yml, Makefile, .ci/run."""
+
+import os
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+EXTRAS = set(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"])
+
+
+def test_environment_yml_is_thin_and_installs_the_project_extras():
+    environment = yaml.safe_load((REPO / "environment.yml").read_text())
+    assert set(environment) == {"name", "channels", "dependencies"}
+    assert environment["channels"] == ["conda-forge"]
+    conda, pip = environment["dependencies"][:-1], environment["dependencies"][-1]
+    assert sorted(conda) == ["pip", "python=3.11"]  # nothing but Python and pip from conda
+    assert list(pip) == ["pip"] and len(pip["pip"]) == 1
+    match = re.fullmatch(r"-e \.\[([\w,-]+)\]", pip["pip"][0])
+    assert match, f"expected `-e .[extras]`, got {pip['pip'][0]!r}"
+    assert set(match.group(1).split(",")) == {"book", "test"} <= EXTRAS
+
+
+def test_makefile_installs_the_same_extras_and_has_the_targets():
+    makefile = (REPO / "Makefile").read_text()
+    assert "pip install -e '.[book,test]'" in makefile
+    for target in ("venv", "book", "test", "benchmark", "clean"):
+        assert re.search(rf"^{target}:", makefile, re.MULTILINE), target
+    assert "-m neuron_ig.runner --params $(PARAMS)" in makefile
+    assert "-m pytest -q" in makefile
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = REPO / ".ci" / "run"
+    assert os.access(ci, os.X_OK)
+    lines = [line.strip() for line in ci.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    assert "set -euo pipefail" in lines
+    assert lines[-1] == "make test"
+    assert "make test" in (REPO / "README.md").read_text()
+
+
+def test_params_files_have_a_book_section():
+    for name in ("default.yml", "paper.yml"):
+        params = yaml.safe_load((REPO / "params" / name).read_text())
+        book = params["book"]
+        assert {"model", "datasets", "steps", "baseline", "max_length", "n_pairs", "seed", "p_values"} <= set(book)
+        assert book["steps"] == 50 and book["baseline"] == "PAD_QUERY" and book["p_values"] == [0.1, 0.5, 1.0]
+    assert yaml.safe_load((REPO / "params" / "paper.yml").read_text())["book"]["model"] == "castorini/monobert-large-msmarco"

@@ -1,0 +1,263 @@
+"""Tests of the book's runner on small temporary books: parameter checks, failures, a real build."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from neuron_ig import runner
+
+REPO = Path(__file__).resolve().parents[1]
+
+HEADER = """\
+---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+"""
+
+
+def notebook(title: str, parameters: str, *cells: str) -> str:
+    """A jupytext MyST notebook: a title, a cell tagged `parameters`, then code cells."""
+    text = f"{HEADER}\n# {title}\n\n```{{code-cell}} ipython3\n:tags: [parameters]\n\n{textwrap.dedent(parameters).strip()}\n```\n"
+    for cell in cells:
+        text += f"\n```{{code-cell}} ipython3\n{textwrap.dedent(cell).strip()}\n```\n"
+    return text
+
+
+def make_book(root: Path, notebooks: dict[str, str], params: dict, config: bool = False) -> Path:
+    """A temporary book: intro page, notebooks/STEM.md, _toc.yml listing them, params.yml (returned)."""
+    (root / "book").mkdir(parents=True)
+    (root / "notebooks").mkdir()
+    (root / "book" / "intro.md").write_text("# A test book\n\nThe gap $F(x) - F(x')$ is shown in math.\n")
+    for stem, text in notebooks.items():
+        (root / "notebooks" / f"{stem}.md").write_text(text)
+    toc = {"format": "jb-book", "root": "book/intro",
+           "chapters": [{"file": f"book/generated/{stem}"} for stem in notebooks]}
+    (root / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))
+    if config:
+        shutil.copy(REPO / "_config.yml", root / "_config.yml")
+    params_file = root / "params.yml"
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+    return params_file
+
+
+# --- parameters and the toc, without running anything ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "default, value, ok",
+    [(50, 20, True), (50, "20", False), (50, 2.5, False), (50, True, False),
+     (0.5, 1, True), (0.5, 0.1, True), (0.5, "x", False), ("a", "b", True), ("a", 1, False),
+     ([0.1], [1, 2], True), ([], "x", False), (True, False, True), (True, 1, False),
+     (None, "anything", True), (None, [1], True), (runner._UNKNOWN, 3, True)],
+)
+def test_type_matches(default, value, ok):
+    assert runner.type_matches(default, value) is ok
+
+
+def test_toc_order_with_parts_and_sections(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    for stem in ("01_a", "02_b", "03_c"):
+        (tmp_path / "notebooks" / f"{stem}.md").write_text("")
+    toc = {"format": "jb-book", "root": "book/intro", "parts": [
+        {"caption": "One", "chapters": [{"file": "book/generated/02_b",
+                                          "sections": [{"file": "book/generated/03_c"}]}]},
+        {"caption": "Two", "chapters": [{"file": "book/notes"}, {"file": "book/generated/01_a"}]}]}
+    (tmp_path / "_toc.yml").write_text(yaml.safe_dump(toc))
+    assert runner.toc_notebooks(tmp_path) == ["02_b", "03_c", "01_a"]
+
+
+def test_toc_entry_without_source_is_refused(tmp_path):
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/generated/09_x\n")
+    with pytest.raises(runner.RunnerError, match=r"notebooks/09_x\.md does not exist"):
+        runner.toc_notebooks(tmp_path)
+
+
+def test_wrong_type_is_refused_before_anything_runs(tmp_path, capsys):
+    ran = "Path('ran_{}').write_text('yes')"
+    params_file = make_book(tmp_path, {
+        "01_first": notebook("First", "steps = 50", "from pathlib import Path", ran.format(1)),
+        "02_second": notebook("Second", "seed = 0\nname = 'x'", "from pathlib import Path", ran.format(2)),
+    }, {"book": {"steps": 10, "seed": "zero", "unused": 1}})
+
+    code = runner.main(["--params", str(params_file), "--root", str(tmp_path)])
+
+    err = capsys.readouterr().err.strip()
+    assert code == 1
+    assert len(err.splitlines()) == 1
+    assert "02_second" in err and "'seed'" in err and "expects int" in err and "got str" in err
+    assert str(params_file) in err
+    generated = tmp_path / "book" / "generated"
+    assert not list(generated.glob("*")) and not list(generated.glob("ran_*"))  # not even 01 ran
+
+
+def test_unknown_parameter_of_a_notebook_section_is_refused(tmp_path):
+    params_file = make_book(tmp_path, {"01_first": notebook("First", "steps = 50")},
+                            {"book": {}, "01_first": {"stepz": 3}})
+    with pytest.raises(runner.RunnerError, match=r"01_first has no parameter 'stepz' .*declares: steps"):
+        runner.run(tmp_path, params_file, build=False)
+
+
+def test_unknown_section_and_only_name_are_refused(tmp_path):
+    params_file = make_book(tmp_path, {"01_first": notebook("First", "steps = 50")},
+                            {"book": {}, "07_missing": {"steps": 3}})
+    with pytest.raises(runner.RunnerError, match=r"section `07_missing:`.*01_first"):
+        runner.run(tmp_path, params_file, build=False)
+    params_file.write_text("book: {}\n")
+    with pytest.raises(runner.RunnerError, match=r"--only 01_frist: not in _toc.yml"):
+        runner.run(tmp_path, params_file, only=["01_frist"], build=False)
+
+
+def test_notebook_without_parameters_cell_is_refused(tmp_path):
+    params_file = make_book(tmp_path, {"01_first": HEADER + "\n# First\n\n```{code-cell} ipython3\nx = 1\n```\n"},
+                            {"book": {}})
+    with pytest.raises(runner.RunnerError, match="no cell tagged `parameters`"):
+        runner.run(tmp_path, params_file, build=False)
+
+
+# --- execution -----------------------------------------------------------------------------------
+
+
+def test_failing_notebook_stops_the_run_and_leaves_nothing_to_build_on(tmp_path, capsys):
+    params_file = make_book(tmp_path, {
+        "01_fails": notebook("Fails", "steps = 50", "x = steps + 1", "raise ValueError(f'boom at {x}')"),
+        "02_after": notebook("After", "steps = 50", "y = 2"),
+    }, {"book": {"steps": 3}})
+
+    code = runner.main(["--params", str(params_file), "--root", str(tmp_path), "--no-build"])
+
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert code == 1
+    assert len(errors) == 1  # one line (papermill's progress bar also writes to stderr)
+    err = errors[0]
+    assert "notebook 01_fails failed" in err and "ValueError: boom at 4" in err
+    generated = tmp_path / "book" / "generated"
+    assert not (generated / "01_fails.ipynb").exists()
+    assert (generated / "01_fails.failed.ipynb").exists()  # kept to read, under a name no toc lists
+    assert not (generated / "02_after.ipynb").exists()  # the run stopped
+
+
+def test_build_is_refused_while_a_page_is_missing(tmp_path):
+    params_file = make_book(tmp_path, {"01_first": notebook("First", "steps = 50")}, {"book": {}})
+    with pytest.raises(runner.RunnerError, match=r"01_first.ipynb has not been made yet"):
+        runner.build_book(tmp_path)
+    assert params_file.exists()
+
+
+CHART_NOTEBOOK = notebook(
+    "A chart",
+    "steps = 3\ntitle = 'default title'\nrate = 0.5",
+    """
+    import os
+    from pathlib import Path
+    import altair as alt
+    import pandas as pd
+    from neuron_ig import plots
+    from neuron_ig.provenance import show_provenance
+
+    show_provenance({"steps": steps, "title": title, "rate": rate})
+    Path("environment.json").write_text(
+        __import__("json").dumps({"cwd": os.getcwd(), "cache": os.environ["NEURON_IG_CACHE"]}))
+    """,
+    """
+    data = pd.DataFrame({"k": range(steps), "value": [k * rate for k in range(steps)]})
+    plots.show(alt.Chart(data, title=title).mark_bar().encode(x="k:O", y="value", color="k:N"))
+    """,
+)
+
+
+@pytest.fixture(scope="module")
+def built_book(tmp_path_factory):
+    """A two-page book (intro + one chart notebook) run and built with the repository's _config.yml."""
+    root = tmp_path_factory.mktemp("book")
+    params_file = make_book(root, {"01_chart": CHART_NOTEBOOK},
+                            {"book": {"steps": 4, "title": "from the params file", "rate": 2, "model": "unused"}},
+                            config=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("NEURON_IG_CACHE", raising=False)
+        runner.run(root, params_file)
+    return root
+
+
+def test_real_book_executes_and_builds(built_book):
+    generated = built_book / "book" / "generated"
+    executed = json.loads((generated / "01_chart.ipynb").read_text())
+    assert "from the params file" in json.dumps(executed)  # parameters were injected
+    environment = json.loads((generated / "environment.json").read_text())
+    assert Path(environment["cwd"]).resolve() == generated.resolve()
+    assert Path(environment["cache"]) == (built_book / ".cache" / "neuron_ig").resolve()
+    assert (built_book / "_build" / "html" / "book" / "generated" / "01_chart.html").is_file()
+
+
+def test_built_page_has_inline_svg_and_no_cdn_script(built_book):
+    html_dir = built_book / "_build" / "html"
+    page = (html_dir / "book" / "generated" / "01_chart.html").read_text()
+    assert "<svg" in page and 'class="marks"' in page  # the chart itself, inline
+    assert "from the params file" in page
+    for html in html_dir.rglob("*.html"):
+        sources = re.findall(r"<script[^>]*\bsrc=[\"']([^\"']+)", html.read_text())
+        remote = [src for src in sources if re.match(r"(https?:)?//", src)
+                  or re.search(r"vega|cdn|jsdelivr|unpkg", src)]
+        assert not remote, f"{html.name} loads scripts from the network: {remote}"
+    assert (html_dir / "_static" / "mathjax" / "tex-svg-full.js").is_file()
+
+
+def _chromium() -> str | None:
+    return os.environ.get("NEURON_IG_CHROMIUM") or shutil.which("chromium")
+
+
+def test_built_pages_fetch_nothing_from_the_network(built_book):
+    """Open every page in headless Chromium and record each request: all must be local files."""
+    chromium = _chromium()
+    if chromium is None:
+        if os.environ.get("CI"):
+            pytest.fail("no chromium: `make test` installs Debian's chromium")
+        pytest.skip("no chromium (Debian package `chromium`; `make test` installs it)")
+    from playwright.sync_api import sync_playwright
+
+    html_dir = built_book / "_build" / "html"
+    requests = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        try:
+            page = browser.new_page()
+            page.on("request", lambda request: requests.append(request.url))
+            for name in ("book/intro.html", "book/generated/01_chart.html"):
+                page.goto((html_dir / name).as_uri(), wait_until="networkidle")
+                page.wait_for_timeout(500)
+                is_chart = name.endswith("01_chart.html")
+                assert page.locator("svg.marks").count() == is_chart
+                assert page.locator("mjx-container").count() >= (not is_chart)  # MathJax from _static
+        finally:
+            browser.close()
+    assert requests
+    assert [url for url in requests if not url.startswith(("file:", "data:", "about:"))] == []
+
+
+def test_kernel_of_another_python_is_refused(monkeypatch):
+    from types import SimpleNamespace
+
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    foreign = SimpleNamespace(argv=["/opt/other-env/bin/python", "-m", "ipykernel_launcher"], resource_dir="/x")
+    monkeypatch.setattr(KernelSpecManager, "get_kernel_spec", lambda self, name: foreign)
+    with pytest.raises(runner.RunnerError, match=r"runs /opt/other-env/bin/python.*ipykernel install --sys-prefix"):
+        runner.check_kernel()
+    monkeypatch.undo()
+    runner.check_kernel()  # the venv's own kernel is accepted
