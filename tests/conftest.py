@@ -1,6 +1,55 @@
-"""Shared test set-up. Tests never download: the Hugging Face Hub is switched off before anything imports it."""
+"""Shared test set-up. Tests never download: the Hugging Face Hub is switched off before anything imports it.
+
+Cranfield comes from `../shared/data/ir_datasets` beside the checkout (read-only; CI lays it out the same
+way). `ir_datasets` writes next to the archive and fixes each dataset's paths when it is imported, so the
+folder is copied to a writable temporary folder and `IR_DATASETS_HOME` pointed at it in
+`pytest_configure`, before any test module can import `ir_datasets`; the `ir_datasets_home` fixture hands
+the copy to a test, or skips the test where the shared folder is absent.
+"""
+from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+SHARED_IR_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "data" / "ir_datasets"
+_ir_datasets_home: Path | None = None
+
+
+def pytest_configure(config):
+    global _ir_datasets_home
+    if SHARED_IR_DATASETS.is_dir() and _ir_datasets_home is None:
+        _ir_datasets_home = Path(tempfile.mkdtemp(prefix="neuron-ig-ir_datasets-"))
+        shutil.copytree(SHARED_IR_DATASETS, _ir_datasets_home, dirs_exist_ok=True, copy_function=shutil.copyfile)
+        for path in [_ir_datasets_home, *_ir_datasets_home.rglob("*")]:
+            path.chmod(path.stat().st_mode | 0o700)
+        os.environ["IR_DATASETS_HOME"] = str(_ir_datasets_home)
+
+
+def pytest_unconfigure(config):
+    if _ir_datasets_home is not None:
+        shutil.rmtree(_ir_datasets_home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def ir_datasets_home() -> Path:
+    """A writable copy of `../shared/data/ir_datasets` that `IR_DATASETS_HOME` points to (Cranfield)."""
+    if _ir_datasets_home is None:
+        pytest.skip(f"Cranfield test data not found at {SHARED_IR_DATASETS}: check out the repo with the "
+                    f"project's shared/ folder beside it")
+    return _ir_datasets_home
+
+
+@pytest.fixture(scope="module")
+def neuron_ig_cache(tmp_path_factory):
+    """An empty cache root (`NEURON_IG_CACHE`) for the tests of one module, restored afterwards."""
+    with pytest.MonkeyPatch.context() as patch:
+        root = tmp_path_factory.mktemp("neuron_ig_cache")
+        patch.setenv("NEURON_IG_CACHE", str(root))
+        yield root

@@ -1,0 +1,150 @@
+"""Datasets by `ir_datasets` id, and the (query, passage) relevance pairs that NIG attributes.
+
+Importing this module registers the embedded collections (`neuron-ig/gcide/{train,dev,test}`,
+`neuron-ig/hpo/test`, `neuron-ig/pystdlib/test`: see `neuron_ig.embedded`), so that any id, embedded or
+real (`cranfield`, `beir/nfcorpus/test`, `msmarco-passage/trec-dl-2019/judged`), loads the same way.
+
+Pairs (the paper's "Data" section): N relevant and N non-relevant pairs per dataset, fixed seed;
+relevant = qrels at the dataset's relevant levels (relevance > 0); non-relevant = BM25 top-k documents
+of a judged query that are not judged relevant for it.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import random
+from typing import NamedTuple
+
+import ir_datasets
+
+from . import embedded  # noqa: F401  (registers the embedded collections)
+
+PARTS = ("docs", "queries", "qrels")
+
+
+class Pair(NamedTuple):
+    """One (query, passage) pair with its class: 1 = relevant, 0 = non-relevant."""
+    query_id: str
+    doc_id: str
+    query: str
+    passage: str
+    label: int
+
+
+def _has(dataset, part: str) -> bool:
+    return getattr(dataset, f"has_{part}")()
+
+
+def _complete_ids(prefix: str = "") -> list[str]:
+    """Registered ids starting with `prefix` whose dataset has docs, queries and qrels."""
+    ids = [i for i in ir_datasets.registry._registered if i.startswith(prefix)]
+    return [i for i in ids if all(_has(ir_datasets.registry._registered[i], p) for p in PARTS)]
+
+
+def _one_of(ids: list[str]) -> str:
+    """'a', 'b' or 'c'"""
+    quoted = [repr(i) for i in ids]
+    return " or ".join([", ".join(quoted[:-1]), quoted[-1]] if len(quoted) > 1 else quoted)
+
+
+def load_dataset(dataset_id: str, need=PARTS):
+    """`ir_datasets.load(dataset_id)`, refusing unknown ids and datasets without the parts in `need`."""
+    try:
+        dataset = ir_datasets.load(dataset_id)
+    except KeyError:
+        close = difflib.get_close_matches(dataset_id, _complete_ids(), n=3, cutoff=0.6)
+        hint = f": did you mean {_one_of(close)}?" if close else ""
+        raise ValueError(f"unknown dataset id {dataset_id!r}{hint} (ir_datasets ids are listed by "
+                         f"`ir_datasets list`)") from None
+    missing = [p for p in need if not _has(dataset, p)]
+    if missing:
+        subsets = _complete_ids(f"{dataset_id}/")[:3]
+        hint = f", e.g. {_one_of(subsets)}" if subsets else ""
+        raise ValueError(f"dataset {dataset_id!r} has no {' or '.join(missing)}: use an id that has docs, "
+                         f"queries and qrels{hint}")
+    return dataset
+
+
+def collection_fingerprint(dataset_id: str) -> str:
+    """sha256 of the dataset's docs, queries and qrels (each sorted by id), to tell two builds apart."""
+    dataset = load_dataset(dataset_id)
+    digest = hashlib.sha256()
+    for part in PARTS:
+        records = sorted(json.dumps(list(r), ensure_ascii=False) for r in getattr(dataset, f"{part}_iter")())
+        digest.update(f"{part}:{len(records)}\n".encode())
+        for record in records:
+            digest.update(record.encode("utf-8") + b"\n")
+    return digest.hexdigest()
+
+
+def relevant_qrels(dataset_id: str) -> dict[str, set[str]]:
+    """{query_id: doc ids judged relevant (relevance > 0)} for queries that have at least one."""
+    relevant = {}
+    for qrel in load_dataset(dataset_id).qrels_iter():
+        if qrel.relevance > 0:
+            relevant.setdefault(qrel.query_id, set()).add(qrel.doc_id)
+    return relevant
+
+
+def _round_robin(order: list[str], candidates: dict[str, list[str]], per_query):
+    """(query, doc): the first candidate of each query in `order`, then the second of each, and so on."""
+    depth = 0
+    while per_query is None or depth < per_query:
+        layer = [(q, candidates[q][depth]) for q in order if len(candidates.get(q, ())) > depth]
+        if not layer:
+            return
+        yield from layer
+        depth += 1
+
+
+def relevance_pairs(dataset_id: str, n: int, label: int, seed: int = 0, bm25_depth: int = 100,
+                    max_pairs_per_query: int | None = None) -> list[Pair]:
+    """n (query, passage) pairs of class `label` from the dataset, the same for the same seed.
+
+    label 1: (query, document) judged relevant (relevance > 0). label 0: a document in the query's BM25
+    top `bm25_depth` that is not judged relevant, for queries with at least one relevant document.
+    Pairs are spread over queries: queries are shuffled with `seed`, each query's candidates too, and
+    pairs are taken one per query, then a second per query, ... up to `max_pairs_per_query` (None: no
+    limit). Returned deduplicated and sorted by (query_id, doc_id); texts are `default_text()`.
+    """
+    if n <= 0:
+        raise ValueError(f"n must be positive, got {n}")
+    if label not in (0, 1):
+        raise ValueError(f"label must be 1 (relevant) or 0 (non-relevant), got {label!r}")
+    if max_pairs_per_query is not None and max_pairs_per_query <= 0:
+        raise ValueError(f"max_pairs_per_query must be positive or None, got {max_pairs_per_query}")
+    dataset = load_dataset(dataset_id)
+    queries = {q.query_id: q.default_text() for q in dataset.queries_iter()}
+    relevant = relevant_qrels(dataset_id)
+    rng = random.Random(seed)
+    order = sorted(q for q in relevant if q in queries)
+    rng.shuffle(order)
+    if label == 1:
+        candidates = {q: rng.sample(sorted(relevant[q]), len(relevant[q])) for q in order}
+    else:
+        from .retrieval import bm25_run
+
+        candidates, chunk = {}, max(n, 256)
+        for start in range(0, len(order), chunk):  # BM25 only as many queries as needed
+            run = bm25_run(dataset_id, k=bm25_depth, query_ids=order[start:start + chunk])
+            for q, ranking in run.items():
+                negatives = sorted(d for d in ranking if d not in relevant[q])
+                candidates[q] = rng.sample(negatives, len(negatives))
+            if sum(1 for c in candidates.values() if c) >= n:
+                break
+    docs = dataset.docs_store()
+    chosen, texts = [], {}
+    for query_id, doc_id in _round_robin(order, candidates, max_pairs_per_query):
+        if len(chosen) == n:
+            break
+        if doc_id not in texts:  # qrels may name documents missing from the collection: skip those
+            found = docs.get_many([doc_id])
+            texts[doc_id] = found[doc_id].default_text() if doc_id in found else None
+        if texts[doc_id] is not None:
+            chosen.append((query_id, doc_id))
+    if len(chosen) < n:
+        limit = "" if max_pairs_per_query is None else f" with at most {max_pairs_per_query} per query"
+        raise ValueError(f"{dataset_id} has only {len(chosen)} {'relevant' if label else 'non-relevant'} pairs"
+                         f"{limit}, {n} asked: lower n" + (" or raise max_pairs_per_query" if limit else ""))
+    return [Pair(q, d, queries[q], texts[d], label) for q, d in sorted(chosen)]

@@ -1,0 +1,64 @@
+"""Datasets by id (errors that name the fix) and relevance pairs, on Cranfield."""
+import pytest
+
+from neuron_ig.data import Pair, collection_fingerprint, load_dataset, relevance_pairs, relevant_qrels
+from neuron_ig.retrieval import bm25_run
+
+
+@pytest.fixture(scope="module")
+def cranfield(ir_datasets_home, neuron_ig_cache):
+    return "cranfield"
+
+
+def test_load_cranfield(cranfield):
+    dataset = load_dataset(cranfield)
+    assert sum(1 for _ in dataset.queries_iter()) == 225
+    assert dataset.docs_store().get("1").title.startswith("experimental investigation")
+
+
+def test_unknown_id_suggests_close_ids():
+    with pytest.raises(ValueError, match=r"unknown dataset id 'beir/nfcorpuss': did you mean 'beir/nfcorpus/"):
+        load_dataset("beir/nfcorpuss")
+    with pytest.raises(ValueError, match="ir_datasets list"):
+        load_dataset("no-such-collection-at-all")
+
+
+def test_dataset_without_queries_or_qrels_is_refused():
+    with pytest.raises(ValueError, match=r"has no qrels: .* e\.g\. 'beir/nfcorpus/"):
+        load_dataset("beir/nfcorpus")
+
+
+def test_relevance_pairs_have_the_right_labels(cranfield):
+    relevant = relevant_qrels(cranfield)
+    positives = relevance_pairs(cranfield, 60, 1)
+    negatives = relevance_pairs(cranfield, 60, 0, bm25_depth=20)
+    assert len(positives) == len(negatives) == 60
+    assert all(isinstance(p, Pair) and p.label == 1 and p.doc_id in relevant[p.query_id] for p in positives)
+    assert all(p.label == 0 and p.doc_id not in relevant.get(p.query_id, ()) for p in negatives)
+    top = bm25_run(cranfield, k=20, query_ids=sorted({p.query_id for p in negatives}))
+    assert all(p.doc_id in top[p.query_id] for p in negatives)
+    for pairs in (positives, negatives):
+        assert pairs == sorted(pairs) and len({(p.query_id, p.doc_id) for p in pairs}) == len(pairs)
+        assert all(p.query and p.passage for p in pairs)
+    assert len({p.query_id for p in positives}) == 60  # spread: one pair per query while queries last
+
+
+def test_relevance_pairs_depend_on_the_seed_only(cranfield):
+    assert relevance_pairs(cranfield, 40, 1, seed=3) == relevance_pairs(cranfield, 40, 1, seed=3)
+    assert relevance_pairs(cranfield, 40, 1, seed=3) != relevance_pairs(cranfield, 40, 1, seed=4)
+    assert relevance_pairs(cranfield, 40, 0, seed=3) != relevance_pairs(cranfield, 40, 0, seed=4)
+
+
+def test_relevance_pairs_errors(cranfield):
+    with pytest.raises(ValueError, match="n must be positive"):
+        relevance_pairs(cranfield, 0, 1)
+    with pytest.raises(ValueError, match="label must be 1"):
+        relevance_pairs(cranfield, 10, 2)
+    with pytest.raises(ValueError, match="has only .* relevant pairs with at most 1 per query.*raise max_pairs"):
+        relevance_pairs(cranfield, 1000, 1, max_pairs_per_query=1)
+    with pytest.raises(ValueError, match="lower n"):
+        relevance_pairs(cranfield, 10**6, 1)
+
+
+def test_fingerprint_is_stable(cranfield):
+    assert collection_fingerprint(cranfield) == collection_fingerprint(cranfield)

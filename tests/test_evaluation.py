@@ -1,0 +1,47 @@
+"""ir_measures wrappers: nDCG@10 against a hand computation, per-query values, runs from model scores."""
+import math
+
+import pytest
+
+from neuron_ig.evaluation import evaluate, ndcg_at_10, per_query, qrels_dict, rerank_run
+
+QRELS = {"q1": {"d1": 1, "d2": 1, "d9": 0}, "q2": {"d5": 2}}
+
+
+def test_ndcg_at_10_matches_a_hand_computation():
+    run = {"q1": {"d3": 3.0, "d1": 2.0, "d2": 1.0}}  # relevant at ranks 2 and 3 of 2 relevant
+    expected = (1 / math.log2(3) + 1 / math.log2(4)) / (1 + 1 / math.log2(3))
+    assert ndcg_at_10(run, QRELS) == pytest.approx(expected)  # 0.6934
+    assert expected == pytest.approx(0.6934, abs=1e-4)
+
+
+def test_evaluate_and_per_query():
+    run = {"q1": {"d1": 2.0, "d2": 1.0}, "q2": {"d0": 5.0, "d5": 1.0}}
+    values = per_query(run, QRELS, "RR@10")
+    assert values == pytest.approx({"q1": 1.0, "q2": 0.5})
+    result = evaluate(run, QRELS)
+    assert set(result) == {"nDCG@10", "RR@10"}
+    assert result["RR@10"] == pytest.approx(0.75)
+    assert per_query(run, QRELS)["q1"] == pytest.approx(1.0)
+
+
+def test_empty_ranking_counts_zero_and_unjudged_queries_are_ignored():
+    run = {"q1": {"d1": 1.0}, "q2": {}, "unjudged": {"d1": 1.0}}
+    assert per_query(run, QRELS) == pytest.approx({"q1": 1 / (1 + 1 / math.log2(3)), "q2": 0.0})
+
+
+def test_run_without_judged_queries_is_refused():
+    with pytest.raises(ValueError, match="share no query id"):
+        evaluate({"x": {"d1": 1.0}}, QRELS)
+
+
+def test_rerank_run_groups_scores_by_query():
+    scores = {("q1", "d1"): 0.2, ("q1", "d2"): 0.9, ("q2", "d5"): 1}
+    assert rerank_run(scores) == {"q1": {"d1": 0.2, "d2": 0.9}, "q2": {"d5": 1.0}}
+    assert ndcg_at_10(rerank_run(scores), QRELS) == pytest.approx(1.0)
+
+
+def test_qrels_dict_of_cranfield(ir_datasets_home):
+    qrels = qrels_dict("cranfield")
+    assert len(qrels) == 225
+    assert sum(len(d) for d in qrels.values()) == 1837
