@@ -45,3 +45,28 @@ def test_qrels_dict_of_cranfield(ir_datasets_home):
     qrels = qrels_dict("cranfield")
     assert len(qrels) == 225
     assert sum(len(d) for d in qrels.values()) == 1837
+
+
+def test_rerank_scores_the_bm25_candidates_of_cranfield_with_a_cross_encoder(ir_datasets_home, neuron_ig_cache):
+    from neuron_ig.evaluation import effectiveness, rerank
+    from neuron_ig.models import random_cross_encoder
+
+    encoder = random_cross_encoder(seed=2)
+    bm25, model = rerank(encoder, "cranfield", depth=10, max_queries=15, progress=False)
+    assert len(bm25) == 15 and {q: set(r) for q, r in bm25.items()} == {q: set(r) for q, r in model.items()}
+    assert all(0 < s < 1 for r in model.values() for s in r.values())
+    values = effectiveness(encoder, "cranfield", depth=10, max_queries=15, n_pairs=10, progress=False)
+    assert values["BM25 nDCG@10"] == pytest.approx(evaluate(bm25, qrels_dict("cranfield"))["nDCG@10"])
+    assert values["accuracy relevant"] + values["accuracy non-relevant"] > 0
+    assert list((neuron_ig_cache / "effectiveness").glob("cranfield-*.json")), "cached"
+
+
+def test_example_pairs_share_a_query_one_relevant_one_not(ir_datasets_home, neuron_ig_cache):
+    from neuron_ig.data import example_pairs
+
+    relevant, non_relevant = example_pairs("cranfield", seed=3)
+    qrels = qrels_dict("cranfield")
+    assert relevant.query_id == non_relevant.query_id and relevant.query == non_relevant.query
+    assert qrels[relevant.query_id][relevant.doc_id] > 0 and relevant.label == 1
+    assert qrels[relevant.query_id].get(non_relevant.doc_id, 0) <= 0 and non_relevant.label == 0
+    assert example_pairs("cranfield", seed=3) == (relevant, non_relevant)

@@ -76,11 +76,11 @@ def test_scores_are_the_probability_of_the_pairs_own_class(encoder, encoded):
 
 
 def test_completeness_holds_on_a_cut_and_improves_with_steps(encoder, encoded):
-    cut = {"bert.encoder.layer.1.output": encoder.model.bert.encoder.layer[1].output}  # a whole layer's output
+    cut = dict([list(encoder.layer_outputs().items())[1]])  # a whole layer's output
     errors = {}
     for steps in (4, 64):
         result = neuron_integrated_gradients(encoder, encoded, LABELS, modules=cut, steps=steps)
-        total = result.attributions["bert.encoder.layer.1.output"].sum(dim=(1, 2))
+        total = result.attributions[next(iter(cut))].sum(dim=(1, 2))
         change = result.score - result.baseline_score
         assert change.abs().min() > 1e-4, "the output must change between baseline and input"
         errors[steps] = (total - change).abs().max().item()

@@ -73,7 +73,7 @@ def test_an_interrupted_run_resumes_from_the_chunks_done(cache_dir, monkeypatch)
 
 def test_truncation_is_counted_once_over_all_chunks(cache_dir):
     long_pairs = [p._replace(passage=p.passage + " and more words" * 20) for p in PAIRS]
-    with pytest.warns(UserWarning, match="7 of 7 passages truncated to max_length=32") as record:
+    with pytest.warns(UserWarning, match="7 of 7 pairs truncated to max_length=32") as record:
         result = results.cached_nig(load, long_pairs, PARAMETERS, chunk_pairs=3, progress=False)
     assert len([w for w in record if "truncated" in str(w.message)]) == 1
     assert result.manifest["n_truncated"] == 7

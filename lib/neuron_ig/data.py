@@ -148,3 +148,32 @@ def relevance_pairs(dataset_id: str, n: int, label: int, seed: int = 0, bm25_dep
         raise ValueError(f"{dataset_id} has only {len(chosen)} {'relevant' if label else 'non-relevant'} pairs"
                          f"{limit}, {n} asked: lower n" + (" or raise max_pairs_per_query" if limit else ""))
     return [Pair(q, d, queries[q], texts[d], label) for q, d in sorted(chosen)]
+
+
+def example_pairs(dataset_id: str, seed: int = 0, bm25_depth: int = 100) -> tuple[Pair, Pair]:
+    """One query with a relevant and a non-relevant passage: ``(relevant pair, non-relevant pair)``.
+
+    The query is drawn with ``seed`` among judged queries whose BM25 top ``bm25_depth`` holds a document
+    not judged relevant; the non-relevant passage is the highest-ranked such document (the hardest one).
+    """
+    from .retrieval import bm25_run
+
+    relevant = relevant_qrels(dataset_id)
+    order = sorted(relevant)
+    random.Random(seed).shuffle(order)
+    for start in range(0, len(order), 32):
+        run = bm25_run(dataset_id, k=bm25_depth, query_ids=order[start:start + 32])
+        for query_id in order[start:start + 32]:
+            ranking = sorted(run.get(query_id, {}).items(), key=lambda item: (-item[1], item[0]))
+            negatives = [doc_id for doc_id, _ in ranking if doc_id not in relevant[query_id]]
+            if negatives:
+                dataset = load_dataset(dataset_id)
+                query = next(q.default_text() for q in dataset.queries_iter() if q.query_id == query_id)
+                positives = sorted(relevant[query_id])
+                docs = dataset.docs_store().get_many([*positives, negatives[0]])
+                positive_id = next((d for d in positives if d in docs), None)
+                if positive_id is not None and negatives[0] in docs:
+                    return (Pair(query_id, positive_id, query, docs[positive_id].default_text(), 1),
+                            Pair(query_id, negatives[0], query, docs[negatives[0]].default_text(), 0))
+    raise ValueError(f"{dataset_id} has no judged query with a non-relevant document in its BM25 top {bm25_depth}: "
+                     "raise bm25_depth or pick another dataset")

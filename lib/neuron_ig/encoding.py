@@ -1,5 +1,8 @@
 """Tokenising (query, passage) pairs as ``[CLS] query [SEP] passage [SEP]`` and labelling every token.
 
+Passages are truncated to fit ``max_length``; a query longer than half of ``max_length`` is cut to that
+half first (as MonoBERT keeps 64 of its 512 tokens for the query), so every passage keeps room.
+
 Each token position gets a segment code, so attributions can be split by token type:
 ``CLS`` (the first special token), ``query``, ``SEP`` (every later special token), ``passage`` and
 ``padding`` (positions the attention mask hides).
@@ -16,8 +19,6 @@ import torch
 #: Segment names, indexed by segment code. Attributions are reported for the first four.
 SEGMENTS = ("CLS", "query", "SEP", "passage", "padding")
 CLS, QUERY, SEP, PASSAGE, PADDING = range(len(SEGMENTS))
-#: Fewest passage tokens a pair must keep after truncation.
-MIN_PASSAGE_TOKENS = 1
 
 
 @dataclass
@@ -28,7 +29,7 @@ class EncodedPairs:
     attention_mask: torch.Tensor
     token_type_ids: torch.Tensor
     segments: torch.Tensor
-    truncated: torch.Tensor  # [pairs] bool: the passage lost tokens to max_length
+    truncated: torch.Tensor  # [pairs] bool: the query or the passage lost tokens to max_length
 
     def __len__(self) -> int:
         return self.input_ids.shape[0]
@@ -46,16 +47,15 @@ class EncodedPairs:
 def encode_pairs(
     tokenizer, queries: Sequence[str], passages: Sequence[str], max_length: int = 128
 ) -> EncodedPairs:
-    """Tokenise pairs, truncating passages (never queries) to ``max_length`` tokens in all.
+    """Tokenise pairs to at most ``max_length`` tokens each: passages truncated, queries cut to half of it.
 
-    Padding goes to the longest pair of the batch. One warning tells how many passages were truncated.
+    Padding goes to the longest pair of the batch. One warning tells how many pairs were truncated.
 
     Raises:
-        ValueError: lengths differ, a query or passage is empty, ``max_length`` is not a positive int,
-            or a query alone leaves no room for its passage.
+        ValueError: lengths differ, a query or passage is empty, or ``max_length`` is not an int >= 8.
     """
-    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 4:
-        raise ValueError(f"max_length must be an int >= 4, got {max_length!r}: pass e.g. max_length=128")
+    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 8:
+        raise ValueError(f"max_length must be an int >= 8, got {max_length!r}: pass e.g. max_length=128")
     if isinstance(queries, str) or isinstance(passages, str):
         raise ValueError("queries and passages must be lists of strings, not a single string: wrap it in a list")
     if len(queries) != len(passages):
@@ -67,14 +67,7 @@ def encode_pairs(
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError("a fast (Rust) tokenizer is needed to label token types: load it with AutoTokenizer(use_fast=True)")
 
-    num_special = tokenizer.num_special_tokens_to_add(pair=True)
-    for i, query in enumerate(queries):
-        query_tokens = len(tokenizer.tokenize(query))
-        if query_tokens + num_special + MIN_PASSAGE_TOKENS > max_length:
-            raise ValueError(
-                f"query {i} is {query_tokens} tokens, leaving no room for its passage within max_length={max_length}: "
-                "shorten the query or raise max_length"
-            )
+    queries, cut_queries = _cut_queries(tokenizer, queries, max_length // 2)
     full_lengths = [len(ids) for ids in tokenizer(list(queries), list(passages), truncation=False)["input_ids"]]
     batch = tokenizer(
         list(queries), list(passages), truncation="only_second", max_length=max_length,
@@ -91,10 +84,11 @@ def encode_pairs(
                 first_special = False
             else:
                 segments[row, position] = QUERY if sequence == 0 else PASSAGE
-    truncated = torch.tensor([length > max_length for length in full_lengths])
+    truncated = torch.tensor([length > max_length for length in full_lengths]) | cut_queries
     if truncated.any():
         warnings.warn(
-            f"{int(truncated.sum())} of {len(truncated)} passages truncated to max_length={max_length} tokens",
+            f"{int(truncated.sum())} of {len(truncated)} pairs truncated to max_length={max_length} tokens"
+            + (f" ({int(cut_queries.sum())} queries cut to {max_length // 2})" if cut_queries.any() else ""),
             stacklevel=2,
         )
     return EncodedPairs(
@@ -104,3 +98,13 @@ def encode_pairs(
         segments=segments,
         truncated=truncated,
     )
+
+
+def _cut_queries(tokenizer, queries: Sequence[str], max_query_tokens: int) -> tuple[list[str], torch.Tensor]:
+    """Queries cut to ``max_query_tokens`` word pieces, and ``[queries]`` bool: which were cut."""
+    cut, was_cut = [], []
+    for query in queries:
+        tokens = tokenizer.tokenize(query)
+        was_cut.append(len(tokens) > max_query_tokens)
+        cut.append(tokenizer.convert_tokens_to_string(tokens[:max_query_tokens]) if was_cut[-1] else query)
+    return cut, torch.tensor(was_cut)

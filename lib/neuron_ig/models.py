@@ -22,6 +22,8 @@ from torch import nn
 
 #: FFN intermediate layers of BERT-family encoders: ``<prefix>.encoder.layer.<L>.intermediate``.
 FFN_PATTERN = re.compile(r"^(?:.*\.)?encoder\.layer\.(\d+)\.intermediate$")
+#: Whole-layer outputs (after the FFN's residual and LayerNorm): each one is a cut of the network.
+LAYER_OUTPUT_PATTERN = re.compile(r"^(?:.*\.)?encoder\.layer\.(\d+)\.output$")
 #: Self-attention context of the same encoders (output before the attention projection), per head.
 ATTENTION_PATTERN = re.compile(r"^(?:.*\.)?encoder\.layer\.(\d+)\.attention\.self$")
 
@@ -54,6 +56,10 @@ class CrossEncoder:
         """The FFN intermediate modules (the neurons of the paper), in layer order, by module name."""
         return _modules_matching(self.model, FFN_PATTERN, "FFN intermediate")
 
+    def layer_outputs(self) -> dict[str, nn.Module]:
+        """The modules whose output is a whole layer's output (a cut: completeness holds there), in order."""
+        return _modules_matching(self.model, LAYER_OUTPUT_PATTERN, "layer output")
+
     def attention_layers(self) -> dict[str, nn.Module]:
         """The self-attention modules whose context output holds the attention heads, in layer order."""
         return _modules_matching(self.model, ATTENTION_PATTERN, "self-attention")
@@ -72,6 +78,24 @@ class CrossEncoder:
         ).logits
         return self.class_probabilities(logits)[:, 1]
 
+    def score(self, queries, passages, max_length: int = 128, batch_size: int = 64, progress: bool = False) -> torch.Tensor:
+        """P(relevant) of each (query, passage) pair, ``[pairs]`` on the CPU; batches of similar length."""
+        import warnings
+
+        from tqdm.auto import tqdm
+
+        from .encoding import encode_pairs
+
+        order = sorted(range(len(queries)), key=lambda i: len(queries[i]) + len(passages[i]))
+        scores = torch.empty(len(queries))
+        for start in tqdm(range(0, len(order), batch_size), desc="scoring", unit="batch", disable=not progress):
+            index = order[start:start + batch_size]
+            with warnings.catch_warnings():  # re-ranking truncates long passages by design
+                warnings.simplefilter("ignore")
+                batch = encode_pairs(self.tokenizer, [queries[i] for i in index], [passages[i] for i in index], max_length)
+            scores[index] = self.relevance(batch.input_ids, batch.attention_mask, batch.token_type_ids).float().cpu()
+        return scores
+
 
 def _modules_matching(model: nn.Module, pattern: re.Pattern, what: str) -> dict[str, nn.Module]:
     found = {}
@@ -87,6 +111,18 @@ def _modules_matching(model: nn.Module, pattern: re.Pattern, what: str) -> dict[
     return {name: module for name, (_, module) in sorted(found.items(), key=lambda kv: kv[1][0])}
 
 
+def resolve_model(name: str) -> str:
+    """The Hub id or folder to load for ``name``: the embedded default id resolves to its cached folder,
+    which is fine-tuned first if it is not there (see :mod:`neuron_ig.training`)."""
+    from .training import EMBEDDED_MODEL, embedded_model_path
+
+    if str(name) == EMBEDDED_MODEL:
+        return str(embedded_model_path())
+    if str(name).startswith("neuron-ig/"):
+        raise ValueError(f"unknown embedded model {name!r}: the project makes one, {EMBEDDED_MODEL!r}")
+    return str(name)
+
+
 def load_cross_encoder(
     name_or_path: str | os.PathLike,
     device: str | torch.device | None = None,
@@ -96,7 +132,8 @@ def load_cross_encoder(
 
     Args:
         name_or_path: e.g. ``castorini/monobert-large-msmarco``, ``cross-encoder/ms-marco-MiniLM-L-6-v2``,
-            or a folder saved with ``save_pretrained``.
+            a folder saved with ``save_pretrained``, or ``neuron-ig/minilm-l6-cross-encoder``, the
+            embedded default (fine-tuned on first use).
         device: ``"cpu"``, ``"cuda"``...; default: CUDA when available.
         dtype: parameter dtype; fp32 by default (attributions are sums of many small products).
 
@@ -109,15 +146,16 @@ def load_cross_encoder(
     from transformers.utils import logging as hf_logging
 
     name = str(name_or_path)
-    if name.startswith((".", "/", "~")) and not Path(name).expanduser().is_dir():
+    path = resolve_model(name)
+    if path.startswith((".", "/", "~")) and not Path(path).expanduser().is_dir():
         raise ValueError(f"model folder '{name}' does not exist: pass a Hugging Face id or a folder saved with save_pretrained")
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the load report is replaced by our own check below
     try:
         model, info = AutoModelForSequenceClassification.from_pretrained(
-            name, output_loading_info=True, dtype=dtype
+            path, output_loading_info=True, dtype=dtype
         )
-        tokenizer = AutoTokenizer.from_pretrained(name)
+        tokenizer = AutoTokenizer.from_pretrained(path)
     except OSError as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ValueError(

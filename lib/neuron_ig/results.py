@@ -70,7 +70,9 @@ def cached_encoder(model: str, device: str | None = None) -> CrossEncoder:
 
 def model_fingerprint(model: str) -> str:
     """A fingerprint of a model's weights: a hash of the files in a local folder, else the Hub id itself."""
-    folder = Path(model).expanduser()
+    from .models import resolve_model
+
+    folder = Path(resolve_model(model)).expanduser()
     if folder.is_dir():
         weights = [p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin")]
         return cache.file_fingerprint(weights) if weights else "no-weights"
@@ -152,7 +154,7 @@ def cached_nig(
     arrays = {key: np.concatenate([p[key] for p in parts]) for key in parts[0] if key != "layer_names"}
     truncated = int(arrays.pop("truncated").sum())
     if truncated:
-        warnings.warn(f"{truncated} of {len(pairs)} passages truncated to max_length={parameters['max_length']} tokens", stacklevel=2)
+        warnings.warn(f"{truncated} of {len(pairs)} pairs truncated to max_length={parameters['max_length']} tokens", stacklevel=2)
     from .provenance import software_versions
 
     manifest = {

@@ -221,7 +221,21 @@ def execute(stem: str, ipynb: Path, parameters: dict, generated: Path) -> Path:
             first_line = (str(error).strip().splitlines() or [""])[0]
             raise RunnerError(f"notebook {stem} failed: {type(error).__name__}: {first_line}") from None
         raise
+    _hide_parameter_cells(output)
     return output
+
+
+def _hide_parameter_cells(notebook_path: Path) -> None:
+    """Tag the ``parameters`` cell and papermill's injected cell ``remove-cell``: the page shows the
+    values it ran with in its provenance table, not as code."""
+    import nbformat
+
+    notebook = nbformat.read(notebook_path, as_version=4)
+    for cell in notebook.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if {"parameters", "injected-parameters"} & set(tags) and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    nbformat.write(notebook, notebook_path)
 
 
 def build_book(root: Path) -> None:

