@@ -155,3 +155,19 @@ def test_labels_must_be_one_binary_class_per_pair(encoder, encoded):
         neuron_integrated_gradients(encoder, encoded, [1, 2, 0])
     with pytest.raises(ValueError, match="labels must be 3 values in"):
         neuron_integrated_gradients(encoder, encoded, [1, 0])
+
+
+@pytest.mark.parametrize("rule", ["left", "right"])
+def test_path_trace_of_one_neuron_accumulates_to_its_nig(encoder, encoded, rule):
+    from neuron_ig.nig import path_trace
+
+    name = list(encoder.ffn_layers())[2]
+    full = neuron_integrated_gradients(encoder, encoded.select([0]), LABELS[:1], steps=12, rule=rule)
+    unit = int(full.attributions[name][0].sum(0).abs().argmax())
+    trace = path_trace(encoder, encoded.select([0]), int(LABELS[0]), name, unit, steps=12, rule=rule)
+    assert all(len(v) == 13 for v in trace.values())
+    assert trace["alpha"][0] == 0 and trace["alpha"][-1] == 1 and trace["accumulated"][0] == 0
+    torch.testing.assert_close(trace["accumulated"][-1], full.attributions[name][0, :, unit].sum(), rtol=1e-4, atol=1e-7)
+    torch.testing.assert_close(trace["score"][[0, -1]], torch.stack([full.baseline_score[0], full.score[0]]))
+    with pytest.raises(ValueError, match="follows one pair"):
+        path_trace(encoder, encoded, 1, name, 0)

@@ -6,6 +6,8 @@ a neuron is the mean of its signed NIG over the pairs the model classifies corre
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -44,3 +46,31 @@ def segment_layer_table(result: DatasetNIG, *, correct_only: bool = True) -> pd.
     keep = result.correct if correct_only else np.ones(len(result.score), dtype=bool)
     sums = result.attributions[keep].sum(axis=3).mean(axis=0)  # [4, layers]
     return pd.DataFrame(sums.T, columns=list(ATTRIBUTED_SEGMENTS), index=pd.RangeIndex(sums.shape[1], name="layer"))
+
+
+def pairs_used(results: Mapping[str, DatasetNIG]) -> pd.DataFrame:
+    """Per dataset: pairs sampled, pairs classified correctly (those a class mean averages), and the scores.
+
+    Columns: ``sampled``, ``correct``, ``share correct``, ``mean F(x), correct pairs`` and ``mean F(x')``
+    (the baseline's probability of the class, over all sampled pairs: near 0.5 means a neutral start).
+    """
+    rows = {}
+    for dataset, result in results.items():
+        keep = result.correct
+        rows[dataset] = {
+            "sampled": len(keep),
+            "correct": int(keep.sum()),
+            "share correct": float(keep.mean()) if len(keep) else float("nan"),
+            "mean F(x), correct pairs": float(result.score[keep].mean()) if keep.any() else float("nan"),
+            "mean F(x')": float(result.baseline_score.mean()) if len(keep) else float("nan"),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("dataset")
+
+
+def class_means(results: Mapping[str, DatasetNIG], *, segment: str | None = None) -> dict[str, np.ndarray]:
+    """:func:`class_mean` of each dataset, ``{dataset: [layers, units]}``, in order.
+
+    A dataset whose pairs the model classifies none correctly has no class mean: it is left out (see
+    :func:`pairs_used` to say so), so the neuron sets of that class are built from the other datasets.
+    """
+    return {dataset: class_mean(result, segment=segment) for dataset, result in results.items() if result.correct.any()}

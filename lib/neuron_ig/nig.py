@@ -264,3 +264,50 @@ def attention_head_reduce(num_heads: int) -> Callable[[torch.Tensor], torch.Tens
         return per_unit.unflatten(-1, (num_heads, -1)).sum(-1)
 
     return reduce
+
+
+def path_trace(
+    encoder: CrossEncoder,
+    encoded: EncodedPairs,
+    label: int,
+    module_name: str,
+    unit: int,
+    *,
+    baseline: str | Baseline = Baseline.PAD_QUERY,
+    steps: int = 50,
+    rule: str = "left",
+) -> dict[str, torch.Tensor]:
+    """One neuron along the integration path of one pair (Figure 1 of the paper, from a real example).
+
+    Returns ``[steps + 1]`` tensors indexed by path point k: ``alpha`` (k/m), ``score`` F(x_k),
+    ``activation`` a_y(x_k) summed over the pair's real tokens, and ``accumulated`` NIG_y of the
+    steps done so far (0 at k = 0; its last value is the neuron's NIG, as :func:`neuron_integrated_gradients`).
+    """
+    if len(encoded) != 1:
+        raise ValueError(f"path_trace follows one pair, got {len(encoded)}: pass encoded.select([i])")
+    module = dict(encoder.model.named_modules()).get(module_name)
+    if module is None:
+        raise ValueError(f"no module named {module_name!r}: use a name from encoder.ffn_layers()")
+    device = encoder.device
+    encoded = encoded.to(device)
+    embed = encoder.word_embeddings
+    with torch.no_grad():
+        inputs = embed(encoded.input_ids)
+        baselines = embed(baseline_ids(encoded, baseline, encoder.tokenizer.pad_token_id))
+    alphas = torch.linspace(0, 1, steps + 1, device=device, dtype=inputs.dtype)
+    path = baselines + alphas[:, None, None] * (inputs - baselines)
+    with _frozen(encoder.model), _recording({module_name: module}) as recorded, torch.enable_grad():
+        path.requires_grad_(True)
+        logits = encoder.model(inputs_embeds=path, attention_mask=encoded.attention_mask.expand(steps + 1, -1),
+                               token_type_ids=encoded.token_type_ids.expand(steps + 1, -1)).logits
+        score = encoder.class_probabilities(logits)[:, label]
+        activation = recorded[module_name][..., unit]  # [points, tokens]
+        gradient = torch.autograd.grad(score.sum(), recorded[module_name])[0][..., unit]
+    mask = encoded.attention_mask[0].to(activation.dtype)
+    weights = gradient[:-1] if rule == "left" else gradient[1:]
+    per_step = ((weights * (activation[1:] - activation[:-1])) * mask).sum(-1).detach()
+    accumulated = torch.cat([per_step.new_zeros(1), per_step.cumsum(0)])
+    return {
+        "alpha": alphas.cpu(), "score": score.detach().cpu(), "activation": (activation * mask).sum(-1).detach().cpu(),
+        "accumulated": accumulated.cpu(),
+    }

@@ -11,8 +11,10 @@ from __future__ import annotations
 import io
 import itertools
 import re
+from typing import Mapping, Sequence
 
 import altair as alt
+import pandas as pd
 from IPython.display import display
 
 #: Okabe-Ito colours, in their usual order (orange, sky blue, bluish green, yellow, blue,
@@ -86,3 +88,94 @@ def show(chart: alt.TopLevelMixin) -> None:
 
 
 enable()
+
+
+# --- charts of relevance-neuron sets ---------------------------------------------------------------
+
+def set_colours(names: Sequence[str], black: Sequence[str] = ("intersection",)) -> dict[str, str]:
+    """A fixed colour per set: Okabe-Ito colours in the order of ``names``, black for the names in ``black``.
+
+    Give every dataset of the book in the same order on every page, so a dataset keeps its colour when
+    a page leaves it out. More names than colours (7 besides black) is an error.
+    """
+    palette = [c for c in OKABE_ITO if c != "#000000"]
+    coloured = [n for n in names if n not in black]
+    if len(coloured) > len(palette):
+        raise ValueError(f"{len(coloured)} sets but only {len(palette)} colour-blind-safe colours: show fewer sets per chart")
+    colours = dict(zip(coloured, palette))
+    colours.update({n: "#000000" for n in names if n in black})
+    return {n: colours[n] for n in names}
+
+
+def layer_count_chart(
+    counts: pd.DataFrame,
+    colours: Mapping[str, str],
+    *,
+    column: str | None = "p",
+    row: str | None = None,
+    title: str | None = None,
+    width: int = 200,
+    height: int = 180,
+) -> alt.FacetChart | alt.Chart:
+    """Neurons per layer, bars grouped by set, one facet per value of ``column`` (and ``row``).
+
+    ``counts`` is a :func:`neuron_ig.selection.layer_count_table` (columns ``set``, ``layer``,
+    ``neurons``, and the facet fields); ``colours`` maps each set to show to its colour
+    (:func:`set_colours`), in legend order; sets not in it are not drawn. A facet on ``p`` is labelled
+    "top p%". Each facet has its own count axis: the sets grow with p.
+    """
+    data = counts[counts["set"].isin(list(colours))]
+    chart = alt.Chart(data).mark_bar().encode(
+        x=alt.X("layer:O", title="layer"),
+        xOffset=alt.XOffset("set:N", sort=list(colours)),
+        y=alt.Y("neurons:Q", title="neurons"),
+        color=alt.Color("set:N", title=None, scale=alt.Scale(domain=list(colours), range=list(colours.values())),
+                        legend=alt.Legend(orient="bottom", columns=2, labelLimit=320)),
+        tooltip=[*(f for f in (column, row) if f), "set", "layer", "neurons"],
+    ).properties(width=width, height=height)
+    facets = {}
+    for channel, field in (("column", column), ("row", row)):
+        if field:
+            label = "'top ' + datum.value + '%'" if field == "p" else "datum.value"
+            facets[channel] = alt.Facet(f"{field}:O", title=None, sort=list(dict.fromkeys(data[field])),
+                                        header=alt.Header(labelExpr=label, labelFontSize=12))
+    if facets:
+        chart = chart.facet(**facets).resolve_scale(y="independent")
+    return chart.properties(title=title) if title else chart
+
+
+def heatmap(
+    values: pd.DataFrame,
+    x: str,
+    y: str,
+    value: str,
+    *,
+    column: str | None = None,
+    row: str | None = None,
+    domain: tuple[float, float] = (0.0, 1.0),
+    title: str | None = None,
+    size: int = 150,
+) -> alt.FacetChart | alt.LayerChart:
+    """A heat map of ``value`` over ``x`` by ``y`` (long format), the values written in the cells, faceted.
+
+    Colours: viridis over ``domain``; the text is white on the dark (low) half and black on the light half.
+    """
+    order_x, order_y = list(dict.fromkeys(values[x])), list(dict.fromkeys(values[y]))
+    base = alt.Chart().encode(x=alt.X(f"{x}:N", sort=order_x, title=None, axis=alt.Axis(labelAngle=-30, labelLimit=200)),
+                              y=alt.Y(f"{y}:N", sort=order_y, title=None, axis=alt.Axis(labelLimit=200)))
+    middle = (domain[0] + domain[1]) / 2
+    cells = base.mark_rect().encode(color=alt.Color(f"{value}:Q", scale=alt.Scale(scheme="viridis", domain=list(domain)), title=value),
+                                    tooltip=[*(f for f in (column, row) if f), x, y, alt.Tooltip(f"{value}:Q", format=".3f")])
+    text = base.mark_text(fontSize=11).encode(
+        text=alt.Text(f"{value}:Q", format=".2f"),
+        color=alt.condition(f"datum['{value}'] > {middle}", alt.value("black"), alt.value("white")))
+    chart = alt.layer(cells, text, data=values).properties(width=size, height=size)
+    facets = {}
+    for channel, field in (("column", column), ("row", row)):
+        if field:
+            label = "'top ' + datum.value + '%'" if field == "p" else "datum.value"
+            facets[channel] = alt.Facet(f"{field}:O", title=None, sort=list(dict.fromkeys(values[field])),
+                                        header=alt.Header(labelExpr=label, labelFontSize=12))
+    if facets:
+        chart = chart.facet(**facets)
+    return chart.properties(title=title) if title else chart

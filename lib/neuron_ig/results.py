@@ -203,3 +203,8 @@ def _pairs_fingerprint(pairs: Sequence) -> str:
     for p in pairs:
         digest.update(f"{p.query_id}\t{p.doc_id}\t{p.label}\t{p.query}\t{p.passage}\n".encode())
     return digest.hexdigest()[:16]
+
+
+def datasets_nig(model: str, datasets: Sequence[str], label: int, **parameters) -> dict[str, DatasetNIG]:
+    """:func:`dataset_nig` of each dataset (same model, class and parameters), by dataset id, in order."""
+    return {dataset: dataset_nig(model, dataset, label, **parameters) for dataset in datasets}

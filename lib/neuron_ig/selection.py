@@ -5,10 +5,12 @@ A neuron set is a boolean mask ``[layers, units]``.
 
 from __future__ import annotations
 
+import itertools
 import math
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
 
 def top_p_percent(scores: np.ndarray, p: float) -> np.ndarray:
@@ -68,3 +70,157 @@ def _check_sets(sets: Mapping[str, np.ndarray]):
     shapes = {name: np.shape(s) for name, s in sets.items()}
     if len(set(shapes.values())) > 1:
         raise ValueError(f"neuron sets of different shapes {shapes}: they must come from the same model")
+
+
+# --- the relevance-neuron figures: per-dataset sets, their intersection, per-layer counts -----------
+
+INTERSECTION = "intersection"
+
+
+def relevance_neuron_sets(scores: Mapping[str, np.ndarray], p: float) -> dict[str, np.ndarray]:
+    """Each dataset's top-p% set, ``{dataset: mask [layers, units]}``, in order."""
+    _check_sets(scores)
+    return {name: top_p_percent(s, p) for name, s in scores.items()}
+
+
+def layer_count_table(scores: Mapping[str, np.ndarray], p_values: Sequence[float], *, intersection_name: str = INTERSECTION) -> pd.DataFrame:
+    """Per p, per set and per layer, the number of relevance neurons: the figures' data, long format.
+
+    ``scores`` are the per-dataset class means ``{dataset: [layers, units]}``; the sets are each dataset's
+    top p% and their intersection (named ``intersection_name``). Columns: ``p``, ``set``, ``layer``,
+    ``neurons``; one row for every layer, zeros included, so the counts of a set sum to its size.
+    """
+    tables = []
+    for p in p_values:
+        sets = relevance_neuron_sets(scores, p)
+        sets[intersection_name] = intersection(sets)
+        tables.append(layer_counts(sets).assign(p=p))
+    return pd.concat(tables, ignore_index=True)[["p", "set", "layer", "neurons"]]
+
+
+def layer_counts(sets: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """Per set and per layer, the number of neurons (zeros included): columns ``set``, ``layer``, ``neurons``."""
+    _check_sets(sets)
+    rows = [{"set": name, "layer": layer, "neurons": int(count)}
+            for name, mask in sets.items() for layer, count in enumerate(per_layer_counts(mask))]
+    return pd.DataFrame(rows, columns=["set", "layer", "neurons"])
+
+
+def chance_intersection(size: int, total: int, n_sets: int) -> float:
+    """Expected size of the intersection of ``n_sets`` independent random sets of ``size`` of ``total`` neurons."""
+    return total * (size / total) ** n_sets if total else 0.0
+
+
+def set_size_table(scores: Mapping[str, np.ndarray], p_values: Sequence[float], *, intersection_name: str = INTERSECTION) -> pd.DataFrame:
+    """Per p: the size of each dataset's set, of their intersection, its share of a set, and its chance size.
+
+    Index ``p``; columns ``neurons per dataset`` (every top-p% set has ``ceil(p% of neurons)``),
+    ``intersection``, ``intersection / set`` and ``chance intersection`` (:func:`chance_intersection`:
+    what sets drawn at random would share), and ``mean Jaccard`` over the pairs of datasets.
+    """
+    _check_sets(scores)
+    total = next(iter(scores.values())).size
+    rows = {}
+    for p in p_values:
+        sets = relevance_neuron_sets(scores, p)
+        size = int(next(iter(sets.values())).sum())
+        common = int(intersection(sets).sum())
+        pairs = list(itertools.combinations(sets.values(), 2))
+        rows[p] = {
+            "neurons per dataset": size,
+            intersection_name: common,
+            f"{intersection_name} / set": common / size,
+            f"chance {intersection_name}": chance_intersection(size, total, len(sets)),
+            "mean Jaccard": float(np.mean([jaccard(a, b) for a, b in pairs])) if pairs else float("nan"),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("p")
+
+
+def jaccard_matrix(sets: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """Jaccard index of every pair of sets, a symmetric ``[sets, sets]`` table with ones on the diagonal."""
+    _check_sets(sets)
+    names = list(sets)
+    return pd.DataFrame([[jaccard(sets[a], sets[b]) for b in names] for a in names], index=names, columns=names)
+
+
+def shared_with_others(scores: Mapping[str, np.ndarray], p_values: Sequence[float]) -> pd.Series:
+    """How much each dataset's top-p% set shares with the other datasets': the "fewest shared" ranking.
+
+    For each p, the mean Jaccard index of the dataset's set with each other dataset's set; then the mean
+    over ``p_values``. Sorted ascending: the first datasets share the fewest neurons with the rest.
+    """
+    if len(scores) < 2:
+        raise ValueError(f"need at least two datasets to compare their neuron sets, got {len(scores)}: {', '.join(scores) or 'none'}")
+    per_p = []
+    for p in p_values:
+        matrix = jaccard_matrix(relevance_neuron_sets(scores, p))
+        per_p.append((matrix.sum(axis=1) - 1) / (len(matrix) - 1))  # the diagonal (1) left out
+    shared = pd.concat(per_p, axis=1).mean(axis=1)
+    return shared.sort_values(kind="stable").rename("mean Jaccard with the others").rename_axis("dataset")
+
+
+def fewest_shared(scores: Mapping[str, np.ndarray], p_values: Sequence[float], n_dropped: int, *, keep: int = 2) -> list[str]:
+    """The ``n_dropped`` datasets that share the fewest neurons with the rest (:func:`shared_with_others`).
+
+    At most ``len(scores) - keep`` are returned, so that an intersection over at least ``keep`` datasets
+    remains; with fewer than ``keep + 1`` datasets nothing is dropped.
+    """
+    if n_dropped < 0:
+        raise ValueError(f"n_dropped must be 0 or more, got {n_dropped}")
+    count = max(0, min(n_dropped, len(scores) - keep))
+    return list(shared_with_others(scores, p_values).index[:count]) if count else []
+
+
+def layer_count_summary(counts: pd.DataFrame, set_name: str = INTERSECTION) -> pd.DataFrame:
+    """Per p, for one set of a :func:`layer_count_table`: its size, the layer holding most of it, and that share."""
+    rows = {}
+    for p, group in counts[counts["set"] == set_name].groupby("p", sort=False):
+        size = int(group["neurons"].sum())
+        peak = group.loc[group["neurons"].idxmax()]
+        rows[p] = {"neurons": size, "peak layer": int(peak["layer"]) if size else None,
+                   "share in peak layer": float(peak["neurons"] / size) if size else float("nan")}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("p")
+
+
+# --- overlaps: between classes, and the neurons specific to out-of-domain data -----------------------
+
+def class_overlap(positive: Mapping[str, np.ndarray], negative: Mapping[str, np.ndarray], p_values: Sequence[float]) -> pd.DataFrame:
+    """Per dataset (present in both classes) and p: the positive and negative top-p% sets, what they share, Jaccard.
+
+    Index ``(dataset, p)``; columns ``positive``, ``negative``, ``shared``, ``Jaccard``.
+    """
+    rows = {}
+    for dataset in [d for d in positive if d in negative]:
+        for p in p_values:
+            pos, neg = top_p_percent(positive[dataset], p), top_p_percent(negative[dataset], p)
+            rows[(dataset, p)] = {"positive": int(pos.sum()), "negative": int(neg.sum()),
+                                  "shared": int((pos & neg).sum()), "Jaccard": jaccard(pos, neg)}
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=["positive", "negative", "shared", "Jaccard"])
+    table.index = pd.MultiIndex.from_tuples(table.index, names=["dataset", "p"]) if rows else pd.MultiIndex.from_arrays([[], []], names=["dataset", "p"])
+    return table
+
+
+OOD_SETS = ("fusion, all datasets", "out-of-domain intersection", "out-of-domain fusion",
+            "OOD neurons (intersection)", "OOD neurons (fusion)")
+
+
+def ood_sets(scores: Mapping[str, np.ndarray], in_domain: str, p: float) -> dict[str, np.ndarray]:
+    """The sets that separate in-domain from out-of-domain neurons, at one p, named as in :data:`OOD_SETS`.
+
+    ``scores`` are the per-dataset class means, ``in_domain`` the key of the in-domain dataset; the
+    others are out-of-domain. The fusion over all datasets is the top p% of the mean of all the score
+    vectors; the out-of-domain intersection and fusion are over the out-of-domain datasets only; the
+    OOD neurons are those of the out-of-domain intersection (or fusion) that are not in the in-domain
+    dataset's top-p% set.
+    """
+    if in_domain not in scores:
+        raise ValueError(f"the in-domain dataset {in_domain!r} has no scores (datasets: {', '.join(scores) or 'none'}): "
+                         "OOD neurons need its top-p% set")
+    outside = {name: s for name, s in scores.items() if name != in_domain}
+    if not outside:
+        raise ValueError(f"no out-of-domain dataset besides {in_domain!r}: OOD neurons need at least one")
+    in_set = top_p_percent(scores[in_domain], p)
+    ood_intersection = intersection(relevance_neuron_sets(outside, p))
+    ood_fusion = fusion(outside, p)
+    return dict(zip(OOD_SETS, (fusion(scores, p), ood_intersection, ood_fusion,
+                               ood_neurons(ood_intersection, in_set), ood_neurons(ood_fusion, in_set))))
