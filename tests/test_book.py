@@ -1,0 +1,125 @@
+"""The real book at small parameters: every notebook executed by the runner (papermill) on a quickly
+fine-tuned embedded model, the site built by jupyter-book, and the built pages opened in headless Chromium.
+
+Assertions read the values each notebook records with ``myst_nb.glue``, so they check what the pages
+computed, not only that they ran.
+"""
+
+import ast
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from neuron_ig import runner
+from neuron_ig.models import packaged_minilm_path
+from neuron_ig.training import TrainingConfig, fine_tune
+
+REPO = Path(__file__).resolve().parents[1]
+DATASETS = ["neuron-ig/gcide/test", "neuron-ig/hpo/test", "neuron-ig/pystdlib/test"]
+SMALL = {
+    "book": {"datasets": DATASETS, "steps": 16, "baseline": "PAD_QUERY", "max_length": 64, "n_pairs": 6,
+             "seed": 0, "p_values": [0.5, 1.0]},
+    "02_embedded_model": {"depth": 5, "max_queries": 10, "accuracy_pairs": 8},
+}
+
+
+@pytest.fixture(scope="module")
+def small_book(tmp_path_factory, neuron_ig_cache):
+    """The repository's book run with SMALL parameters on a cross-encoder fine-tuned for a few steps."""
+    model = neuron_ig_cache / "models" / "tiny-cross-encoder"
+    fine_tune(packaged_minilm_path(), TrainingConfig(steps=6, groups_per_step=4, negatives=1, max_length=64,
+                                                     warmup_steps=1), model, progress=False)
+    root = tmp_path_factory.mktemp("book")
+    for name in ("notebooks", "book"):
+        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("generated"))
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(REPO / name, root / name)
+    params = {**SMALL, "book": {**SMALL["book"], "model": str(model)}}
+    (root / "params.yml").write_text(yaml.safe_dump(params))
+    runner.run(root, root / "params.yml")
+    return root
+
+
+def glued(root: Path, stem: str) -> dict:
+    """The values a notebook recorded with ``myst_nb.glue``: {name: value}."""
+    notebook = json.loads((root / "book" / "generated" / f"{stem}.ipynb").read_text())
+    values = {}
+    for cell in notebook["cells"]:
+        for output in cell.get("outputs", []):
+            name = output.get("metadata", {}).get("scrapbook", {}).get("name")
+            if name:
+                text = next(v for k, v in output["data"].items() if k.endswith("text/plain"))
+                values[name] = ast.literal_eval("".join(text) if isinstance(text, list) else text)
+    return values
+
+
+def generated_stems() -> list[str]:
+    return runner.toc_notebooks(REPO)
+
+
+def test_every_notebook_ran_without_errors(small_book):
+    for stem in generated_stems():
+        notebook = json.loads((small_book / "book" / "generated" / f"{stem}.ipynb").read_text())
+        errors = [o for c in notebook["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+        assert not errors, f"{stem}: {errors[:1]}"
+        assert (small_book / "_build" / "html" / "book" / "generated" / f"{stem}.html").is_file()
+
+
+def test_worked_example_scores_completeness_and_top_neurons(small_book):
+    values = glued(small_book, "01_nig_worked_example")
+    summary = values["summary"]
+    assert set(summary) == {"relevant", "non-relevant"}
+    for row in summary.values():
+        assert 0 <= row["P(relevant)"] <= 1 and 0 <= row["F(x'): at the baseline"] <= 1
+    # completeness on the cut: the Riemann sum approaches F(x) - F(x') (16 steps here)
+    largest_change = max(abs(row["F(x) - F(x')"]) for row in summary.values())
+    assert values["completeness_gap"] < 0.25 * largest_change + 1e-3
+    top = [row for row in values["top_neurons"] if row["pair"] == "relevant"]
+    assert [row["rank"] for row in top] == list(range(1, len(top) + 1))
+    assert all(a["NIG"] >= b["NIG"] for a, b in zip(top, top[1:]))
+    assert values["trace_final"]["accumulated"] == pytest.approx(top[0]["NIG"], rel=1e-3, abs=1e-6)
+    assert sum(row[s] for s in ("CLS", "query", "SEP", "passage") for row in top[:1]) == pytest.approx(top[0]["NIG"], rel=1e-4, abs=1e-7)
+
+
+def test_model_page_reports_every_collection(small_book):
+    table = glued(small_book, "02_embedded_model")["effectiveness"]
+    assert list(table) == DATASETS
+    for row in table.values():
+        assert row["queries"] == 10
+        for key in ("BM25 nDCG@10", "re-ranked nDCG@10", "accuracy relevant", "accuracy non-relevant"):
+            assert 0 <= row[key] <= 1
+
+
+def test_built_pages_render_their_charts_offline_in_a_real_browser(small_book):
+    chromium = os.environ.get("NEURON_IG_CHROMIUM") or shutil.which("chromium")
+    if chromium is None:
+        if os.environ.get("CI"):
+            pytest.fail("no chromium: `make test` installs Debian's chromium")
+        pytest.skip("no chromium (Debian package `chromium`; `make test` installs it)")
+    from playwright.sync_api import sync_playwright
+
+    html = small_book / "_build" / "html"
+    requests, errors = [], []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        try:
+            page = browser.new_page()
+            page.on("request", lambda request: requests.append(request.url))
+            page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            for stem in generated_stems():
+                page.goto((html / "book" / "generated" / f"{stem}.html").as_uri(), wait_until="networkidle")
+                text = page.inner_text("main")
+                assert "Parameters" in text and "torch" in text, f"{stem} states its parameters and versions"
+                if stem != "00_introduction":
+                    assert page.locator("main svg.marks").count() >= 1, f"{stem} shows its figures"
+        finally:
+            browser.close()
+    assert errors == []
+    assert [url for url in requests if not url.startswith(("file:", "data:", "about:"))] == []
