@@ -171,3 +171,16 @@ def test_path_trace_of_one_neuron_accumulates_to_its_nig(encoder, encoded, rule)
     torch.testing.assert_close(trace["score"][[0, -1]], torch.stack([full.baseline_score[0], full.score[0]]))
     with pytest.raises(ValueError, match="follows one pair"):
         path_trace(encoder, encoded, 1, name, 0)
+
+
+def test_the_speed_benchmark_references_compute_the_same_nig(encoder, encoded):
+    """benchmarks/nig_speed.py times the authors' loop and captum against the engine: same numbers first."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("nig_speed", Path(__file__).parents[1] / "benchmarks" / "nig_speed.py")
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    ours = neuron_integrated_gradients(encoder, encoded, LABELS, steps=12).total()
+    for reference in (benchmark.loop_reference, benchmark.captum_reference):
+        torch.testing.assert_close(reference(encoder, encoded, LABELS, 12), ours, rtol=1e-4, atol=1e-4 * float(ours.abs().max()))

@@ -108,7 +108,7 @@ def teacher_scores(groups: list[tuple[str, list[str]]], batch_size: int = 128) -
 
     path = packaged_minilm_path()
     tokenizer, model = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
-    texts = sorted({t for query, docs in groups for t in (query, *docs)})
+    texts = sorted({t for query, docs in groups for t in (query, *docs)}, key=lambda t: (len(t), t))  # little padding
     embeddings = {}
     with torch.no_grad():
         for start in tqdm(range(0, len(texts), batch_size), desc="bi-encoder teacher", unit="batch", leave=False):
