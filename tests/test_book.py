@@ -123,3 +123,52 @@ def test_built_pages_render_their_charts_offline_in_a_real_browser(small_book):
             browser.close()
     assert errors == []
     assert [url for url in requests if not url.startswith(("file:", "data:", "about:"))] == []
+
+
+@pytest.mark.parametrize("stem", ["03_positive_neurons", "05_negative_neurons"])
+def test_relevance_neuron_counts_add_up_and_the_intersection_is_in_every_set(small_book, stem):
+    values = glued(small_book, stem)
+    counts = values["layer_counts"]
+    sizes = values["set_sizes"]
+    assert counts, f"{stem} computed no set"
+    datasets_with_sets = {row["set"] for row in counts} - {"intersection"}
+    for p in SMALL["book"]["p_values"]:
+        rows = [row for row in counts if row["p"] == p]
+        per_set = {}
+        for row in rows:
+            per_set.setdefault(row["set"], {})[row["layer"]] = row["neurons"]
+        n_neurons = 6 * 1536
+        for dataset in datasets_with_sets:
+            assert sum(per_set[dataset].values()) == -(-n_neurons * p // 100), "each set is the top p% of all neurons"
+        if "intersection" in per_set:
+            for layer, inside in per_set["intersection"].items():
+                assert all(inside <= per_set[d][layer] for d in datasets_with_sets), "intersection within every set"
+        row = sizes[p] if p in sizes else sizes[str(p)]
+        assert row["intersection"] == sum(per_set.get("intersection", {}).values())
+    assert set(values["pairs_used"]) == set(DATASETS)
+
+
+@pytest.mark.parametrize("stem", ["04_positive_neurons_core", "06_negative_neurons_core"])
+def test_core_pages_drop_datasets_and_keep_at_least_two(small_book, stem):
+    values = glued(small_book, stem)
+    assert not set(values["dropped"]) & set(values["core"])
+    assert set(values["dropped"]) | set(values["core"]) <= set(DATASETS)
+    assert len(values["core"]) >= 2 or not values["dropped"]
+
+
+def test_overlap_matrix_is_a_jaccard_matrix(small_book):
+    values = glued(small_book, "07_overlaps")
+    pairs = {}
+    for row in values["jaccard"]:
+        assert 0 <= row["Jaccard"] <= 1
+        pairs[(row["class"], row["p"], row["row"], row["column"])] = row["Jaccard"]
+    for (cls, p, a, b), value in pairs.items():
+        assert pairs[(cls, p, b, a)] == pytest.approx(value)
+        if a == b:
+            assert value == 1
+
+
+def test_paper_page_gives_a_verdict_on_every_claim(small_book):
+    claims = glued(small_book, "10_paper_vs_reproduction")["claims"]
+    assert {row["verdict"] for row in claims} <= {"supported", "not supported", "not computed"}
+    assert any("Pruning" in row["claim"] for row in claims)

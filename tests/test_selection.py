@@ -5,7 +5,7 @@ import pytest
 
 from neuron_ig.aggregation import class_mean, segment_layer_table
 from neuron_ig.results import DatasetNIG
-from neuron_ig.selection import fusion, intersection, jaccard, neuron_list, ood_neurons, per_layer_counts, top_p_percent
+from neuron_ig.selection import fusion, intersection, jaccard, neuron_list, ood_neurons, per_layer_counts, top_p_percent, top_share
 
 
 def test_top_p_percent_picks_the_highest_scores_globally():
@@ -59,3 +59,9 @@ def test_class_mean_averages_correctly_classified_pairs_only():
         class_mean(result, segment="title")
     with pytest.raises(ValueError, match="classifies none of the 1 pairs"):
         class_mean(toy_result(attributions[:1], [0.1]))
+
+
+def test_top_share_is_the_positive_mass_of_the_top_neurons():
+    scores = np.array([[10.0, 5.0, -3.0, 0.0], [5.0, 0.0, 0.0, -1.0]])
+    assert top_share(scores, 12.5) == pytest.approx(0.5)  # 1 of 8 neurons: 10 of 20
+    assert top_share(-np.ones((2, 2)), 50) == 0.0

@@ -74,3 +74,38 @@ def class_means(results: Mapping[str, DatasetNIG], *, segment: str | None = None
     :func:`pairs_used` to say so), so the neuron sets of that class are built from the other datasets.
     """
     return {dataset: class_mean(result, segment=segment) for dataset, result in results.items() if result.correct.any()}
+
+
+def _kept_pairs(result: DatasetNIG, correct_only: bool) -> np.ndarray:
+    keep = result.correct if correct_only else np.ones(len(result.score), dtype=bool)
+    if not keep.any():
+        raise ValueError(
+            f"the model classifies none of the {len(keep)} pairs of {result.manifest['parameters']['dataset']} correctly: "
+            "check the model and the labels, or pass correct_only=False"
+        )
+    return keep
+
+
+def segment_shares(result: DatasetNIG, *, correct_only: bool = True) -> pd.Series:
+    """Each segment's share of the absolute NIG, indexed by segment (sums to 1).
+
+    Per pair, |NIG| is summed over all neurons of the segment; the sums are averaged over the (correctly
+    classified) pairs, then divided by their total.
+    """
+    absolute = np.abs(result.attributions[_kept_pairs(result, correct_only)]).sum(axis=(2, 3)).mean(axis=0)  # [4]
+    return pd.Series(absolute / absolute.sum(), index=list(ATTRIBUTED_SEGMENTS), name="share")
+
+
+def segment_profile(result: DatasetNIG, mask: np.ndarray, *, correct_only: bool = True) -> pd.DataFrame:
+    """Where the attribution of the neurons in ``mask`` (``[layers, units]``) comes from, per segment.
+
+    Columns: ``share`` of the set's summed mean NIG that each segment carries (signed: the shares sum to 1,
+    a segment that works against the class has a negative share), and ``dominant``, the number of neurons
+    of the set whose largest mean NIG comes from that segment.
+    """
+    keep = _kept_pairs(result, correct_only)
+    per_segment = result.attributions[keep].mean(axis=0)[:, mask]  # [4, neurons]
+    total = per_segment.sum()
+    dominant = np.bincount(per_segment.argmax(axis=0), minlength=len(ATTRIBUTED_SEGMENTS)) if mask.any() else np.zeros(4, int)
+    return pd.DataFrame({"share": per_segment.sum(axis=1) / total if total else np.nan, "dominant": dominant},
+                        index=pd.Index(list(ATTRIBUTED_SEGMENTS), name="segment"))

@@ -126,11 +126,11 @@ def layer_count_chart(
     """
     data = counts[counts["set"].isin(list(colours))]
     chart = alt.Chart(data).mark_bar().encode(
-        x=alt.X("layer:O", title="layer"),
+        x=alt.X("layer:O", title="layer", axis=alt.Axis(labelAngle=0)),
         xOffset=alt.XOffset("set:N", sort=list(colours)),
-        y=alt.Y("neurons:Q", title="neurons"),
+        y=alt.Y("neurons:Q", title="neurons", axis=alt.Axis(tickMinStep=1, format="d")),
         color=alt.Color("set:N", title=None, scale=alt.Scale(domain=list(colours), range=list(colours.values())),
-                        legend=alt.Legend(orient="bottom", columns=2, labelLimit=320)),
+                        legend=alt.Legend(orient="bottom", columns=min(len(colours), 4), labelLimit=320)),
         tooltip=[*(f for f in (column, row) if f), "set", "layer", "neurons"],
     ).properties(width=width, height=height)
     facets = {}
@@ -159,6 +159,7 @@ def heatmap(
     """A heat map of ``value`` over ``x`` by ``y`` (long format), the values written in the cells, faceted.
 
     Colours: viridis over ``domain``; the text is white on the dark (low) half and black on the light half.
+    Facets share their axes, unless their ``x`` or ``y`` categories differ: then each has its own.
     """
     order_x, order_y = list(dict.fromkeys(values[x])), list(dict.fromkeys(values[y]))
     base = alt.Chart().encode(x=alt.X(f"{x}:N", sort=order_x, title=None, axis=alt.Axis(labelAngle=-30, labelLimit=200)),
@@ -178,4 +179,32 @@ def heatmap(
                                         header=alt.Header(labelExpr=label, labelFontSize=12))
     if facets:
         chart = chart.facet(**facets)
+        fields = [f for f in (column, row) if f]
+        categories = {frozenset(group[x]) | frozenset(group[y]) for _, group in values.groupby(fields, sort=False)}
+        if len(categories) > 1:
+            chart = chart.resolve_scale(x="independent", y="independent")
+    return chart.properties(title=title) if title else chart
+
+
+def pairs_chart(used: pd.DataFrame, *, column: str | None = None, title: str | None = None, width: int = 260) -> alt.Chart | alt.FacetChart:
+    """How many pairs each class mean rests on: per dataset, the sampled pairs split into correct and misclassified.
+
+    ``used`` is a :func:`neuron_ig.aggregation.pairs_used` table (index ``dataset``, columns ``sampled`` and
+    ``correct``), with a ``column`` field to facet on when given (e.g. the class).
+    """
+    keep = ["dataset", "sampled", "correct", *([column] if column else [])]
+    data = used.reset_index()[keep].assign(misclassified=lambda t: t["sampled"] - t["correct"])
+    data = data.melt([f for f in keep if f not in ("sampled", "correct")] + ["sampled"], ["correct", "misclassified"],
+                     var_name="pairs", value_name="count")
+    chart = alt.Chart(data).mark_bar().encode(
+        y=alt.Y("dataset:N", sort=list(dict.fromkeys(data["dataset"])), title=None, axis=alt.Axis(labelLimit=240)),
+        x=alt.X("count:Q", title="pairs", stack=True, axis=alt.Axis(tickMinStep=1, format="d")),
+        color=alt.Color("pairs:N", title=None, sort=["correct", "misclassified"],
+                        scale=alt.Scale(domain=["correct", "misclassified"], range=[OKABE_ITO[4], "#BBBBBB"]),
+                        legend=alt.Legend(orient="bottom")),
+        order=alt.Order("pairs:N", sort="ascending"),
+        tooltip=[*([column] if column else []), "dataset", "pairs", "count", "sampled"],
+    ).properties(width=width, height=alt.Step(22))
+    if column:
+        chart = chart.facet(column=alt.Facet(f"{column}:N", title=None, sort=list(dict.fromkeys(data[column]))))
     return chart.properties(title=title) if title else chart

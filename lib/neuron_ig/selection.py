@@ -83,7 +83,9 @@ def relevance_neuron_sets(scores: Mapping[str, np.ndarray], p: float) -> dict[st
     return {name: top_p_percent(s, p) for name, s in scores.items()}
 
 
-def layer_count_table(scores: Mapping[str, np.ndarray], p_values: Sequence[float], *, intersection_name: str = INTERSECTION) -> pd.DataFrame:
+def layer_count_table(
+    scores: Mapping[str, np.ndarray], p_values: Sequence[float], *, intersection_name: str = INTERSECTION,
+) -> pd.DataFrame:
     """Per p, per set and per layer, the number of relevance neurons: the figures' data, long format.
 
     ``scores`` are the per-dataset class means ``{dataset: [layers, units]}``; the sets are each dataset's
@@ -111,7 +113,9 @@ def chance_intersection(size: int, total: int, n_sets: int) -> float:
     return total * (size / total) ** n_sets if total else 0.0
 
 
-def set_size_table(scores: Mapping[str, np.ndarray], p_values: Sequence[float], *, intersection_name: str = INTERSECTION) -> pd.DataFrame:
+def set_size_table(
+    scores: Mapping[str, np.ndarray], p_values: Sequence[float], *, intersection_name: str = INTERSECTION,
+) -> pd.DataFrame:
     """Per p: the size of each dataset's set, of their intersection, its share of a set, and its chance size.
 
     Index ``p``; columns ``neurons per dataset`` (every top-p% set has ``ceil(p% of neurons)``),
@@ -143,20 +147,22 @@ def jaccard_matrix(sets: Mapping[str, np.ndarray]) -> pd.DataFrame:
     return pd.DataFrame([[jaccard(sets[a], sets[b]) for b in names] for a in names], index=names, columns=names)
 
 
-def shared_with_others(scores: Mapping[str, np.ndarray], p_values: Sequence[float]) -> pd.Series:
-    """How much each dataset's top-p% set shares with the other datasets': the "fewest shared" ranking.
+def shared_with_others(scores: Mapping[str, np.ndarray], p_values: Sequence[float]) -> pd.DataFrame:
+    """How much each dataset's top-p% set shares with the other datasets' sets: the "fewest shared" ranking.
 
-    For each p, the mean Jaccard index of the dataset's set with each other dataset's set; then the mean
-    over ``p_values``. Sorted ascending: the first datasets share the fewest neurons with the rest.
+    For each p (one column per p), the mean Jaccard index of the dataset's set with each other dataset's
+    set; column ``mean`` averages them over ``p_values``. Rows sorted by ``mean``, ascending: the first
+    datasets share the fewest neurons with the rest.
     """
     if len(scores) < 2:
         raise ValueError(f"need at least two datasets to compare their neuron sets, got {len(scores)}: {', '.join(scores) or 'none'}")
-    per_p = []
+    columns = {}
     for p in p_values:
         matrix = jaccard_matrix(relevance_neuron_sets(scores, p))
-        per_p.append((matrix.sum(axis=1) - 1) / (len(matrix) - 1))  # the diagonal (1) left out
-    shared = pd.concat(per_p, axis=1).mean(axis=1)
-    return shared.sort_values(kind="stable").rename("mean Jaccard with the others").rename_axis("dataset")
+        columns[p] = (matrix.sum(axis=1) - 1) / (len(matrix) - 1)  # the diagonal (1) left out
+    shared = pd.DataFrame(columns)
+    shared["mean"] = shared.mean(axis=1)
+    return shared.sort_values("mean", kind="stable").rename_axis("dataset")
 
 
 def fewest_shared(scores: Mapping[str, np.ndarray], p_values: Sequence[float], n_dropped: int, *, keep: int = 2) -> list[str]:
@@ -195,9 +201,8 @@ def class_overlap(positive: Mapping[str, np.ndarray], negative: Mapping[str, np.
             pos, neg = top_p_percent(positive[dataset], p), top_p_percent(negative[dataset], p)
             rows[(dataset, p)] = {"positive": int(pos.sum()), "negative": int(neg.sum()),
                                   "shared": int((pos & neg).sum()), "Jaccard": jaccard(pos, neg)}
-    table = pd.DataFrame.from_dict(rows, orient="index", columns=["positive", "negative", "shared", "Jaccard"])
-    table.index = pd.MultiIndex.from_tuples(table.index, names=["dataset", "p"]) if rows else pd.MultiIndex.from_arrays([[], []], names=["dataset", "p"])
-    return table
+    index = pd.MultiIndex.from_tuples(list(rows), names=["dataset", "p"]) if rows else pd.MultiIndex.from_arrays([[], []], names=["dataset", "p"])
+    return pd.DataFrame(list(rows.values()), index=index, columns=["positive", "negative", "shared", "Jaccard"])
 
 
 OOD_SETS = ("fusion, all datasets", "out-of-domain intersection", "out-of-domain fusion",
@@ -224,3 +229,11 @@ def ood_sets(scores: Mapping[str, np.ndarray], in_domain: str, p: float) -> dict
     ood_fusion = fusion(outside, p)
     return dict(zip(OOD_SETS, (fusion(scores, p), ood_intersection, ood_fusion,
                                ood_neurons(ood_intersection, in_set), ood_neurons(ood_fusion, in_set))))
+
+
+def top_share(scores: np.ndarray, p: float) -> float:
+    """Share of the positive attribution mass that the top-p% neurons carry (0 when nothing is positive)."""
+    positive = np.clip(np.asarray(scores), 0, None)
+    total = positive.sum()
+    return float(positive[top_p_percent(scores, p)].sum() / total) if total > 0 else 0.0
+
