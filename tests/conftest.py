@@ -53,3 +53,25 @@ def neuron_ig_cache(tmp_path_factory):
         root = tmp_path_factory.mktemp("neuron_ig_cache")
         patch.setenv("NEURON_IG_CACHE", str(root))
         yield root
+
+
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def browser():
+    """Debian's headless Chromium driven by playwright (fails on CI without it, skips elsewhere)."""
+    chromium = os.environ.get("NEURON_IG_CHROMIUM") or shutil.which("chromium")
+    if chromium is None:
+        if os.environ.get("CI"):
+            pytest.fail("no chromium: `make test` installs Debian's chromium")
+        pytest.skip("no chromium (Debian package `chromium`; `make test` installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        try:
+            yield launched
+        finally:
+            launched.close()

@@ -7,7 +7,6 @@ computed, not only that they ran.
 
 import ast
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -96,33 +95,19 @@ def test_model_page_reports_every_collection(small_book):
             assert 0 <= row[key] <= 1
 
 
-def test_built_pages_render_their_charts_offline_in_a_real_browser(small_book):
-    chromium = os.environ.get("NEURON_IG_CHROMIUM") or shutil.which("chromium")
-    if chromium is None:
-        if os.environ.get("CI"):
-            pytest.fail("no chromium: `make test` installs Debian's chromium")
-        pytest.skip("no chromium (Debian package `chromium`; `make test` installs it)")
-    from playwright.sync_api import sync_playwright
-
+def test_built_pages_render_their_charts_offline_in_a_real_browser(small_book, browser):
     html = small_book / "_build" / "html"
     requests, errors = [], []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        try:
-            page = browser.new_page()
-            page.on("request", lambda request: requests.append(request.url))
-            page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            for stem in generated_stems():
-                page.goto((html / "book" / "generated" / f"{stem}.html").as_uri(), wait_until="networkidle")
-                text = page.inner_text("main")
-                assert "Parameters" in text and "torch" in text, f"{stem} states its parameters and versions"
-                if stem not in TEXT_ONLY_PAGES:
-                    assert page.locator("main svg.marks").count() >= 1, f"{stem} shows its figures"
-        finally:
-            browser.close()
+    page = browser.new_page()
+    page.on("request", lambda request: requests.append(request.url))
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    for stem in generated_stems():
+        page.goto((html / "book" / "generated" / f"{stem}.html").as_uri(), wait_until="networkidle")
+        text = page.inner_text("main")
+        assert "Parameters" in text and "torch" in text, f"{stem} states its parameters and versions"
+        if stem not in TEXT_ONLY_PAGES:
+            assert page.locator("main svg.marks").count() >= 1, f"{stem} shows its figures"
     assert errors == []
     assert [url for url in requests if not url.startswith(("file:", "data:", "about:"))] == []
 

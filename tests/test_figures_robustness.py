@@ -12,7 +12,6 @@ from neuron_ig.robustness import (
     average_ranks, compare_runs, compare_scores, completeness_gaps, matching_pairs, random_jaccard, spearman,
     step_convergence,
 )
-from neuron_ig.selection import top_p_percent
 
 
 def toy_result(attributions, score, label=1, ids=None, dataset="toy"):

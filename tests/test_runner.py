@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import textwrap
@@ -216,36 +215,18 @@ def test_built_page_has_inline_svg_and_no_cdn_script(built_book):
     assert (html_dir / "_static" / "mathjax" / "tex-svg-full.js").is_file()
 
 
-def _chromium() -> str | None:
-    return os.environ.get("NEURON_IG_CHROMIUM") or shutil.which("chromium")
-
-
-def test_built_pages_fetch_nothing_from_the_network(built_book):
+def test_built_pages_fetch_nothing_from_the_network(built_book, browser):
     """Open every page in headless Chromium and record each request: all must be local files."""
-    chromium = _chromium()
-    if chromium is None:
-        if os.environ.get("CI"):
-            pytest.fail("no chromium: `make test` installs Debian's chromium")
-        pytest.skip("no chromium (Debian package `chromium`; `make test` installs it)")
-    from playwright.sync_api import sync_playwright
-
     html_dir = built_book / "_build" / "html"
     requests = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        try:
-            page = browser.new_page()
-            page.on("request", lambda request: requests.append(request.url))
-            for name in ("book/intro.html", "book/generated/01_chart.html"):
-                page.goto((html_dir / name).as_uri(), wait_until="networkidle")
-                page.wait_for_timeout(500)
-                is_chart = name.endswith("01_chart.html")
-                assert page.locator("svg.marks").count() == is_chart
-                assert page.locator("mjx-container").count() >= (not is_chart)  # MathJax from _static
-        finally:
-            browser.close()
+    page = browser.new_page()
+    page.on("request", lambda request: requests.append(request.url))
+    for name in ("book/intro.html", "book/generated/01_chart.html"):
+        page.goto((html_dir / name).as_uri(), wait_until="networkidle")
+        page.wait_for_timeout(500)
+        is_chart = name.endswith("01_chart.html")
+        assert page.locator("svg.marks").count() == is_chart
+        assert page.locator("mjx-container").count() >= (not is_chart)  # MathJax from _static
     assert requests
     assert [url for url in requests if not url.startswith(("file:", "data:", "about:"))] == []
 

@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -43,6 +44,26 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+    return path
+
+
+def write_folder_atomic(path: Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp_folder)`` on a new folder beside ``path``, then rename it onto ``path``.
+
+    The folder appears whole or not at all; if a concurrent build renamed its folder first, that one is kept.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        write(tmp)
+        tmp.chmod(0o755)
+        os.replace(tmp, path)
+    except OSError:
+        if not path.exists():
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return path
 
 

@@ -12,9 +12,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -23,7 +20,7 @@ import ir_datasets
 import numpy as np
 from tqdm.auto import tqdm
 
-from .cache import cache_root
+from .cache import cache_root, write_folder_atomic
 from .data import load_dataset
 from .embedded import COLLECTIONS, PREFIX, build_key
 
@@ -77,18 +74,12 @@ def _build(dataset_id: str, path: Path) -> None:
     big = len(texts) > 50_000
     retriever = bm25s.BM25()
     retriever.index(_tokenize(texts, progress=big), show_progress=big, leave_progress=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
-        retriever.save(str(tmp))
-        (tmp / "doc_ids.json").write_text(json.dumps(doc_ids), encoding="utf-8")
-        tmp.chmod(0o755)
-        os.replace(tmp, path)
-    except OSError:
-        if not (path / "doc_ids.json").exists():  # not a concurrent build that won the rename
-            raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    def write(folder: Path) -> None:
+        retriever.save(str(folder))
+        (folder / "doc_ids.json").write_text(json.dumps(doc_ids), encoding="utf-8")
+
+    write_folder_atomic(path, write)
 
 
 @functools.lru_cache(maxsize=4)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
-import shutil
 import time
 import warnings
 from dataclasses import dataclass
@@ -204,16 +203,16 @@ def fine_tune(base: Path, config: TrainingConfig, folder: Path, progress: bool =
     model.eval()
     model.config.id2label = {0: "non-relevant", 1: "relevant"}
     model.config.label2id = {"non-relevant": 0, "relevant": 1}
-    staging = folder.with_name(folder.name + ".staging")
-    shutil.rmtree(staging, ignore_errors=True)
-    model.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
-    (staging / "training_log.json").write_text(json.dumps({
-        "config": dataclasses.asdict(config), "base": str(base), "log": log,
-        "seconds_this_run": round(time.time() - started, 1), "versions": software_versions(),
-    }, indent=1))
-    shutil.rmtree(folder, ignore_errors=True)
-    staging.rename(folder)  # the folder appears complete or not at all
+
+    def write(staging: Path) -> None:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        (staging / "training_log.json").write_text(json.dumps({
+            "config": dataclasses.asdict(config), "base": str(base), "log": log,
+            "seconds_this_run": round(time.time() - started, 1), "versions": software_versions(),
+        }, indent=1))
+
+    cache.write_folder_atomic(folder, write)
     checkpoint.unlink(missing_ok=True)
     return folder
 

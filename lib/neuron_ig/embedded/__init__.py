@@ -24,9 +24,6 @@ into place, then read from there: `docs.jsonl`, `queries-<split>.jsonl`, `qrels-
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -36,7 +33,7 @@ from ir_datasets.formats import BaseDocs, BaseQrels, BaseQueries, TrecQrel
 from ir_datasets.indices import DEFAULT_DOCSTORE_OPTIONS, PickleLz4FullStore
 from ir_datasets.util import use_docstore
 
-from ..cache import cache_root
+from ..cache import cache_root, write_folder_atomic
 from . import gcide, hpo, pystdlib
 
 PREFIX = "neuron-ig"
@@ -55,27 +52,21 @@ def collection_dir(name: str) -> Path:
     final = cache_root() / "embedded" / name / build_key(name)
     if (final / "meta.json").exists():
         return final
-    final.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     docs, splits = COLLECTIONS[name].build()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
-    try:
-        _write_jsonl(tmp / "docs.jsonl", docs)
+
+    def write(folder: Path) -> None:
+        _write_jsonl(folder / "docs.jsonl", docs)
         for split, (queries, qrels) in splits.items():
-            _write_jsonl(tmp / f"queries-{split}.jsonl", queries)
-            (tmp / f"qrels-{split}.tsv").write_text(
+            _write_jsonl(folder / f"queries-{split}.jsonl", queries)
+            (folder / f"qrels-{split}.tsv").write_text(
                 "".join(f"{q}\t{d}\t{r}\n" for q, d, r in qrels), encoding="utf-8")
         info = {"id": f"{PREFIX}/{name}", "build_key": build_key(name), "docs": len(docs),
                 "splits": {s: {"queries": len(q), "qrels": len(r)} for s, (q, r) in splits.items()},
                 "build_seconds": round(time.perf_counter() - start, 1)}
-        (tmp / "meta.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
-        tmp.chmod(0o755)
-        os.replace(tmp, final)
-    except OSError:
-        if not (final / "meta.json").exists():  # not a concurrent build that won the rename
-            raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        (folder / "meta.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
+
+    write_folder_atomic(final, write)
     return final
 
 
