@@ -76,7 +76,7 @@ def neuron_integrated_gradients(
     baseline: str | Baseline = Baseline.PAD_QUERY,
     steps: int = 50,
     rule: str = "left",
-    batch_rows: int = 256,
+    batch_rows: int = 128,
     unit_reduce: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] | None = None,
     keep_tokens: bool = False,
     progress: bool = False,
@@ -195,7 +195,7 @@ def _step_contributions(a, g, previous, rule):
         # differences between consecutive evaluations, times the gradient at the step's left or right end
         differences = a[:, 1:] - a[:, :-1]
         weights = g[:, :-1] if rule == "left" else g[:, 1:]
-        total = torch.einsum("pstu,pstu->ptu", weights, differences)
+        total = (weights * differences).sum(dim=1)  # einsum would copy both operands to permute them
     if previous is not None:
         previous_a, previous_g = previous
         boundary = (previous_g if rule == "left" else g[:, 0]) * (a[:, 0] - previous_a)

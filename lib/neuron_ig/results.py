@@ -90,7 +90,7 @@ def dataset_nig(
     steps: int = 50,
     rule: str = "left",
     max_length: int = 128,
-    batch_rows: int = 256,
+    batch_rows: int = 128,
     device: str | None = None,
     progress: bool = True,
 ) -> DatasetNIG:
@@ -124,7 +124,7 @@ def cached_nig(
     parameters: dict,
     *,
     chunk_pairs: int = 16,
-    batch_rows: int = 256,
+    batch_rows: int = 128,
     progress: bool = True,
 ) -> DatasetNIG:
     """NIG of ``pairs`` (records with ``query_id, doc_id, query, passage, label``), cached by ``parameters``.
