@@ -19,7 +19,7 @@ from neuron_ig.training import TrainingConfig, fine_tune
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = ["neuron-ig/gcide/test", "neuron-ig/hpo/test", "neuron-ig/pystdlib/test"]
-TEXT_ONLY_PAGES = {"00_introduction", "10_paper_vs_reproduction"}
+TEXT_ONLY_PAGES = {"00_introduction", "02_collections", "10_paper_vs_reproduction"}
 SMALL = {
     "book": {"datasets": DATASETS, "steps": 16, "baseline": "PAD_QUERY", "max_length": 64, "n_pairs": 6,
              "seed": 0, "p_values": [0.5, 1.0]},
@@ -84,6 +84,13 @@ def test_worked_example_scores_completeness_and_top_neurons(small_book):
     assert all(a["NIG"] >= b["NIG"] for a, b in zip(top, top[1:]))
     assert values["trace_final"]["accumulated"] == pytest.approx(top[0]["NIG"], rel=1e-3, abs=1e-6)
     assert sum(row[s] for s in ("CLS", "query", "SEP", "passage") for row in top[:1]) == pytest.approx(top[0]["NIG"], rel=1e-4, abs=1e-7)
+
+
+def test_collections_page_measures_every_collection(small_book):
+    table = glued(small_book, "02_collections")["collections"]
+    assert table["neuron-ig/gcide/test"]["queries"] == 1000 and table["neuron-ig/hpo/test"]["documents"] > 2000
+    for row in table.values():
+        assert 0 < row["BM25 nDCG@10"] < 1 and row["qrels"] >= row["queries"]
 
 
 def test_model_page_reports_every_collection(small_book):
