@@ -23,19 +23,24 @@ def _segment_index(segment: str | None):
     return ATTRIBUTED_SEGMENTS.index(segment)
 
 
-def class_mean(result: DatasetNIG, *, correct_only: bool = True, segment: str | None = None) -> np.ndarray:
-    """Mean signed NIG per neuron, ``[layers, units]``, over the (correctly classified) pairs.
-
-    ``segment`` restricts the sum over tokens to one token type (``"CLS"``, ``"query"``, ``"SEP"``,
-    ``"passage"``); None sums all real tokens.
-    """
+def _kept_pairs(result: DatasetNIG, correct_only: bool) -> np.ndarray:
+    """``[pairs]`` bool: the pairs a class mean averages over; refuses a result with none of them."""
     keep = result.correct if correct_only else np.ones(len(result.score), dtype=bool)
     if not keep.any():
         raise ValueError(
             f"the model classifies none of the {len(keep)} pairs of {result.manifest['parameters']['dataset']} correctly: "
             "check the model and the labels, or pass correct_only=False"
         )
-    per_segment = result.attributions[keep]  # [pairs, 4, layers, units]
+    return keep
+
+
+def class_mean(result: DatasetNIG, *, correct_only: bool = True, segment: str | None = None) -> np.ndarray:
+    """Mean signed NIG per neuron, ``[layers, units]``, over the (correctly classified) pairs.
+
+    ``segment`` restricts the sum over tokens to one token type (``"CLS"``, ``"query"``, ``"SEP"``,
+    ``"passage"``); None sums all real tokens.
+    """
+    per_segment = result.attributions[_kept_pairs(result, correct_only)]  # [pairs, 4, layers, units]
     selected = per_segment[:, _segment_index(segment)]
     per_pair = selected if segment is not None else selected.sum(axis=1)
     return per_pair.mean(axis=0)
@@ -74,16 +79,6 @@ def class_means(results: Mapping[str, DatasetNIG], *, segment: str | None = None
     :func:`pairs_used` to say so), so the neuron sets of that class are built from the other datasets.
     """
     return {dataset: class_mean(result, segment=segment) for dataset, result in results.items() if result.correct.any()}
-
-
-def _kept_pairs(result: DatasetNIG, correct_only: bool) -> np.ndarray:
-    keep = result.correct if correct_only else np.ones(len(result.score), dtype=bool)
-    if not keep.any():
-        raise ValueError(
-            f"the model classifies none of the {len(keep)} pairs of {result.manifest['parameters']['dataset']} correctly: "
-            "check the model and the labels, or pass correct_only=False"
-        )
-    return keep
 
 
 def segment_shares(result: DatasetNIG, *, correct_only: bool = True) -> pd.Series:

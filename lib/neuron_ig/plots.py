@@ -133,15 +133,21 @@ def layer_count_chart(
                         legend=alt.Legend(orient="bottom", columns=min(len(colours), 4), labelLimit=320)),
         tooltip=[*(f for f in (column, row) if f), "set", "layer", "neurons"],
     ).properties(width=width, height=height)
+    facets = _facets(data, column, row)
+    if facets:
+        chart = chart.facet(**facets).resolve_scale(y="independent")
+    return chart.properties(title=title) if title else chart
+
+
+def _facets(data: pd.DataFrame, column: str | None, row: str | None) -> dict[str, alt.Facet]:
+    """Facet channels for the fields given, in data order; a ``p`` field is labelled "top p%"."""
     facets = {}
     for channel, field in (("column", column), ("row", row)):
         if field:
             label = "'top ' + datum.value + '%'" if field == "p" else "datum.value"
             facets[channel] = alt.Facet(f"{field}:O", title=None, sort=list(dict.fromkeys(data[field])),
                                         header=alt.Header(labelExpr=label, labelFontSize=12))
-    if facets:
-        chart = chart.facet(**facets).resolve_scale(y="independent")
-    return chart.properties(title=title) if title else chart
+    return facets
 
 
 def heatmap(
@@ -171,12 +177,7 @@ def heatmap(
         text=alt.Text(f"{value}:Q", format=".2f"),
         color=alt.condition(f"datum['{value}'] > {middle}", alt.value("black"), alt.value("white")))
     chart = alt.layer(cells, text, data=values).properties(width=size, height=size)
-    facets = {}
-    for channel, field in (("column", column), ("row", row)):
-        if field:
-            label = "'top ' + datum.value + '%'" if field == "p" else "datum.value"
-            facets[channel] = alt.Facet(f"{field}:O", title=None, sort=list(dict.fromkeys(values[field])),
-                                        header=alt.Header(labelExpr=label, labelFontSize=12))
+    facets = _facets(values, column, row)
     if facets:
         chart = chart.facet(**facets)
         fields = [f for f in (column, row) if f]
