@@ -37,9 +37,10 @@ browser:
 	    echo "note: no chromium; install Debian's chromium (apt-get install chromium) or the browser test is skipped"; \
 	  fi; }
 
-## benchmark: time the NIG engine
+## benchmark: time the NIG engine, and the cost of the pruning hooks on re-ranking
 benchmark: venv
 	$(PY) benchmarks/nig_speed.py
+	$(PY) benchmarks/pruning_speed.py
 
 ## clean: remove the built site and the executed notebooks (the result cache .cache/ is kept)
 clean:

@@ -22,9 +22,10 @@ DATASETS = ["neuron-ig/gcide/test", "neuron-ig/hpo/test", "neuron-ig/pystdlib/te
 TEXT_ONLY_PAGES = {"00_introduction", "02_collections", "10_paper_vs_reproduction"}
 SMALL = {
     "book": {"datasets": DATASETS, "steps": 16, "baseline": "PAD_QUERY", "max_length": 64, "n_pairs": 6,
-             "seed": 0, "p_values": [0.5, 1.0]},
+             "seed": 0, "p_values": [0.5, 1.0], "pruning_depth": 5, "pruning_queries": 4, "random_seeds": 2},
     "02_embedded_model": {"depth": 5, "max_queries": 10, "accuracy_pairs": 8},
     "09_robustness": {"other_steps": 24, "robustness_pairs": 4, "steps_pairs": 2, "completeness_pairs": 1},
+    "11_pruning": {"p_values": [1.0]},
 }
 
 
@@ -164,5 +165,44 @@ def test_overlap_matrix_is_a_jaccard_matrix(small_book):
 
 def test_paper_page_gives_a_verdict_on_every_claim(small_book):
     claims = glued(small_book, "10_paper_vs_reproduction")["claims"]
-    assert {row["verdict"] for row in claims} <= {"supported", "not supported", "not computed"}
+    assert {row["verdict"] for row in claims} <= {"supported", "not supported", "inconclusive", "not computed"}
     assert any("Pruning" in row["claim"] for row in claims)
+
+
+def test_pruning_page_compares_every_set_with_the_unpruned_model_and_its_random_controls(small_book):
+    values = glued(small_book, "11_pruning")
+    tasks = {row["collection"]: row for row in values["pruning_tasks"]}
+    assert set(tasks) == set(DATASETS)
+    assert all(row["queries"] <= 4 and row["pairs re-ranked"] <= 4 * 5 for row in tasks.values())
+    table = values["pruning_table"]
+    n_neurons = 6 * 1536
+    assert {row["p"] for row in table} == {1.0}
+    assert {row["task"] for row in table} == set(DATASETS)
+    for row in table:
+        assert row["delta"] == pytest.approx(row["nDCG@10"] - row["unpruned nDCG@10"], abs=1e-9)
+        assert row["unpruned nDCG@10"] == pytest.approx(tasks[row["task"]]["unpruned nDCG@10"])
+        assert row["random min"] <= row["random delta"] <= row["random max"]
+        if row["set"].startswith(("top: ", "lowest: ")) or row["set"] == "fusion":
+            assert row["neurons"] == -(-n_neurons * 1.0 // 100)
+        if row["neurons"] == 0:
+            assert row["delta"] == 0 and row["p vs unpruned"] == 1 and row["random max"] == row["random min"] == 0
+        else:
+            assert 0 < row["p vs random (Holm)"] <= 1 and row["p vs random"] <= row["p vs random (Holm)"]
+    verdicts = {row["verdict"] for row in values["pruning_verdicts"]}
+    assert verdicts <= {"hurts more than random", "hurts less than random", "no significant difference", "empty set"}
+
+
+def test_figure7_prunes_growing_sets_of_the_in_domain_negative_class(small_book):
+    values = glued(small_book, "12_pruning_negative_in_domain")
+    table = values["figure7_table"]
+    assert {row["set"] for row in table} == {f"top: {DATASETS[0]}"} and {row["class"] for row in table} == {"negative"}
+    sizes = {}
+    for row in values["figure7_layers"]:
+        sizes[row["p"]] = sizes.get(row["p"], 0) + row["neurons"]
+    for row in table:
+        assert row["neurons"] == sizes[row["p"]] == -(-6 * 1536 * row["p"] // 100)
+    figure6 = {(row["task"], row["neurons"]): row for row in glued(small_book, "11_pruning")["pruning_table"]
+               if row["scheme"] == f"negative · top: {DATASETS[0]}"}
+    for row in table:  # the same set at the same p is the same pruned model: both pages agree
+        if (row["task"], row["neurons"]) in figure6:
+            assert row["delta"] == pytest.approx(figure6[(row["task"], row["neurons"])]["delta"])

@@ -108,3 +108,22 @@ def _cut_queries(tokenizer, queries: Sequence[str], max_query_tokens: int) -> tu
         was_cut.append(len(tokens) > max_query_tokens)
         cut.append(tokenizer.convert_tokens_to_string(tokens[:max_query_tokens]) if was_cut[-1] else query)
     return cut, torch.tensor(was_cut)
+
+
+def encode_batches(
+    tokenizer, queries: Sequence[str], passages: Sequence[str], max_length: int = 128, batch_size: int = 64,
+) -> list[tuple[list[int], EncodedPairs]]:
+    """The pairs tokenised in batches of similar length (little padding): ``[(pair indices, EncodedPairs)]``.
+
+    For scoring many pairs, e.g. a re-ranking; truncation is expected there and not warned about.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    order = sorted(range(len(queries)), key=lambda i: len(queries[i]) + len(passages[i]))
+    batches = []
+    for start in range(0, len(order), batch_size):
+        index = order[start:start + batch_size]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            batches.append((index, encode_pairs(tokenizer, [queries[i] for i in index], [passages[i] for i in index], max_length)))
+    return batches

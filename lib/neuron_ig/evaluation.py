@@ -8,8 +8,10 @@ RR counts relevance >= 1.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import ir_measures
+import numpy as np
 
 from .data import load_dataset
 
@@ -61,30 +63,74 @@ def rerank_run(scores: Mapping[tuple[str, str], float]) -> dict[str, dict[str, f
     return run
 
 
-def rerank(encoder, dataset_id: str, *, depth: int = 100, max_queries: int = 1000, seed: int = 0,
-           max_length: int = 128, batch_size: int = 64, progress: bool = True):
-    """Re-rank the BM25 top ``depth`` of up to ``max_queries`` judged queries (drawn with ``seed``).
+@dataclass
+class RerankInputs:
+    """A re-ranking task: the BM25 top ``depth`` of some judged queries, tokenised once for every model variant.
 
-    Returns ``(bm25 run, model run)``, both ``{query_id: {doc_id: score}}``; the model's score is P(relevant).
+    Attributes:
+        dataset_id: the ``ir_datasets`` id.
+        first_stage: the BM25 run ``{query_id: {doc_id: score}}``.
+        pairs: ``[(query_id, doc_id)]``, the pairs to score, query by query.
+        batches: the pairs tokenised by :func:`neuron_ig.encoding.encode_batches` (indices into ``pairs``).
+        qrels: ``{query_id: {doc_id: relevance}}`` of the dataset.
+        parameters: what defines the task (dataset, depth, max_queries, seed, max_length) and a hash of the pairs.
     """
+
+    dataset_id: str
+    first_stage: dict
+    pairs: list
+    batches: list
+    qrels: dict
+    parameters: dict
+
+    def run(self, scores) -> dict[str, dict[str, float]]:
+        """The run of one score per pair (``[pairs]``, in ``pairs`` order)."""
+        return rerank_run(dict(zip(self.pairs, np.asarray(scores, dtype=float).tolist())))
+
+
+def rerank_inputs(tokenizer, dataset_id: str, *, depth: int = 100, max_queries: int = 1000, seed: int = 0,
+                  max_length: int = 128, batch_size: int = 64) -> RerankInputs:
+    """The BM25 top ``depth`` of up to ``max_queries`` judged queries (drawn with ``seed``), tokenised.
+
+    Raises:
+        ValueError: ``depth`` or ``max_queries`` is not a positive int.
+    """
+    import hashlib
     import random
 
-    from .data import load_dataset, relevant_qrels
+    from .data import relevant_qrels
+    from .encoding import encode_batches
     from .retrieval import bm25_run
 
+    for name, value in (("depth", depth), ("max_queries", max_queries)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}: the paper re-ranks the BM25 top 100 of up to 1,000 queries")
     query_ids = sorted(relevant_qrels(dataset_id))
     if len(query_ids) > max_queries:
         query_ids = sorted(random.Random(seed).sample(query_ids, max_queries))
     first_stage = bm25_run(dataset_id, k=depth, query_ids=query_ids)
     dataset = load_dataset(dataset_id)
-    wanted = set(first_stage)
-    queries = {q.query_id: q.default_text() for q in dataset.queries_iter() if q.query_id in wanted}
+    queries = {q.query_id: q.default_text() for q in dataset.queries_iter() if q.query_id in first_stage}
     doc_ids = sorted({d for ranking in first_stage.values() for d in ranking})
     texts = {doc.doc_id: doc.default_text() for doc in dataset.docs_store().get_many_iter(doc_ids)}
     pairs = [(q, d) for q in sorted(first_stage) for d in first_stage[q]]
-    scores = encoder.score([queries[q] for q, _ in pairs], [texts[d] for _, d in pairs],
-                           max_length=max_length, batch_size=batch_size, progress=progress)
-    return first_stage, rerank_run(dict(zip(pairs, scores.tolist())))
+    batches = encode_batches(tokenizer, [queries[q] for q, _ in pairs], [texts[d] for _, d in pairs], max_length, batch_size)
+    digest = hashlib.sha256("\n".join(f"{q}\t{d}\t{queries[q]}\t{texts[d]}" for q, d in pairs).encode()).hexdigest()[:16]
+    parameters = {"dataset": dataset_id, "depth": depth, "max_queries": max_queries, "seed": seed,
+                  "max_length": max_length, "pairs_fingerprint": digest}
+    return RerankInputs(dataset_id, first_stage, pairs, batches, qrels_dict(dataset_id), parameters)
+
+
+def rerank(encoder, dataset_id: str, *, depth: int = 100, max_queries: int = 1000, seed: int = 0,
+           max_length: int = 128, batch_size: int = 64, progress: bool = True):
+    """Re-rank the BM25 top ``depth`` of up to ``max_queries`` judged queries (drawn with ``seed``).
+
+    Returns ``(bm25 run, model run)``, both ``{query_id: {doc_id: score}}``; the model's score is the
+    log-odds of relevance (ordered as P(relevant), without ties at P = 1).
+    """
+    inputs = rerank_inputs(encoder.tokenizer, dataset_id, depth=depth, max_queries=max_queries, seed=seed,
+                           max_length=max_length, batch_size=batch_size)
+    return inputs.first_stage, inputs.run(encoder.score_batches(inputs.batches, progress=progress, log_odds=True))
 
 
 def pair_accuracy(encoder, dataset_id: str, *, n: int = 200, seed: int = 1, max_length: int = 128) -> dict[str, float]:
@@ -109,7 +155,7 @@ def effectiveness(encoder, dataset_id: str, *, depth: int = 100, max_queries: in
     from .results import model_fingerprint
 
     parameters = {"model": encoder.name, "model_fingerprint": model_fingerprint(encoder.name), "dataset": dataset_id,
-                  "depth": depth, "max_queries": max_queries, "n_pairs": n_pairs, "seed": seed, "max_length": max_length}
+                  "score": "log-odds", "depth": depth, "max_queries": max_queries, "n_pairs": n_pairs, "seed": seed, "max_length": max_length}
     path = cache.cache_root() / "effectiveness" / f"{cache.slug(dataset_id)}-{cache.parameters_key(parameters)}.json"
     if path.exists():
         return cache.load_json(path)["effectiveness"]
@@ -121,3 +167,43 @@ def effectiveness(encoder, dataset_id: str, *, depth: int = 100, max_queries: in
     values.update({f"accuracy {k}": v for k, v in pair_accuracy(encoder, dataset_id, n=n_pairs, seed=seed + 1, max_length=max_length).items()})
     cache.save_json(path, {"parameters": parameters, "effectiveness": values})
     return values
+
+
+# --- paired significance over queries --------------------------------------------------------------
+
+def paired_test(treatment: Mapping[str, float], control: Mapping[str, float], *, n_resamples: int = 10_000,
+                seed: int = 0) -> dict[str, float]:
+    """Paired two-sided tests of ``treatment - control`` over the queries both have, e.g. per-query nDCG@10.
+
+    Returns ``delta`` (mean difference), ``queries``, ``p randomization`` (sign-flip randomization test,
+    Fisher's test as Smucker et al. 2007 recommend for IR; exact when ``2**queries <= n_resamples``) and
+    ``p t-test`` (paired t-test). With every difference zero both p-values are 1.
+
+    Raises:
+        ValueError: the two share no query.
+    """
+    from scipy import stats
+
+    queries = [q for q in treatment if q in control]
+    if not queries:
+        raise ValueError("the two runs share no query: compare runs of the same queries")
+    differences = np.array([treatment[q] - control[q] for q in queries], dtype=float)
+    result = {"delta": float(differences.mean()), "queries": len(queries)}
+    if not np.any(differences):
+        return {**result, "p randomization": 1.0, "p t-test": 1.0}
+    randomization = stats.permutation_test(
+        (differences,), lambda d, axis: np.mean(d, axis=axis), permutation_type="samples", vectorized=True,
+        n_resamples=n_resamples, alternative="two-sided", rng=np.random.default_rng(seed))
+    t_test = stats.ttest_1samp(differences, 0.0) if len(queries) > 1 else None
+    p_t = float(t_test.pvalue) if t_test is not None and np.isfinite(t_test.pvalue) else 1.0
+    return {**result, "p randomization": float(randomization.pvalue), "p t-test": p_t}
+
+
+def holm(p_values) -> np.ndarray:
+    """Holm-Bonferroni adjusted p-values (family-wise error), in the order given."""
+    p = np.asarray(p_values, dtype=float)
+    order = np.argsort(p, kind="stable")
+    scaled = np.maximum.accumulate((len(p) - np.arange(len(p))) * p[order])
+    adjusted = np.empty_like(p)
+    adjusted[order] = np.minimum(scaled, 1.0)
+    return adjusted

@@ -71,29 +71,37 @@ class CrossEncoder:
     @torch.no_grad()
     def relevance(self, input_ids, attention_mask, token_type_ids) -> torch.Tensor:
         """P(relevant) for a batch of encoded pairs, ``[batch]``."""
+        return torch.sigmoid(self.log_odds(input_ids, attention_mask, token_type_ids))
+
+    @torch.no_grad()
+    def log_odds(self, input_ids, attention_mask, token_type_ids) -> torch.Tensor:
+        """log(P(relevant) / P(non-relevant)) for a batch of encoded pairs, ``[batch]``.
+
+        The re-ranking score: it orders pairs as P(relevant) does, without P's saturation at 1 in float32.
+        """
         logits = self.model(
             input_ids=input_ids.to(self.device),
             attention_mask=attention_mask.to(self.device),
             token_type_ids=token_type_ids.to(self.device),
         ).logits
-        return self.class_probabilities(logits)[:, 1]
+        return logits[:, 0] if self.num_labels == 1 else logits[:, 1] - logits[:, 0]
 
-    def score(self, queries, passages, max_length: int = 128, batch_size: int = 64, progress: bool = False) -> torch.Tensor:
-        """P(relevant) of each (query, passage) pair, ``[pairs]`` on the CPU; batches of similar length."""
-        import warnings
+    def score(self, queries, passages, max_length: int = 128, batch_size: int = 64, progress: bool = False,
+              log_odds: bool = False) -> torch.Tensor:
+        """P(relevant) (or its log-odds) of each (query, passage) pair, ``[pairs]`` on the CPU."""
+        from .encoding import encode_batches
 
+        return self.score_batches(encode_batches(self.tokenizer, queries, passages, max_length, batch_size),
+                                  progress=progress, log_odds=log_odds)
+
+    def score_batches(self, batches, progress: bool = False, log_odds: bool = False) -> torch.Tensor:
+        """Scores of pairs encoded by :func:`neuron_ig.encoding.encode_batches`, ``[pairs]`` in the pairs' order."""
         from tqdm.auto import tqdm
 
-        from .encoding import encode_pairs
-
-        order = sorted(range(len(queries)), key=lambda i: len(queries[i]) + len(passages[i]))
-        scores = torch.empty(len(queries))
-        for start in tqdm(range(0, len(order), batch_size), desc="scoring", unit="batch", disable=not progress):
-            index = order[start:start + batch_size]
-            with warnings.catch_warnings():  # re-ranking truncates long passages by design
-                warnings.simplefilter("ignore")
-                batch = encode_pairs(self.tokenizer, [queries[i] for i in index], [passages[i] for i in index], max_length)
-            scores[index] = self.relevance(batch.input_ids, batch.attention_mask, batch.token_type_ids).float().cpu()
+        scores = torch.empty(sum(len(index) for index, _ in batches))
+        score = self.log_odds if log_odds else self.relevance
+        for index, batch in tqdm(batches, desc="scoring", unit="batch", disable=not progress, mininterval=2):
+            scores[index] = score(batch.input_ids, batch.attention_mask, batch.token_type_ids).float().cpu()
         return scores
 
 

@@ -159,24 +159,35 @@ def heatmap(
     column: str | None = None,
     row: str | None = None,
     domain: tuple[float, float] = (0.0, 1.0),
+    diverging: bool = False,
+    text_format: str = ".2f",
     title: str | None = None,
     size: int = 150,
+    height: int | None = None,
 ) -> alt.FacetChart | alt.LayerChart:
     """A heat map of ``value`` over ``x`` by ``y`` (long format), the values written in the cells, faceted.
 
-    Colours: viridis over ``domain``; the text is white on the dark (low) half and black on the light half.
-    Facets share their axes, unless their ``x`` or ``y`` categories differ: then each has its own.
+    Colours: viridis over ``domain``, the text white on the dark (low) half and black on the light half;
+    or, ``diverging``, orange (below the middle of ``domain``) through white to blue, the text white
+    on the strong ends. Facets share their axes, unless their ``x`` or ``y`` categories differ: then
+    each has its own.
     """
     order_x, order_y = list(dict.fromkeys(values[x])), list(dict.fromkeys(values[y]))
     base = alt.Chart().encode(x=alt.X(f"{x}:N", sort=order_x, title=None, axis=alt.Axis(labelAngle=-30, labelLimit=200)),
-                              y=alt.Y(f"{y}:N", sort=order_y, title=None, axis=alt.Axis(labelLimit=200)))
+                              y=alt.Y(f"{y}:N", sort=order_y, title=None, axis=alt.Axis(labelLimit=320)))
     middle = (domain[0] + domain[1]) / 2
-    cells = base.mark_rect().encode(color=alt.Color(f"{value}:Q", scale=alt.Scale(scheme="viridis", domain=list(domain)), title=value),
+    if diverging:
+        scale = alt.Scale(scheme="blueorange", reverse=True, domain=[domain[0], middle, domain[1]], clamp=True)
+        light = f"abs(datum['{value}'] - {middle}) < {0.3 * (domain[1] - domain[0])}"
+    else:
+        scale = alt.Scale(scheme="viridis", domain=list(domain))
+        light = f"datum['{value}'] > {middle}"
+    cells = base.mark_rect().encode(color=alt.Color(f"{value}:Q", scale=scale, title=value),
                                     tooltip=[*(f for f in (column, row) if f), x, y, alt.Tooltip(f"{value}:Q", format=".3f")])
     text = base.mark_text(fontSize=11).encode(
-        text=alt.Text(f"{value}:Q", format=".2f"),
-        color=alt.condition(f"datum['{value}'] > {middle}", alt.value("black"), alt.value("white")))
-    chart = alt.layer(cells, text, data=values).properties(width=size, height=size)
+        text=alt.Text(f"{value}:Q", format=text_format),
+        color=alt.condition(light, alt.value("black"), alt.value("white")))
+    chart = alt.layer(cells, text, data=values).properties(width=size, height=height or size)
     facets = _facets(values, column, row)
     if facets:
         chart = chart.facet(**facets)
@@ -208,4 +219,51 @@ def pairs_chart(used: pd.DataFrame, *, column: str | None = None, title: str | N
     ).properties(width=width, height=alt.Step(22))
     if column:
         chart = chart.facet(column=alt.Facet(f"{column}:N", title=None, sort=list(dict.fromkeys(data[column]))))
+    return chart.properties(title=title) if title else chart
+
+
+# --- charts of the pruning study --------------------------------------------------------------------
+
+def control_band_chart(table: pd.DataFrame, *, y: str = "scheme", column: str | None = "task", row: str | None = "p",
+                       colour: str | None = "class", title: str | list[str] | None = None, width: int = 200) -> alt.FacetChart:
+    """Each pruned set's delta nDCG@10 (a point) against its random controls (grey bar: min to max, tick: mean).
+
+    ``table`` is a :func:`neuron_ig.pruning.pruning_study` table (columns ``delta``, ``random min``,
+    ``random delta``, ``random max``) with the fields ``y``, ``column``, ``row`` and ``colour``. A point
+    left of its bar hurts more than every random set of the same per-layer counts.
+    """
+    order = list(dict.fromkeys(table[y]))
+    fields = [f for f in (column, row, colour) if f]
+    base = alt.Chart().encode(y=alt.Y(f"{y}:N", sort=order, title=None, axis=alt.Axis(labelLimit=320)))
+    band = base.mark_rule(color="#BBBBBB", strokeWidth=6).encode(
+        x=alt.X("random min:Q", title="delta nDCG@10"), x2="random max:Q")
+    mean = base.mark_tick(color="#777777", thickness=2, size=12).encode(x="random delta:Q")
+    zero = alt.Chart().mark_rule(color="#000000", strokeDash=[3, 3]).encode(x=alt.datum(0))
+    colour_channel = {"color": alt.Color(f"{colour}:N", title=None, legend=alt.Legend(orient="bottom"))} if colour else {}
+    point = base.mark_point(filled=True, size=60).encode(
+        x="delta:Q", **colour_channel,
+        tooltip=[*fields, y, "neurons", alt.Tooltip("delta:Q", format=".4f"), alt.Tooltip("random delta:Q", format=".4f"),
+                 alt.Tooltip("p vs unpruned:Q", format=".3g"), alt.Tooltip("p vs random:Q", format=".3g")])
+    chart = alt.layer(band, mean, zero, point, data=table).properties(width=width, height=alt.Step(16))
+    facets = _facets(table, column, row)
+    chart = chart.facet(**facets) if facets else chart
+    return chart.properties(title=title) if title else chart
+
+
+def p_curve_chart(table: pd.DataFrame, *, column: str = "task", title: str | list[str] | None = None, width: int = 200) -> alt.FacetChart:
+    """Delta nDCG@10 of one pruned set as p grows (line), against its random controls (band: min to max).
+
+    ``table``: a :func:`neuron_ig.pruning.pruning_study` table of one scheme with a ``p`` column.
+    """
+    x = alt.X("p:O", title="top p% pruned", axis=alt.Axis(labelAngle=0))
+    band = alt.Chart().mark_area(color="#BBBBBB", opacity=0.6).encode(
+        x=x, y=alt.Y("random min:Q", title="delta nDCG@10"), y2="random max:Q")
+    control = alt.Chart().mark_line(color="#777777", strokeDash=[4, 3]).encode(x=x, y="random delta:Q")
+    zero = alt.Chart().mark_rule(color="#000000", strokeDash=[3, 3]).encode(y=alt.datum(0))
+    pruned = alt.Chart().mark_line(point=alt.OverlayMarkDef(color=OKABE_ITO[5], size=50), color=OKABE_ITO[5]).encode(
+        x=x, y="delta:Q",
+        tooltip=[column, "p", "neurons", alt.Tooltip("delta:Q", format=".4f"), alt.Tooltip("random delta:Q", format=".4f"),
+                 alt.Tooltip("p vs random:Q", format=".3g")])
+    chart = alt.layer(band, control, zero, pruned, data=table).properties(width=width, height=180)
+    chart = chart.facet(column=alt.Facet(f"{column}:N", title=None, sort=list(dict.fromkeys(table[column]))))
     return chart.properties(title=title) if title else chart

@@ -237,3 +237,32 @@ def top_share(scores: np.ndarray, p: float) -> float:
     total = positive.sum()
     return float(positive[top_p_percent(scores, p)].sum() / total) if total > 0 else 0.0
 
+
+
+# --- the neuron sets the pruning study prunes ------------------------------------------------------
+
+def lowest_p_percent(scores: np.ndarray, p: float) -> np.ndarray:
+    """Mask of the ``ceil(p%)`` neurons with the lowest (most negative) scores: they push against the class."""
+    return top_p_percent(-np.asarray(scores), p)
+
+
+def pruning_schemes(scores: Mapping[str, np.ndarray], in_domain: str, p: float) -> dict[str, np.ndarray]:
+    """The neuron sets of one class that the pruning study prunes at one p, ``{scheme: mask [layers, units]}``.
+
+    ``scores`` are the class means ``{dataset: [layers, units]}`` (datasets without correctly classified
+    pairs left out); ``in_domain`` is the in-domain dataset's key. In order: each dataset's top-p% set
+    (``"top: <dataset>"``); with two datasets or more, their ``"intersection"`` and ``"fusion"``; with the
+    in-domain dataset and another, the two OOD sets of :func:`ood_sets` (``"OOD neurons (intersection)"``,
+    ``"OOD neurons (fusion)"``); and the in-domain dataset's lowest-NIG set (``"lowest: <dataset>"``), a
+    control of the same size whose neurons oppose the class. A set may be empty (e.g. an intersection).
+    """
+    schemes = {f"top: {name}": mask for name, mask in relevance_neuron_sets(scores, p).items()}
+    if len(scores) >= 2:
+        schemes[INTERSECTION] = intersection({name: schemes[f"top: {name}"] for name in scores})
+        schemes["fusion"] = fusion(scores, p)
+    if in_domain in scores and len(scores) >= 2:
+        sets = ood_sets(scores, in_domain, p)
+        schemes.update({name: sets[name] for name in OOD_SETS[3:]})
+    if in_domain in scores:
+        schemes[f"lowest: {in_domain}"] = lowest_p_percent(scores[in_domain], p)
+    return schemes

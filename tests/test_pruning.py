@@ -1,0 +1,425 @@
+"""Neuron pruning: hooks zero exactly the chosen units (per token type too), leave nothing behind and compose;
+random controls, the pruned neuron sets, paired tests and Holm, graded nDCG, and the pruning study on Cranfield."""
+
+import math
+from itertools import product
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from neuron_ig.encoding import CLS, PASSAGE, QUERY, SEP, SEGMENTS, encode_batches, encode_pairs
+from neuron_ig.evaluation import RerankInputs, holm, ndcg_at_10, paired_test, per_query
+from neuron_ig.models import random_cross_encoder
+from neuron_ig.pruning import NeuronPruning, pruned_scores, pruning_study, random_control
+from neuron_ig.selection import fusion, intersection, lowest_p_percent, pruning_schemes, top_p_percent
+
+QUERIES = ["what is a dog", "jet engine noise at take off", "boundary layer transition on a swept wing"]
+PASSAGES = [
+    "a dog is a domesticated animal that barks and is kept as a pet",
+    "the noise of a jet engine is loudest at take off, when the thrust is at its maximum",
+    "transition from laminar to turbulent flow",
+]
+LAYERS, UNITS = 3, 64
+LAST_LAYER_UNITS = [0, 5, 17, 40, 63]
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return random_cross_encoder(num_layers=LAYERS, intermediate_size=UNITS, seed=1)
+
+
+@pytest.fixture(scope="module")
+def encoded(encoder):
+    encoded = encode_pairs(encoder.tokenizer, QUERIES, PASSAGES, max_length=48)
+    assert (encoded.attention_mask == 0).any(), "the batch must have padding"
+    return encoded
+
+
+def last_layer_mask() -> np.ndarray:
+    mask = np.zeros((LAYERS, UNITS), dtype=bool)
+    mask[LAYERS - 1, LAST_LAYER_UNITS] = True
+    return mask
+
+
+def multi_layer_mask() -> np.ndarray:
+    mask = np.zeros((LAYERS, UNITS), dtype=bool)
+    mask[0, [1, 2, 3, 30]] = mask[1, [7, 8]] = mask[2, [0, 50, 63]] = True
+    return mask
+
+
+def forward(encoder, encoded):
+    """``(log-odds [pairs], {layer: FFN intermediate output [pairs, tokens, units]})`` of one forward pass.
+
+    The capturing hooks are registered last, so they see what any pruning hooks made of the output."""
+    captured = {}
+    handles = [module.register_forward_hook(lambda m, i, out, layer=layer: captured.__setitem__(layer, out.detach().clone()))
+               for layer, module in enumerate(encoder.ffn_layers().values())]
+    try:
+        scores = encoder.log_odds(encoded.input_ids, encoded.attention_mask, encoded.token_type_ids)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return scores, captured
+
+
+def hook_counts(encoder) -> list[int]:
+    """Forward (pre-)hooks on every FFN module and on the model itself."""
+    modules = [*encoder.ffn_layers().values(), encoder.model]
+    return [len(m._forward_hooks) + len(m._forward_pre_hooks) for m in modules]
+
+
+def test_pruning_the_last_layer_zeroes_its_units_and_leaves_every_other_activation_bit_identical(encoder, encoded):
+    unpruned_scores, unpruned = forward(encoder, encoded)
+    with NeuronPruning(encoder, last_layer_mask()):
+        pruned_output, pruned = forward(encoder, encoded)
+    last, others = LAYERS - 1, [u for u in range(UNITS) if u not in LAST_LAYER_UNITS]
+    assert (unpruned[last][..., LAST_LAYER_UNITS] != 0).any(), "the pruned units must be active before pruning"
+    assert (pruned[last][..., LAST_LAYER_UNITS] == 0).all()
+    assert torch.equal(pruned[last][..., others], unpruned[last][..., others])
+    for layer in range(last):
+        assert torch.equal(pruned[layer], unpruned[layer])
+    assert not torch.allclose(pruned_output, unpruned_scores)
+
+
+def test_pruning_several_layers_zeroes_the_chosen_units_at_every_position_and_changes_the_output(encoder, encoded):
+    mask = multi_layer_mask()
+    unpruned_scores, _ = forward(encoder, encoded)
+    with NeuronPruning(encoder, mask):
+        scores, pruned = forward(encoder, encoded)
+    for layer in range(LAYERS):
+        assert (pruned[layer][..., mask[layer]] == 0).all(), f"layer {layer}"
+        assert (pruned[layer][..., ~mask[layer]] != 0).any()
+    assert (scores - unpruned_scores).abs().max() > 1e-3
+
+
+def test_removing_the_hooks_restores_the_exact_unpruned_model(encoder, encoded):
+    before, _ = forward(encoder, encoded)
+    assert hook_counts(encoder) == [0] * (LAYERS + 1)
+    with NeuronPruning(encoder, multi_layer_mask(), token_types=["query"]):
+        assert hook_counts(encoder) == [1] * (LAYERS + 1), "one hook per pruned layer and one pre-hook on the model"
+        assert not torch.equal(forward(encoder, encoded)[0], before)
+    assert hook_counts(encoder) == [0] * (LAYERS + 1)
+    assert torch.equal(forward(encoder, encoded)[0], before)
+
+    pruning = NeuronPruning(encoder, last_layer_mask()).attach()
+    assert hook_counts(encoder) == [0] * (LAYERS - 1) + [1, 0], "hooks only on layers with selected units"
+    with pytest.raises(RuntimeError, match="already attached"):
+        pruning.attach()
+    pruning.remove()
+    assert hook_counts(encoder) == [0] * (LAYERS + 1)
+    assert torch.equal(forward(encoder, encoded)[0], before)
+
+    with pytest.raises(KeyError), NeuronPruning(encoder, multi_layer_mask()):
+        raise KeyError("an error inside the context")
+    assert hook_counts(encoder) == [0] * (LAYERS + 1)
+    assert torch.equal(forward(encoder, encoded)[0], before)
+
+
+def test_pairs_and_boolean_masks_prune_the_same_neurons(encoder, encoded):
+    mask = multi_layer_mask()
+    pairs = [(int(layer), int(unit)) for layer, unit in zip(*np.nonzero(mask))]
+    outputs = []
+    for neurons in (mask, torch.from_numpy(mask), pairs, np.array(pairs)):
+        with NeuronPruning(encoder, neurons) as pruning:
+            assert np.array_equal(pruning.mask, mask)
+            outputs.append(forward(encoder, encoded)[0])
+    assert all(torch.equal(outputs[0], output) for output in outputs[1:])
+    with NeuronPruning(encoder, mask, token_types="query"):
+        as_string = forward(encoder, encoded)[0]
+    with NeuronPruning(encoder, mask, token_types=["query"]):
+        assert torch.equal(forward(encoder, encoded)[0], as_string)
+
+
+@pytest.mark.parametrize("neurons, message", [
+    (np.zeros((LAYERS, UNITS - 1), dtype=bool), "neuron mask of shape"),
+    (np.zeros((LAYERS + 1, UNITS), dtype=bool), "neuron mask of shape"),
+    ([(0, 1), (LAYERS, 0)], "outside the model"),
+    ([(0, UNITS)], "outside the model"),
+    ([(-1, 0)], "outside the model"),
+])
+def test_masks_of_another_model_and_pairs_outside_it_are_refused(encoder, neurons, message):
+    with pytest.raises(ValueError, match=message):
+        NeuronPruning(encoder, neurons)
+
+
+@pytest.mark.parametrize("token_types", [["queries"], ["padding"], ["query", "Passage"]])
+def test_unknown_token_types_are_refused(encoder, token_types):
+    with pytest.raises(ValueError, match="unknown token types"):
+        NeuronPruning(encoder, last_layer_mask(), token_types=token_types)
+
+
+def test_nested_prunings_equal_one_pruning_of_their_union(encoder, encoded):
+    first, second = np.zeros((LAYERS, UNITS), dtype=bool), np.zeros((LAYERS, UNITS), dtype=bool)
+    first[0, [1, 2, 3]] = first[1, [7, 8, 9]] = True
+    second[1, [9, 10]] = second[2, [0, 63]] = True  # (1, 9) in both
+    with NeuronPruning(encoder, first | second):
+        union = forward(encoder, encoded)[0]
+    with NeuronPruning(encoder, first):
+        alone = forward(encoder, encoded)[0]
+    for outer, inner in ((first, second), (second, first)):
+        with NeuronPruning(encoder, outer), NeuronPruning(encoder, inner):
+            assert torch.equal(forward(encoder, encoded)[0], union)
+    assert not torch.equal(alone, union), "the second set must matter"
+
+
+@pytest.mark.parametrize("token_type, code", [("CLS", CLS), ("query", QUERY), ("SEP", SEP), ("passage", PASSAGE)])
+def test_pruning_one_token_type_zeroes_the_units_only_at_its_positions(encoder, encoded, token_type, code):
+    assert SEGMENTS[code] == token_type
+    _, unpruned = forward(encoder, encoded)
+    with NeuronPruning(encoder, last_layer_mask(), token_types=[token_type]):
+        _, pruned = forward(encoder, encoded)
+    last, at_type = LAYERS - 1, encoded.segments == code
+    assert at_type.any() and (~at_type).any()
+    units = pruned[last][..., LAST_LAYER_UNITS]
+    assert (unpruned[last][..., LAST_LAYER_UNITS][at_type] != 0).any(), "the pruned units must be active there"
+    assert (units[at_type] == 0).all()
+    assert torch.equal(units[~at_type], unpruned[last][..., LAST_LAYER_UNITS][~at_type])
+    others = [u for u in range(UNITS) if u not in LAST_LAYER_UNITS]
+    assert torch.equal(pruned[last][..., others], unpruned[last][..., others])
+    assert all(torch.equal(pruned[layer], unpruned[layer]) for layer in range(last))
+
+
+def test_pruning_every_token_type_scores_as_pruning_every_position(encoder, encoded):
+    mask = multi_layer_mask()
+    unpruned = forward(encoder, encoded)[0]
+    with NeuronPruning(encoder, mask):
+        everywhere, everywhere_ffn = forward(encoder, encoded)
+    with NeuronPruning(encoder, mask, token_types=["CLS", "query", "SEP", "passage"]):
+        typed, typed_ffn = forward(encoder, encoded)
+    with NeuronPruning(encoder, mask, token_types=["query"]):
+        query_only = forward(encoder, encoded)[0]
+    real = encoded.attention_mask.bool()
+    for layer in range(LAYERS):  # padding positions are left alone by the typed pruning...
+        assert (typed_ffn[layer][real][:, mask[layer]] == 0).all()
+        assert not torch.equal(typed_ffn[layer][~real], everywhere_ffn[layer][~real])
+    assert torch.equal(typed, everywhere)  # ...and do not reach the real ones
+    assert (query_only - everywhere).abs().max() > 1e-3 and (query_only - unpruned).abs().max() > 1e-3
+
+
+def test_unknown_and_mask_tokens_typed_in_a_text_belong_to_its_segment_not_to_sep(encoder):
+    """[UNK] and [MASK] are special tokens of the tokenizer but query or passage tokens for encode_pairs."""
+    encoded = encode_pairs(encoder.tokenizer, ["jet noise ☃ at [MASK] take off"], ["the noise of a jet 😀 engine"], max_length=48)
+    assert (encoded.input_ids == encoder.tokenizer.unk_token_id).sum() == 2
+    assert (encoded.input_ids == encoder.tokenizer.mask_token_id).sum() == 1
+    for token_type, code in (("query", QUERY), ("SEP", SEP), ("passage", PASSAGE)):
+        with NeuronPruning(encoder, last_layer_mask(), token_types=[token_type]):
+            _, pruned = forward(encoder, encoded)
+        zeroed = (pruned[LAYERS - 1][..., LAST_LAYER_UNITS] == 0).all(-1)
+        assert torch.equal(zeroed, encoded.segments == code), token_type
+
+
+def skewed_mask() -> np.ndarray:
+    scores = np.random.default_rng(0).normal(size=(4, 100)) + np.array([1.5, 0.5, 0.0, -4.0])[:, None]
+    mask = top_p_percent(scores, 10)
+    counts = mask.sum(axis=1)
+    assert counts.tolist() == [32, 3, 5, 0]
+    return mask
+
+
+def test_random_controls_keep_the_per_layer_counts_and_depend_only_on_them_and_the_seed():
+    mask = skewed_mask()
+    control = random_control(mask, seed=0)
+    assert control.shape == mask.shape and control.dtype == bool
+    assert np.array_equal(control.sum(axis=1), mask.sum(axis=1))
+    assert not np.array_equal(control, mask)
+    assert np.array_equal(random_control(mask, seed=0), control)
+    assert not np.array_equal(random_control(mask, seed=1), control)
+    assert np.array_equal(random_control(mask, seed=1).sum(axis=1), mask.sum(axis=1))
+    same_counts = np.zeros_like(mask)
+    for layer, count in enumerate(mask.sum(axis=1)):
+        same_counts[layer, :count] = True
+    assert np.array_equal(random_control(same_counts, seed=0), control)
+    assert not random_control(np.zeros_like(mask), seed=0).any()
+
+
+def test_lowest_p_percent_is_the_top_p_percent_of_the_negated_scores():
+    scores = np.random.default_rng(1).normal(size=(3, 200))
+    for p in (0.5, 1, 10):
+        assert np.array_equal(lowest_p_percent(scores, p), top_p_percent(-scores, p))
+    lowest = lowest_p_percent(np.arange(600.0).reshape(3, 200), 1.0)
+    assert lowest.sum() == 6 and lowest[0, :6].all()
+
+
+def test_pruning_schemes_of_three_datasets():
+    rng = np.random.default_rng(2)
+    shared = rng.normal(size=(3, 100))
+    scores = {"in": shared + rng.normal(size=(3, 100)), "ood1": shared + rng.normal(size=(3, 100)),
+              "ood2": shared + rng.normal(size=(3, 100))}
+    scores["ood1"][2, :4] = scores["ood2"][2, :4] = 50.0  # out-of-domain neurons...
+    scores["in"][2, :4] = -50.0  # ...that the in-domain data does not use
+    schemes = pruning_schemes(scores, "in", 10)
+    assert list(schemes) == ["top: in", "top: ood1", "top: ood2", "intersection", "fusion",
+                             "OOD neurons (intersection)", "OOD neurons (fusion)", "lowest: in"]
+    size = math.ceil(300 * 10 / 100)
+    tops = [schemes[f"top: {name}"] for name in scores]
+    assert [int(s.sum()) for s in tops] == [size] * 3
+    assert int(schemes["fusion"].sum()) == int(schemes["lowest: in"].sum()) == size
+    assert np.array_equal(schemes["top: ood1"], top_p_percent(scores["ood1"], 10))
+    assert np.array_equal(schemes["intersection"], tops[0] & tops[1] & tops[2]) and 0 < schemes["intersection"].sum() < size
+    assert all(not (schemes["intersection"] & ~top).any() for top in tops)
+    assert np.array_equal(schemes["fusion"], top_p_percent(np.mean(list(scores.values()), axis=0), 10))
+    ood_intersection = intersection({"ood1": tops[1], "ood2": tops[2]})
+    assert np.array_equal(schemes["OOD neurons (intersection)"], ood_intersection & ~tops[0])
+    assert np.array_equal(schemes["OOD neurons (fusion)"], fusion({k: scores[k] for k in ("ood1", "ood2")}, 10) & ~tops[0])
+    for name in ("OOD neurons (intersection)", "OOD neurons (fusion)"):
+        assert schemes[name][2, :4].all() and not (schemes[name] & tops[0]).any()
+    assert np.array_equal(schemes["lowest: in"], lowest_p_percent(scores["in"], 10))
+    assert not (schemes["lowest: in"] & tops[0]).any()
+
+    only = pruning_schemes({"in": scores["in"]}, "in", 10)
+    assert list(only) == ["top: in", "lowest: in"]
+    assert np.array_equal(only["top: in"], tops[0]) and np.array_equal(only["lowest: in"], schemes["lowest: in"])
+
+
+def exact_sign_flip_p(differences) -> float:
+    """Two-sided exact p-value of the sign-flip test, by enumerating every sign pattern."""
+    differences = np.asarray(differences, dtype=float)
+    signs = np.array(list(product([1.0, -1.0], repeat=len(differences))))
+    means = (signs * differences).mean(axis=1)
+    return float(np.mean(np.abs(means) >= abs(differences.mean()) - 1e-12))
+
+
+def test_paired_test_matches_a_hand_computed_exact_sign_flip_p_value():
+    result = paired_test({"a": 1.0, "b": 2.0, "c": 3.0}, {"a": 0.0, "b": 0.0, "c": 0.0})
+    assert result["delta"] == pytest.approx(2.0) and result["queries"] == 3
+    assert result["p randomization"] == pytest.approx(2 / 8)  # only all + and all - are as extreme
+    assert exact_sign_flip_p([1, 2, 3]) == pytest.approx(0.25)
+    mixed = paired_test({"a": 1.0, "b": -2.0, "c": 3.0, "d": 0.5}, {"a": 0.0, "b": 0.0, "c": 0.0, "d": 0.0})
+    assert mixed["p randomization"] == pytest.approx(exact_sign_flip_p([1.0, -2.0, 3.0, 0.5]))  # 10/16
+
+
+def test_paired_test_agrees_with_scipy_permutation_test_and_ttest_rel():
+    rng = np.random.default_rng(3)
+    treatment, control = rng.uniform(size=8) + 0.2, rng.uniform(size=8)
+    queries = [f"q{i}" for i in range(8)]
+    result = paired_test(dict(zip(queries, treatment)), dict(zip(queries, control)))
+    reference = stats.permutation_test((treatment - control,), np.mean, permutation_type="samples",
+                                       alternative="two-sided", n_resamples=10_000)
+    assert result["p randomization"] == pytest.approx(reference.pvalue)
+    assert result["p randomization"] == pytest.approx(exact_sign_flip_p(treatment - control))
+    assert result["p t-test"] == pytest.approx(stats.ttest_rel(treatment, control).pvalue)
+    assert result["delta"] == pytest.approx(np.mean(treatment - control))
+    # 2**16 > n_resamples: sampled sign flips, close to the exact value, reproducible by seed
+    treatment, control = rng.uniform(size=16) + 0.1, rng.uniform(size=16)
+    queries = [f"q{i}" for i in range(16)]
+    sampled = paired_test(dict(zip(queries, treatment)), dict(zip(queries, control)), n_resamples=20_000, seed=4)
+    assert 0.01 < sampled["p randomization"] < 0.99
+    assert sampled["p randomization"] == pytest.approx(exact_sign_flip_p(treatment - control), abs=0.015)
+    assert paired_test(dict(zip(queries, treatment)), dict(zip(queries, control)), n_resamples=20_000, seed=4) == sampled
+
+
+def test_paired_test_of_equal_runs_and_of_runs_without_common_queries():
+    same = paired_test({"a": 0.5, "b": 0.25, "only here": 1.0}, {"a": 0.5, "b": 0.25})
+    assert same == {"delta": 0.0, "queries": 2, "p randomization": 1.0, "p t-test": 1.0}
+    with pytest.raises(ValueError, match="share no query"):
+        paired_test({"a": 1.0}, {"b": 1.0})
+
+
+def test_holm_matches_a_hand_computation():
+    # sorted: 0.005 x 4 = 0.02, 0.01 x 3 = 0.03, 0.03 x 2 = 0.06, 0.04 x 1 = 0.04 -> kept monotone at 0.06
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.2, 0.6, 0.01]) == pytest.approx([0.4, 0.6, 0.03])
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])  # capped at 1
+
+
+def test_ndcg_uses_linear_graded_gains_and_no_gain_for_negative_grades():
+    qrels = {"q1": {"d1": 3, "d2": 1, "d3": 0, "d4": -1}, "q2": {"d9": 2}}
+    inputs = RerankInputs("toy", {}, [("q1", "d1"), ("q1", "d2"), ("q1", "d3"), ("q1", "d4"), ("q2", "d8"), ("q2", "d9")],
+                          [], qrels, {})
+    run = inputs.run(np.array([0.1, 2.0, 0.5, 3.0, 1.0, 0.0], dtype=np.float32))  # q1: d4 d2 d3 d1; q2: d8 d9
+    q1 = (0 + 1 / math.log2(3) + 0 + 3 / math.log2(5)) / (3 + 1 / math.log2(3))
+    q2 = (2 / math.log2(3)) / 2
+    assert per_query(run, qrels) == pytest.approx({"q1": q1, "q2": q2})
+    assert ndcg_at_10(run, qrels) == pytest.approx((q1 + q2) / 2)
+    assert q1 == pytest.approx(0.5296, abs=1e-4)  # with exponential gains 2**rel - 1 it would be 0.478
+
+
+@pytest.fixture(scope="module")
+def cranfield(ir_datasets_home, neuron_ig_cache):
+    from neuron_ig.evaluation import rerank_inputs
+
+    encoder = random_cross_encoder(num_layers=2, seed=5)
+    return encoder, rerank_inputs(encoder.tokenizer, "cranfield", depth=10, max_queries=8)
+
+
+def test_pruned_scores_on_cranfield_are_the_model_scores_and_are_cached(cranfield, neuron_ig_cache, monkeypatch):
+    encoder, inputs = cranfield
+    assert len(inputs.pairs) == 80 and len(inputs.first_stage) == 8
+    unpruned = pruned_scores(encoder, inputs)
+    assert unpruned.dtype == np.float32 and unpruned.shape == (80,)
+    assert np.array_equal(unpruned, encoder.score_batches(inputs.batches, log_odds=True).numpy())
+    mask = np.zeros((2, 64), dtype=bool)
+    mask[0, :6] = mask[1, 10:16] = True
+    pruned = pruned_scores(encoder, inputs, mask)
+    with NeuronPruning(encoder, mask):
+        assert np.array_equal(pruned, encoder.score_batches(inputs.batches, log_odds=True).numpy())
+    assert not np.allclose(pruned, unpruned)
+    assert len(list((neuron_ig_cache / "pruning").rglob("*.npz"))) == 2
+
+    def no_scoring(*args, **kwargs):
+        raise AssertionError("scored again instead of reading the cache")
+
+    monkeypatch.setattr(encoder, "score_batches", no_scoring)
+    assert np.array_equal(pruned_scores(encoder, inputs), unpruned)
+    assert np.array_equal(pruned_scores(encoder, inputs, np.zeros_like(mask)), unpruned), "an empty set is unpruned"
+    assert np.array_equal(pruned_scores(encoder, inputs, mask), pruned)
+    for other in ({"neurons": ~mask}, {"neurons": mask, "token_types": ["query"]}):
+        with pytest.raises(AssertionError, match="scored again"):
+            pruned_scores(encoder, inputs, **other)
+
+
+def test_pruning_study_on_cranfield(cranfield):
+    encoder, inputs = cranfield
+    mask = np.zeros((2, 64), dtype=bool)
+    mask[0, :6] = mask[1, 10:16] = True
+    empty = np.zeros_like(mask)
+    table, queries = pruning_study(encoder, {"cranfield": inputs}, {"some set": mask, "empty": empty},
+                                   random_seeds=2, progress=False, n_resamples=2_000)
+    unpruned = ndcg_at_10(inputs.run(pruned_scores(encoder, inputs)), inputs.qrels)
+    pruned = ndcg_at_10(inputs.run(pruned_scores(encoder, inputs, mask)), inputs.qrels)
+    assert list(table["scheme"]) == ["some set", "empty"] and set(table["task"]) == {"cranfield"}
+    assert table["neurons"].tolist() == [12, 0]
+    assert table["unpruned nDCG@10"].tolist() == pytest.approx([unpruned, unpruned])
+    assert table["BM25 nDCG@10"].tolist() == pytest.approx([ndcg_at_10(inputs.first_stage, inputs.qrels)] * 2)
+    assert table["BM25 nDCG@10"].iloc[0] != pytest.approx(unpruned)
+    some_set, empty_row = table.iloc[0], table.iloc[1]
+    assert some_set["nDCG@10"] == pytest.approx(pruned) and some_set["delta"] == pytest.approx(pruned - unpruned)
+    assert 0 < some_set["p vs unpruned"] <= 1
+    assert empty_row["delta"] == 0 and empty_row["p vs unpruned"] == 1 and empty_row["nDCG@10"] == pytest.approx(unpruned)
+    assert empty_row["random delta"] == 0 and empty_row["random max"] == 0
+
+    combinations = set(zip(queries["scheme"], queries["variant"]))
+    assert combinations == {("BM25", "set"), ("unpruned", "set"), *[(scheme, variant) for scheme in ("some set", "empty")
+                                                                    for variant in ("set", "random 0", "random 1")]}
+    assert (queries.groupby(["scheme", "variant"]).size() == 8).all()
+    control = queries[(queries["scheme"] == "some set") & (queries["variant"] == "random 1")].set_index("query_id")["nDCG@10"]
+    expected = per_query(inputs.run(pruned_scores(encoder, inputs, random_control(mask, 1))), inputs.qrels)
+    assert control.to_dict() == pytest.approx(expected)
+    controls = [ndcg_at_10(inputs.run(pruned_scores(encoder, inputs, random_control(mask, s))), inputs.qrels) for s in (0, 1)]
+    assert some_set["random delta"] == pytest.approx(np.mean(controls) - unpruned)
+
+
+def test_pruned_scores_accepts_one_token_type_as_a_string_as_neuron_pruning_does(encoder, neuron_ig_cache):
+    inputs = synthetic_inputs(encoder)
+    mask = last_layer_mask()
+    at_query = pruned_scores(encoder, inputs, mask, token_types="query")
+    assert np.array_equal(at_query, pruned_scores(encoder, inputs, mask, token_types=["query"]))
+    assert not np.array_equal(at_query, pruned_scores(encoder, inputs, mask))
+
+
+def test_two_models_of_the_same_name_do_not_share_cached_scores(neuron_ig_cache):
+    two_labels, one_logit = random_cross_encoder(seed=7), random_cross_encoder(num_labels=1, seed=7)
+    inputs = synthetic_inputs(two_labels)
+    first = pruned_scores(two_labels, inputs)
+    assert not np.array_equal(one_logit.score_batches(inputs.batches, log_odds=True).numpy(), first)
+    assert not np.array_equal(pruned_scores(one_logit, inputs), first)
+
+
+def synthetic_inputs(encoder) -> RerankInputs:
+    """A re-ranking task of the module's three pairs, one query each, without any collection."""
+    pairs = [(f"q{i}", f"d{i}") for i in range(len(QUERIES))]
+    batches = encode_batches(encoder.tokenizer, QUERIES, PASSAGES, max_length=48, batch_size=2)
+    return RerankInputs("synthetic", {q: {d: 1.0} for q, d in pairs}, pairs, batches, {q: {d: 1} for q, d in pairs},
+                        {"dataset": "synthetic", "pairs": pairs})
