@@ -9,7 +9,7 @@ from neuron_ig.aggregation import segment_profile, segment_shares
 from neuron_ig.models import random_cross_encoder
 from neuron_ig.results import DatasetNIG
 from neuron_ig.robustness import (
-    average_ranks, compare_runs, compare_scores, completeness_gaps, matching_pairs, random_jaccard, spearman,
+    compare_runs, compare_scores, completeness_gaps, matching_pairs, random_jaccard, spearman,
     step_convergence,
 )
 
@@ -55,13 +55,6 @@ def test_segment_profile_says_which_token_type_carries_the_selected_neurons():
 # --- rank correlation and set overlap ------------------------------------------------------------
 
 
-def test_average_ranks_share_ties_like_scipy():
-    np.testing.assert_array_equal(average_ranks([10, 20, 20, 5]), [2, 3.5, 3.5, 1])
-    stats = pytest.importorskip("scipy.stats")
-    values = np.random.default_rng(0).integers(0, 7, size=(6, 9))
-    np.testing.assert_allclose(average_ranks(values), stats.rankdata(values, axis=None))
-
-
 def test_spearman_is_a_rank_correlation():
     rng = np.random.default_rng(1)
     a = rng.normal(size=(4, 50))
@@ -69,7 +62,7 @@ def test_spearman_is_a_rank_correlation():
     assert spearman(a, -a) == pytest.approx(-1.0)
     assert abs(spearman(a, rng.normal(size=a.shape))) < 0.15
     assert np.isnan(spearman(a, np.zeros_like(a)))
-    stats = pytest.importorskip("scipy.stats")
+    from scipy import stats
     b = a + rng.normal(size=a.shape)
     assert spearman(a, b) == pytest.approx(stats.spearmanr(a.ravel(), b.ravel()).statistic)
     with pytest.raises(ValueError, match="different shapes"):

@@ -119,6 +119,8 @@ def encode_batches(
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if len(queries) != len(passages):
+        raise ValueError(f"{len(queries)} queries but {len(passages)} passages: pass one passage per query")
     order = sorted(range(len(queries)), key=lambda i: len(queries[i]) + len(passages[i]))
     batches = []
     for start in range(0, len(order), batch_size):

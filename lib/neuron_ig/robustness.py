@@ -21,26 +21,14 @@ from .results import CLASS_NAMES, DatasetNIG
 from .selection import jaccard, top_p_percent
 
 
-def average_ranks(values: np.ndarray) -> np.ndarray:
-    """Ranks 1..n of the flattened ``values``, ties sharing the mean of their ranks (as ``scipy.stats.rankdata``)."""
-    values = np.asarray(values, dtype=float).ravel()
-    order = np.argsort(values, kind="stable")
-    sorted_values = values[order]
-    # groups of equal values: each gets the mean of the ranks it spans
-    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
-    ends = np.r_[starts[1:], len(values)]
-    group_rank = (starts + ends + 1) / 2  # mean of ranks starts+1 .. ends
-    ranks = np.empty(len(values))
-    ranks[order] = np.repeat(group_rank, ends - starts)
-    return ranks
-
-
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
     """Spearman rank correlation of two score arrays of the same shape (flattened); NaN if one is constant."""
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape:
         raise ValueError(f"scores of different shapes {a.shape} and {b.shape}: they must come from the same model")
-    ra, rb = average_ranks(a) - (a.size + 1) / 2, average_ranks(b) - (b.size + 1) / 2
+    from scipy.stats import rankdata
+
+    ra, rb = rankdata(a, axis=None) - (a.size + 1) / 2, rankdata(b, axis=None) - (b.size + 1) / 2
     norm = np.sqrt((ra * ra).sum() * (rb * rb).sum())
     return float((ra * rb).sum() / norm) if norm > 0 else float("nan")
 
