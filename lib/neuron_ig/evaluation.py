@@ -24,8 +24,8 @@ def qrels_dict(dataset_id: str) -> dict[str, dict[str, int]]:
     return qrels
 
 
-def _per_query(run, qrels, measures) -> dict[str, dict[str, float]]:
-    """{measure name: {query_id: value}} over the run's queries that have qrels."""
+def per_query_measures(run, qrels, measures) -> dict[str, dict[str, float]]:
+    """{measure name: {query_id: value}} over the run's queries that have qrels, in one `ir_measures` pass."""
     measures = {m: ir_measures.parse_measure(m) for m in measures}
     query_ids = [q for q in run if q in qrels]
     if not query_ids:
@@ -42,12 +42,12 @@ def _per_query(run, qrels, measures) -> dict[str, dict[str, float]]:
 
 def per_query(run, qrels, measure: str = "nDCG@10") -> dict[str, float]:
     """{query_id: value of `measure`} for the run's queries that have qrels (for paired tests)."""
-    return _per_query(run, qrels, [measure])[measure]
+    return per_query_measures(run, qrels, [measure])[measure]
 
 
 def evaluate(run, qrels, measures=("nDCG@10", "RR@10")) -> dict[str, float]:
     """{measure: mean over the run's queries that have qrels}, measures named as `ir_measures` does."""
-    return {name: sum(v.values()) / len(v) for name, v in _per_query(run, qrels, measures).items()}
+    return {name: sum(v.values()) / len(v) for name, v in per_query_measures(run, qrels, measures).items()}
 
 
 def ndcg_at_10(run, qrels) -> float:

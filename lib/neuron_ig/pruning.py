@@ -223,7 +223,7 @@ def pruning_study(encoder: CrossEncoder, tasks, schemes, *, random_seeds: int = 
     import pandas as pd
     from tqdm.auto import tqdm
 
-    from .evaluation import paired_test, per_query
+    from .evaluation import paired_test, per_query_measures
 
     if isinstance(random_seeds, bool) or not isinstance(random_seeds, int) or random_seeds < 0:
         raise ValueError(f"random_seeds must be an int >= 0, got {random_seeds!r}")
@@ -234,7 +234,7 @@ def pruning_study(encoder: CrossEncoder, tasks, schemes, *, random_seeds: int = 
     rows = []
     for task_name, inputs in tasks.items():
         def measured(run):
-            values = {m: per_query(run, inputs.qrels, m) for m in MEASURES}
+            values = per_query_measures(run, inputs.qrels, MEASURES)
             return [{"query_id": q, **{m: values[m][q] for m in MEASURES}} for q in values[MEASURES[0]]]
 
         rows += [{"scheme": "BM25", "variant": "set", "task": task_name, **r} for r in measured(inputs.first_stage)]
