@@ -65,6 +65,8 @@ class NeuronPruning:
             :data:`neuron_ig.encoding.SEGMENTS`: ``CLS``, ``query``, ``SEP``, ``passage``); default every position.
 
     Hooks go only on the layers that have selected units. ``attach()`` / ``remove()`` do what ``with`` does.
+    Without gradients (scoring) the units are zeroed in place, so another forward hook on the same module
+    that keeps the activation tensor sees the zeros; with gradients a zeroed copy is returned.
     """
 
     def __init__(self, encoder: CrossEncoder, neurons, *, token_types: Sequence[str] | None = None):
