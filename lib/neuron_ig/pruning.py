@@ -55,6 +55,20 @@ def ffn_shape(encoder: CrossEncoder) -> tuple[int, int]:
     return len(layers), layers[0].dense.out_features
 
 
+def checked_token_types(token_types: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    """Token types as a sorted tuple (one name may be given as a string), or None for every position.
+
+    Raises:
+        ValueError: a name is not one of ``CLS``, ``query``, ``SEP``, ``passage``.
+    """
+    if isinstance(token_types, str):
+        token_types = [token_types]
+    unknown = sorted(set(token_types or ()) - set(SEGMENTS[:-1]))
+    if unknown:
+        raise ValueError(f"unknown token types {unknown}: choose among {', '.join(SEGMENTS[:-1])}")
+    return tuple(sorted(set(token_types))) if token_types else None
+
+
 class NeuronPruning:
     """Zeroes the activations of the FFN neurons in ``neurons`` while active (a context manager).
 
@@ -72,12 +86,7 @@ class NeuronPruning:
     def __init__(self, encoder: CrossEncoder, neurons, *, token_types: Sequence[str] | None = None):
         self.encoder = encoder
         self.mask = as_mask(neurons, ffn_shape(encoder))
-        if isinstance(token_types, str):
-            token_types = [token_types]
-        unknown = sorted(set(token_types or ()) - set(SEGMENTS[:-1]))
-        if unknown:
-            raise ValueError(f"unknown token types {unknown}: choose among {', '.join(SEGMENTS[:-1])}")
-        self.token_types = tuple(token_types) if token_types else None
+        self.token_types = checked_token_types(token_types)
         self._handles = []
         self._positions = None  # [batch, tokens] bool of the current forward pass, with token_types
 
@@ -118,8 +127,8 @@ class NeuronPruning:
     def _find_positions(self, module, args, kwargs):
         """Before each forward pass: the positions of the chosen token types, from the input ids.
 
-        Segments follow :mod:`neuron_ig.encoding`: the first special token is CLS, later ones SEP,
-        tokens before the first SEP are the query, after it the passage; padding is never selected.
+        Segments follow :mod:`neuron_ig.encoding`: the [CLS] at position 0 is CLS, every [SEP] is SEP,
+        other tokens before the first [SEP] are the query, after it the passage; padding is never selected.
         """
         input_ids = kwargs.get("input_ids", args[0] if args else None)
         if input_ids is None:
@@ -180,9 +189,8 @@ def pruned_scores(encoder: CrossEncoder, inputs, neurons=None, *, token_types: S
     """
     shape = ffn_shape(encoder)
     mask = np.zeros(shape, dtype=bool) if neurons is None else as_mask(neurons, shape)
-    if isinstance(token_types, str):
-        token_types = [token_types]
-    types = sorted(token_types) if token_types and mask.any() else None
+    types = checked_token_types(token_types)
+    types = types if mask.any() else None  # an empty set prunes nothing, wherever
     parameters = {"model": encoder.name, "weights": weights_fingerprint(encoder), **inputs.parameters,
                   "neurons": mask_fingerprint(mask) if mask.any() else "none", "token_types": types}
     path = (cache.cache_root() / "pruning" / cache.slug(encoder.name.rstrip("/").split("/")[-1])
