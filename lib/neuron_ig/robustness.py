@@ -178,3 +178,96 @@ def variant_runs(model: str, datasets: Sequence[str], label: int, variants: Mapp
             runs[dataset] = dataset_nig(model, dataset, label, **chosen) if bool(correct.any()) else None
         compared[name] = (reference, runs)
     return compared
+
+
+# --- resampling the book's own pairs: membership probability, and a top-weighted overlap --------------
+
+def rank_biased_overlap(a: np.ndarray, b: np.ndarray, *, persistence: float = 0.98) -> float:
+    """Rank-biased overlap (Webber, Moffat and Zobel 2010, extrapolated RBO_ext) of the neuron rankings by two
+    score arrays of the same shape (highest first, ties broken by position).
+
+    Top-weighted, unlike Jaccard of one cut: the top d ranks carry a weight of about 1 - persistence^d (with
+    0.98, the top 100 carry 87%). 1 for the same ranking; for two random rankings of n neurons about d/n
+    at the depths that carry the weight.
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        raise ValueError(f"scores of different shapes {a.shape} and {b.shape}: they must come from the same model")
+    if not 0 < persistence < 1:
+        raise ValueError(f"persistence must be in (0, 1), got {persistence!r}: 0.98 weighs about the top 100 ranks")
+    n = a.size
+    position_a = np.empty(n, dtype=int)
+    position_a[np.argsort(-a, axis=None, kind="stable")] = np.arange(n)
+    position_b = np.empty(n, dtype=int)
+    position_b[np.argsort(-b, axis=None, kind="stable")] = np.arange(n)
+    # a neuron is in both top-k lists from depth k = max(its two positions) + 1 on: X_k, the overlap at depth k
+    overlap = np.cumsum(np.bincount(np.maximum(position_a, position_b), minlength=n))
+    depth = np.arange(1, n + 1)
+    agreement = overlap / depth
+    weights = persistence ** depth
+    return float(agreement[-1] * persistence ** n + (1 - persistence) / persistence * np.sum(agreement * weights))
+
+
+def _bootstrap_means(per_pair: np.ndarray, n_bootstrap: int, seed: int) -> np.ndarray:
+    """Class means of ``n_bootstrap`` resamples (with replacement) of the pairs, ``[n_bootstrap, neurons]``."""
+    per_pair = np.asarray(per_pair, dtype=float)
+    if per_pair.ndim != 3 or len(per_pair) < 1:
+        raise ValueError(f"per-pair NIG must be [pairs, layers, units] with at least one pair, got shape {per_pair.shape}")
+    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, int) or n_bootstrap < 1:
+        raise ValueError(f"n_bootstrap must be a positive int, got {n_bootstrap!r}")
+    flat = per_pair.reshape(len(per_pair), -1)
+    rng = np.random.default_rng(seed)
+    counts = np.stack([np.bincount(rng.integers(0, len(flat), len(flat)), minlength=len(flat)) for _ in range(n_bootstrap)])
+    return counts @ flat / len(flat)
+
+
+def membership_probability(per_pair: np.ndarray, p: float, *, n_bootstrap: int = 200, seed: int = 0) -> np.ndarray:
+    """Share of bootstrap resamples of the pairs whose top-p% set holds each neuron, ``[layers, units]`` in [0, 1].
+
+    ``per_pair`` is one dataset's per-pair NIG ``[pairs, layers, units]`` (the book's own pairs,
+    :func:`neuron_ig.nulls.pair_nig`); the class mean of a resample is the mean over the pairs drawn.
+    """
+    from .nulls import top_masks
+
+    means = _bootstrap_means(per_pair, n_bootstrap, seed)
+    return top_masks(means, p).mean(axis=0).reshape(np.shape(per_pair)[1:])
+
+
+def agreement_table(per_pair, p: float, *, n_splits: int = 20, persistence: float = 0.98, seed: int = 0):
+    """Agreement within each dataset beside agreement between datasets, on sets from the same number of pairs.
+
+    ``per_pair`` is ``{dataset: [pairs, layers, units]}`` (at least 2 pairs each). Each dataset's pairs are split
+    ``n_splits`` times in two disjoint random halves; row ``within <dataset>`` compares its two halves, row
+    ``<dataset> / <other>`` a half of one with a half of the other (independent pairs in both cases: two
+    bootstrap resamples share most of their pairs and would agree more than independent samples do).
+    Columns: mean ``Jaccard`` of the top-p% sets and mean :func:`rank_biased_overlap` (``RBO``) of the half
+    means, so a reader sees whether datasets differ more than halves of one dataset do.
+    """
+    import itertools
+
+    import pandas as pd
+
+    from .nulls import _flat, _half_weights
+
+    flat = _flat(per_pair)
+    small = [name for name, a in flat.items() if len(a) < 2]
+    if small:
+        raise ValueError(f"datasets {small} have fewer than 2 pairs: comparing halves needs at least 2")
+    shape = np.shape(next(iter(per_pair.values())))[1:]
+    rng = np.random.default_rng(seed)
+    values = {}
+
+    def compare(key, x, y):
+        values.setdefault(key, []).append((jaccard(top_p_percent(x, p), top_p_percent(y, p)),
+                                           rank_biased_overlap(x, y, persistence=persistence)))
+
+    for _ in range(n_splits):
+        halves = {name: [(w @ a).reshape(shape) for w in _half_weights(len(a), rng)] for name, a in flat.items()}
+        for name, (first, second) in halves.items():
+            compare(f"within {name}", first, second)
+        for a, b in itertools.combinations(flat, 2):
+            for x in halves[a]:
+                for y in halves[b]:
+                    compare(f"{a} / {b}", x, y)
+    rows = {key: dict(zip(("Jaccard", "RBO"), np.mean(pairs, axis=0))) for key, pairs in values.items()}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("compared")

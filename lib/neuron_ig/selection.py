@@ -37,10 +37,54 @@ def intersection(sets: Mapping[str, np.ndarray]) -> np.ndarray:
     return np.logical_and.reduce(list(sets.values()))
 
 
-def fusion(scores: Mapping[str, np.ndarray], p: float) -> np.ndarray:
-    """Top p% of the mean of the per-dataset neuron scores."""
+FUSION_NORMALISATIONS = (None, "rank", "z")
+
+
+def normalised_scores(scores: Mapping[str, np.ndarray], normalise: str | None = None) -> dict[str, np.ndarray]:
+    """Each dataset's scores put on a common scale before they are combined, ``{dataset: [layers, units]}``.
+
+    ``None`` keeps them; ``"rank"`` replaces each score by its rank among the dataset's neurons divided by the
+    number of neurons (in (0, 1], ties averaged); ``"z"`` standardises each dataset's scores (mean 0, sd 1 over
+    its neurons). Without normalisation the dataset with the largest NIG scale decides the mean alone.
+    """
+    from scipy.stats import rankdata
+
     _check_sets(scores)
-    return top_p_percent(np.mean(list(scores.values()), axis=0), p)
+    if normalise not in FUSION_NORMALISATIONS:
+        raise ValueError(f"unknown normalisation {normalise!r}: use None, 'rank' (rank average) or 'z' (z-scores)")
+    if normalise is None:
+        return {name: np.asarray(s, dtype=float) for name, s in scores.items()}
+    out = {}
+    for name, s in scores.items():
+        s = np.asarray(s, dtype=float)
+        if normalise == "rank":
+            out[name] = rankdata(s, axis=None).reshape(s.shape) / s.size
+        else:
+            sd = s.std()
+            out[name] = (s - s.mean()) / sd if sd > 0 else np.zeros_like(s)
+    return out
+
+
+def fusion(scores: Mapping[str, np.ndarray], p: float, *, normalise: str | None = None) -> np.ndarray:
+    """Top p% of the mean of the per-dataset neuron scores (after :func:`normalised_scores` with ``normalise``)."""
+    _check_sets(scores)
+    return top_p_percent(np.mean(list(normalised_scores(scores, normalise).values()), axis=0), p)
+
+
+def fusion_shares(scores: Mapping[str, np.ndarray], p: float, *, normalise: str | None = None) -> pd.DataFrame:
+    """Each dataset's share of the fusion set: how much one dataset decides what the fusion selects.
+
+    Index ``dataset``; columns ``in its top p%`` (share of the fusion set's neurons that are also in the
+    dataset's own top-p% set) and ``share of fused score`` (the dataset's part of the summed fused scores of
+    the fusion set, on the scale ``normalise`` puts them; the shares sum to 1).
+    """
+    normalised = normalised_scores(scores, normalise)
+    fused = fusion(scores, p, normalise=normalise)
+    total = sum(s[fused].sum() for s in normalised.values())
+    rows = {name: {"in its top p%": float((top_p_percent(scores[name], p) & fused).sum() / fused.sum()),
+                   "share of fused score": float(s[fused].sum() / total) if total else np.nan}
+            for name, s in normalised.items()}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("dataset")
 
 
 def ood_neurons(out_of_domain: np.ndarray, in_domain: np.ndarray) -> np.ndarray:
@@ -209,14 +253,14 @@ OOD_SETS = ("fusion, all datasets", "out-of-domain intersection", "out-of-domain
             "OOD neurons (intersection)", "OOD neurons (fusion)")
 
 
-def ood_sets(scores: Mapping[str, np.ndarray], in_domain: str, p: float) -> dict[str, np.ndarray]:
+def ood_sets(scores: Mapping[str, np.ndarray], in_domain: str, p: float, *, normalise: str | None = None) -> dict[str, np.ndarray]:
     """The sets that separate in-domain from out-of-domain neurons, at one p, named as in :data:`OOD_SETS`.
 
     ``scores`` are the per-dataset class means, ``in_domain`` the key of the in-domain dataset; the
     others are out-of-domain. The fusion over all datasets is the top p% of the mean of all the score
     vectors; the out-of-domain intersection and fusion are over the out-of-domain datasets only; the
     OOD neurons are those of the out-of-domain intersection (or fusion) that are not in the in-domain
-    dataset's top-p% set.
+    dataset's top-p% set. ``normalise`` is :func:`fusion`'s (default: the raw mean).
     """
     if in_domain not in scores:
         raise ValueError(f"the in-domain dataset {in_domain!r} has no scores (datasets: {', '.join(scores) or 'none'}): "
@@ -226,8 +270,8 @@ def ood_sets(scores: Mapping[str, np.ndarray], in_domain: str, p: float) -> dict
         raise ValueError(f"no out-of-domain dataset besides {in_domain!r}: OOD neurons need at least one")
     in_set = top_p_percent(scores[in_domain], p)
     ood_intersection = intersection(relevance_neuron_sets(outside, p))
-    ood_fusion = fusion(outside, p)
-    return dict(zip(OOD_SETS, (fusion(scores, p), ood_intersection, ood_fusion,
+    ood_fusion = fusion(outside, p, normalise=normalise)
+    return dict(zip(OOD_SETS, (fusion(scores, p, normalise=normalise), ood_intersection, ood_fusion,
                                ood_neurons(ood_intersection, in_set), ood_neurons(ood_fusion, in_set))))
 
 
@@ -246,7 +290,7 @@ def lowest_p_percent(scores: np.ndarray, p: float) -> np.ndarray:
     return top_p_percent(-np.asarray(scores), p)
 
 
-def pruning_schemes(scores: Mapping[str, np.ndarray], in_domain: str, p: float) -> dict[str, np.ndarray]:
+def pruning_schemes(scores: Mapping[str, np.ndarray], in_domain: str, p: float, *, normalise: str | None = None) -> dict[str, np.ndarray]:
     """The neuron sets of one class that the pruning study prunes at one p, ``{scheme: mask [layers, units]}``.
 
     ``scores`` are the class means ``{dataset: [layers, units]}`` (datasets without correctly classified
@@ -255,14 +299,90 @@ def pruning_schemes(scores: Mapping[str, np.ndarray], in_domain: str, p: float) 
     in-domain dataset and another, the two OOD sets of :func:`ood_sets` (``"OOD neurons (intersection)"``,
     ``"OOD neurons (fusion)"``); and the in-domain dataset's lowest-NIG set (``"lowest: <dataset>"``), a
     control of the same size whose neurons oppose the class. A set may be empty (e.g. an intersection).
+    ``normalise`` is :func:`fusion`'s (default: the raw mean).
     """
     schemes = {f"top: {name}": mask for name, mask in relevance_neuron_sets(scores, p).items()}
     if len(scores) >= 2:
         schemes[INTERSECTION] = intersection({name: schemes[f"top: {name}"] for name in scores})
-        schemes["fusion"] = fusion(scores, p)
+        schemes["fusion"] = fusion(scores, p, normalise=normalise)
     if in_domain in scores and len(scores) >= 2:
-        sets = ood_sets(scores, in_domain, p)
+        sets = ood_sets(scores, in_domain, p, normalise=normalise)
         schemes.update({name: sets[name] for name in OOD_SETS[3:]})
     if in_domain in scores:
         schemes[f"lowest: {in_domain}"] = lowest_p_percent(scores[in_domain], p)
     return schemes
+
+
+# --- OOD neurons that are specific, not just below the in-domain cut ----------------------------------
+
+def score_ranks(scores: np.ndarray) -> np.ndarray:
+    """Rank of each neuron by score, 1 = highest (ties broken by position, as :func:`top_p_percent`), ``[layers, units]``."""
+    scores = np.asarray(scores)
+    ranks = np.empty(scores.size, dtype=int)
+    ranks[np.argsort(-scores, axis=None, kind="stable")] = np.arange(1, scores.size + 1)
+    return ranks.reshape(scores.shape)
+
+
+def ood_rank_gap(scores: Mapping[str, np.ndarray], in_domain: str, p: float, *, in_domain_p: float | None = None) -> np.ndarray:
+    """OOD neurons by a rank gap: in every out-of-domain top-p% set and outside the in-domain top ``in_domain_p``%.
+
+    A neuron just below the in-domain top-p% cut is not specific to out-of-domain data; with ``in_domain_p``
+    (default ``5 * p``, capped at 100) it must rank below the in-domain top ``in_domain_p``% as well.
+    Returns a mask ``[layers, units]``.
+    """
+    if in_domain not in scores or len(scores) < 2:
+        raise ValueError(f"OOD neurons need the in-domain dataset {in_domain!r} and one out-of-domain dataset or more "
+                         f"(datasets: {', '.join(scores) or 'none'})")
+    gap = min(100.0, 5 * p) if in_domain_p is None else in_domain_p
+    if gap < p:
+        raise ValueError(f"in_domain_p ({gap}) must be at least p ({p}): the gap lies below the in-domain top-p% set")
+    outside = {name: s for name, s in scores.items() if name != in_domain}
+    return intersection(relevance_neuron_sets(outside, p)) & ~top_p_percent(scores[in_domain], gap)
+
+
+def benjamini_hochberg(p_values) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (false discovery rate), in the order given (as
+    ``scipy.stats.false_discovery_control(p, method="bh")``, without its checks: called once per resample)."""
+    p = np.asarray(p_values, dtype=float)
+    order = np.argsort(p, kind="stable")
+    scaled = p[order] * len(p) / np.arange(1, len(p) + 1)
+    adjusted = np.empty_like(p)
+    adjusted[order] = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
+    return adjusted
+
+
+def ood_neuron_test(in_domain: np.ndarray, out_of_domain: Mapping[str, np.ndarray], *, q: float = 0.05) -> dict[str, np.ndarray]:
+    """Per-neuron test that the mean NIG over out-of-domain pairs exceeds the in-domain mean, with BH control.
+
+    ``in_domain`` is the in-domain per-pair NIG ``[pairs, layers, units]``, ``out_of_domain`` that of each
+    out-of-domain dataset. Each neuron gets a one-sided Welch t-test against every out-of-domain dataset;
+    its p-value is the largest of them (an intersection-union test: higher in every out-of-domain dataset),
+    adjusted over all neurons by Benjamini-Hochberg. A constant neuron gets p = 1.
+
+    Returns ``{"t": smallest t over datasets, "p": p, "p (BH)": adjusted p, "OOD neurons": adjusted p <= q}``,
+    each ``[layers, units]``.
+    """
+    from scipy import special
+
+    if not out_of_domain:
+        raise ValueError("no out-of-domain dataset: the test compares in-domain pairs with out-of-domain pairs")
+    shape = np.shape(in_domain)[1:]
+    small = [name for name, a in {"in-domain": in_domain, **out_of_domain}.items() if len(a) < 2]
+    if small:
+        raise ValueError(f"{small} have fewer than 2 pairs: a t-test needs at least 2 pairs per dataset")
+    t_values, p_values = [], []
+    base = np.asarray(in_domain, dtype=float)
+    base_mean, base_var = base.mean(axis=0), base.var(axis=0, ddof=1) / len(base)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for a in out_of_domain.values():
+            if np.shape(a)[1:] != shape:
+                raise ValueError(f"per-pair NIG of shapes {np.shape(a)[1:]} and {shape}: they must come from the same model")
+            a = np.asarray(a, dtype=float)
+            var = a.var(axis=0, ddof=1) / len(a)  # Welch's t and Welch-Satterthwaite degrees of freedom
+            t = (a.mean(axis=0) - base_mean) / np.sqrt(var + base_var)
+            df = (var + base_var) ** 2 / (var ** 2 / (len(a) - 1) + base_var ** 2 / (len(base) - 1))
+            t_values.append(np.nan_to_num(t, nan=0.0, posinf=0.0, neginf=0.0))
+            p_values.append(np.where(np.isfinite(t), special.stdtr(df, -np.nan_to_num(t)), 1.0))  # = t.sf(t, df)
+    p = np.max(p_values, axis=0)
+    adjusted = benjamini_hochberg(p.ravel()).reshape(shape)
+    return {"t": np.min(t_values, axis=0), "p": p, "p (BH)": adjusted, "OOD neurons": adjusted <= q}

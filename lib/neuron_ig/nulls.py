@@ -1,0 +1,272 @@
+"""What noise alone would give: null references for the neuron sets, by resampling the pairs.
+
+Attribution magnitude belongs to the neuron (its layer, its activation range), so top-p% sets agree across
+datasets, and concentrate the attribution, with no relevance signal at all. Each null here keeps that scale:
+
+- **split halves**: the top-p% sets of two disjoint random halves of one dataset's pairs. Their agreement is
+  the reference for agreement between datasets (:func:`agreement_ratio`).
+- **sign flips** (the label-permutation null): each pair's attributions multiplied by a random +-1. With two
+  classes F_0 = 1 - F_1, so a pair's NIG towards the other class is exactly minus its NIG: a flip attributes
+  the pair to a random label. Every neuron keeps its scale (and each pair its magnitudes and the correlations
+  between neurons); only a direction consistent over pairs is lost (:func:`sign_flip_null`).
+- **dataset permutation**: pairs shuffled between datasets, sizes kept: the null for differences between
+  datasets, e.g. in-domain against out-of-domain (:func:`dataset_permutation_null`).
+- **bootstrap** over pairs for intervals (:func:`agreement_ratio`, :func:`neuron_ig.robustness.membership_probability`).
+
+Per-pair NIG is ``{dataset: [pairs, layers, units]}`` (:func:`pair_nig` from the cached results); a
+resample's class means are ``{dataset: [resamples, neurons]}`` (neurons = layers x units, flattened).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .results import DatasetNIG
+
+
+def pair_nig(results: Mapping[str, DatasetNIG], *, correct_only: bool = True) -> dict[str, np.ndarray]:
+    """Per-pair NIG summed over tokens, ``{dataset: [pairs, layers, units]}`` float64, of the pairs a class mean uses.
+
+    With ``correct_only`` (the class means' rule) only correctly classified pairs; a dataset left with none is
+    left out, as :func:`neuron_ig.aggregation.class_means` does.
+    """
+    per_pair = {}
+    for dataset, result in results.items():
+        keep = result.correct if correct_only else np.ones(len(result.score), dtype=bool)
+        if keep.any():
+            per_pair[dataset] = result.total()[keep].astype(np.float64)
+    return per_pair
+
+
+def top_count(n_neurons: int, p: float) -> int:
+    """Size of a top-p% set among ``n_neurons`` (as :func:`neuron_ig.selection.top_p_percent`)."""
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p <= 100:
+        raise ValueError(f"p must be a percentage in (0, 100], got {p!r}: the paper uses 0.1, 0.5 and 1")
+    return max(1, math.ceil(n_neurons * p / 100))
+
+
+def top_indices(scores: np.ndarray, count: int) -> np.ndarray:
+    """The ``count`` highest of each row of ``scores`` ``[rows, neurons]``, best first, ``[rows, count]``.
+
+    Ties are broken arbitrarily (a resample's means are sums of floats: ties do not occur in practice).
+    """
+    scores = np.atleast_2d(scores)
+    if count >= scores.shape[1]:
+        return np.argsort(-scores, axis=1, kind="stable")
+    part = np.argpartition(-scores, count - 1, axis=1)[:, :count]
+    order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1)
+
+
+def top_masks(scores: np.ndarray, p: float) -> np.ndarray:
+    """Top-p% masks of each row of ``scores`` ``[rows, neurons]``, bool ``[rows, neurons]``."""
+    scores = np.atleast_2d(scores)
+    masks = np.zeros(scores.shape, dtype=bool)
+    np.put_along_axis(masks, top_indices(scores, top_count(scores.shape[1], p)), True, axis=1)
+    return masks
+
+
+def jaccard_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Jaccard index of each row of two masks ``[rows, neurons]`` (1.0 for two empty rows), ``[rows]``."""
+    shared, union = (a & b).sum(axis=1), (a | b).sum(axis=1)
+    return np.where(union > 0, shared / np.maximum(union, 1), 1.0)
+
+
+def _flat(per_pair: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    if not per_pair:
+        raise ValueError("no dataset with pairs: pass at least one dataset's per-pair NIG (pair_nig(results))")
+    shapes = {name: np.shape(a)[1:] for name, a in per_pair.items()}
+    if len(set(shapes.values())) > 1 or any(np.ndim(a) != 3 for a in per_pair.values()):
+        raise ValueError(f"per-pair NIG must be [pairs, layers, units] of one model, got shapes {shapes}")
+    return {name: np.asarray(a, dtype=np.float64).reshape(len(a), -1) for name, a in per_pair.items()}
+
+
+def _resample_seeds(n_resamples: int, seed: int) -> np.random.Generator:
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 1:
+        raise ValueError(f"n_resamples must be a positive int, got {n_resamples!r}: 999 gives p-values down to 0.001")
+    return np.random.default_rng(seed)
+
+
+def sign_flip_null(per_pair: Mapping[str, np.ndarray], statistic: Callable[[dict[str, np.ndarray]], np.ndarray], *,
+                   n_resamples: int = 999, seed: int = 0, chunk: int = 64) -> np.ndarray:
+    """``statistic`` of the class means under random sign flips of the pairs, ``[n_resamples]``.
+
+    ``statistic`` takes ``{dataset: class means [resamples, neurons]}`` and returns one value per resample;
+    each dataset's pairs are flipped independently.
+    """
+    flat, rng = _flat(per_pair), _resample_seeds(n_resamples, seed)
+    values = []
+    for start in range(0, n_resamples, chunk):
+        size = min(chunk, n_resamples - start)
+        means = {name: (rng.choice([-1.0, 1.0], size=(size, len(a))) @ a) / len(a) for name, a in flat.items()}
+        values.append(np.asarray(statistic(means), dtype=float))
+    return np.concatenate(values)
+
+
+def dataset_permutation_null(per_pair: Mapping[str, np.ndarray], statistic: Callable[[dict[str, np.ndarray]], float], *,
+                             n_resamples: int = 999, seed: int = 0) -> np.ndarray:
+    """``statistic`` of the per-pair NIG with the pairs shuffled between datasets (sizes kept), ``[n_resamples]``
+    (or ``[n_resamples, k]`` for a statistic of ``k`` numbers).
+
+    ``statistic`` takes ``{dataset: [pairs, layers, units]}`` and returns one number (or ``k``).
+    """
+    flat, rng = _flat(per_pair), _resample_seeds(n_resamples, seed)
+    shape = np.shape(next(iter(per_pair.values())))[1:]
+    pooled = np.concatenate(list(flat.values()))
+    bounds = np.cumsum([0] + [len(a) for a in flat.values()])
+    values = []
+    for _ in range(n_resamples):
+        order = rng.permutation(len(pooled))
+        shuffled = {name: pooled[order[bounds[i]:bounds[i + 1]]].reshape(-1, *shape) for i, name in enumerate(flat)}
+        values.append(np.asarray(statistic(shuffled), dtype=float))
+    return np.stack(values)
+
+
+def upper_p_value(observed: float, null: np.ndarray) -> float:
+    """Resampling p-value of a statistic as large as ``observed``: (1 + #{null >= observed}) / (R + 1)."""
+    null = np.asarray(null, dtype=float)
+    return float((1 + np.sum(null >= observed)) / (len(null) + 1))
+
+
+# --- the statistics of the figures, for many resamples at once ----------------------------------------
+
+def top_share_rows(means: np.ndarray, p: float) -> np.ndarray:
+    """Share of the positive mass of each row of ``means`` ``[rows, neurons]`` in its top p%, ``[rows]``
+    (:func:`neuron_ig.selection.top_share`; 0 when nothing is positive)."""
+    means = np.atleast_2d(means)
+    positive = np.clip(means, 0, None)
+    top = np.take_along_axis(positive, top_indices(means, top_count(means.shape[1], p)), axis=1).sum(axis=1)
+    total = positive.sum(axis=1)
+    return np.where(total > 0, top / np.where(total > 0, total, 1), 0.0)
+
+
+def fewest_shared_rows(means: Mapping[str, np.ndarray], p_values: Sequence[float], n_dropped: int, *,
+                       keep: int = 2) -> list[list[str]]:
+    """:func:`neuron_ig.selection.fewest_shared` of each resample: the datasets it drops, one list per row.
+
+    ``means`` are ``{dataset: [rows, neurons]}``: datasets ranked by their mean Jaccard with the others,
+    averaged over ``p_values``, ascending (stable), the first ``min(n_dropped, datasets - keep)`` dropped.
+    """
+    names = list(means)
+    count = max(0, min(n_dropped, len(names) - keep))
+    rows = len(next(iter(means.values())))
+    if not count:
+        return [[] for _ in range(rows)]
+    shared = np.zeros((rows, len(names)))
+    for p in p_values:
+        masks = [top_masks(means[name], p) for name in names]
+        for i, j in itertools.combinations(range(len(names)), 2):
+            jac = jaccard_rows(masks[i], masks[j])
+            shared[:, i] += jac
+            shared[:, j] += jac
+    order = np.argsort(shared, axis=1, kind="stable")  # the common factor 1 / ((D - 1) |p_values|) changes no order
+    return [[names[k] for k in row[:count]] for row in order]
+
+
+def intersection_rows(means: Mapping[str, np.ndarray], p: float, dropped: Sequence[Sequence[str]] | None = None) -> np.ndarray:
+    """Size of the intersection of the datasets' top-p% sets in each resample, without each row's ``dropped``."""
+    names = list(means)
+    masks = {name: top_masks(means[name], p) for name in names}
+    rows = len(next(iter(means.values())))
+    dropped = dropped or [[] for _ in range(rows)]
+    sizes = np.empty(rows)
+    for r in range(rows):
+        kept = [masks[name][r] for name in names if name not in dropped[r]]
+        sizes[r] = np.logical_and.reduce(kept).sum()
+    return sizes
+
+
+# --- the within-dataset reference for agreement between datasets ------------------------------------
+
+def _half_weights(n: int, rng: np.random.Generator, counts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Averaging weights ``[n]`` of two disjoint random halves of ``n`` pairs (bootstrap ``counts`` kept per pair:
+    a pair drawn twice stays in one half, so the halves remain disjoint)."""
+    counts = np.ones(n) if counts is None else counts.astype(float)
+    first = np.zeros(n, dtype=bool)
+    first[rng.permutation(n)[: n // 2]] = True
+    halves = []
+    for part in (first, ~first):
+        w = counts * part
+        halves.append(w / w.sum() if w.sum() > 0 else part / max(part.sum(), 1))
+    return halves[0], halves[1]
+
+
+def _split_agreement(flat: Mapping[str, np.ndarray], p: float, n_splits: int, rng: np.random.Generator,
+                     counts: Mapping[str, np.ndarray] | None = None) -> tuple[dict[str, float], dict[tuple[str, str], float]]:
+    """Mean over ``n_splits`` splits of each dataset's half-vs-half Jaccard, and of each pair of datasets' Jaccard
+    between their halves (the four half-by-half combinations)."""
+    halves = {}
+    for name, a in flat.items():
+        weights = [_half_weights(len(a), rng, None if counts is None else counts[name]) for _ in range(n_splits)]
+        halves[name] = [top_masks(np.stack([w[k] for w in weights]) @ a, p) for k in (0, 1)]  # 2 x [splits, neurons]
+    within = {name: float(jaccard_rows(h[0], h[1]).mean()) for name, h in halves.items()}
+    cross = {(a, b): float(np.mean([jaccard_rows(halves[a][i], halves[b][j]).mean() for i in (0, 1) for j in (0, 1)]))
+             for a, b in itertools.combinations(flat, 2)}
+    return within, cross
+
+
+def split_half_agreement(per_pair: np.ndarray, p: float, *, n_splits: int = 50, seed: int = 0) -> np.ndarray:
+    """Jaccard index of the top-p% sets of two disjoint random halves of one dataset's pairs, ``[n_splits]``.
+
+    ``per_pair`` is ``[pairs, layers, units]`` (at least 2 pairs): how well the dataset agrees with itself.
+    """
+    a = _flat({"dataset": per_pair})["dataset"]
+    if len(a) < 2:
+        raise ValueError(f"need at least 2 pairs to split a dataset in halves, got {len(a)}")
+    rng = _resample_seeds(n_splits, seed)
+    weights = [_half_weights(len(a), rng) for _ in range(n_splits)]
+    first, second = (top_masks(np.stack([w[k] for w in weights]) @ a, p) for k in (0, 1))
+    return jaccard_rows(first, second)
+
+
+def agreement_ratio(per_pair: Mapping[str, np.ndarray], p: float, *, n_splits: int = 20, n_bootstrap: int = 200,
+                    confidence: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """Agreement between two datasets' top-p% sets, as a ratio to the agreement of each dataset with itself.
+
+    For every pair of datasets ``(a, b)``: split each dataset's pairs in two disjoint random halves
+    (``n_splits`` times); ``cross`` is the mean Jaccard index between a half of ``a`` and a half of ``b``,
+    ``within`` the mean over ``a`` and ``b`` of the Jaccard between a dataset's own two halves: sets from the
+    same number of pairs, so the ratio ``cross / within`` is 1 when the datasets differ no more than
+    resamples of one dataset do, and lower the more their sets differ. ``ratio low``/``ratio high``: a
+    percentile interval over ``n_bootstrap`` bootstrap resamples of each dataset's pairs. ``Jaccard`` is
+    the full-data Jaccard and ``chance Jaccard`` that of two uniformly random sets of the same size
+    (a secondary reference: the neurons' own scale already lifts agreement above it).
+
+    Index ``(dataset, other)``; columns ``Jaccard``, ``cross``, ``within``, ``ratio``, ``ratio low``,
+    ``ratio high``, ``chance Jaccard``.
+    """
+    from .robustness import random_jaccard
+
+    flat = _flat(per_pair)
+    if len(flat) < 2:
+        raise ValueError(f"need two datasets or more to compare their sets, got {len(flat)}: {', '.join(flat)}")
+    small = [name for name, a in flat.items() if len(a) < 2]
+    if small:
+        raise ValueError(f"datasets {small} have fewer than 2 pairs: a within-dataset reference needs two halves")
+    rng = _resample_seeds(n_splits, seed)
+    within, cross = _split_agreement(flat, p, n_splits, rng)
+    boot = []
+    for _ in range(n_bootstrap):
+        counts = {name: np.bincount(rng.integers(0, len(a), len(a)), minlength=len(a)) for name, a in flat.items()}
+        w, c = _split_agreement(flat, p, max(1, n_splits // 4), rng, counts)
+        boot.append({pair: c[pair] / ((w[pair[0]] + w[pair[1]]) / 2) if w[pair[0]] + w[pair[1]] > 0 else np.nan for pair in c})
+    n_neurons = next(iter(flat.values())).shape[1]
+    full = {name: top_masks(a.mean(axis=0), p)[0] for name, a in flat.items()}
+    rows = {}
+    tail = (1 - confidence) / 2
+    for a, b in cross:
+        reference = (within[a] + within[b]) / 2
+        ratios = np.array([r[(a, b)] for r in boot], dtype=float)
+        rows[(a, b)] = {
+            "Jaccard": float(jaccard_rows(full[a][None], full[b][None])[0]), "cross": cross[(a, b)], "within": reference,
+            "ratio": cross[(a, b)] / reference if reference > 0 else np.nan,
+            "ratio low": float(np.nanquantile(ratios, tail)) if n_bootstrap else np.nan,
+            "ratio high": float(np.nanquantile(ratios, 1 - tail)) if n_bootstrap else np.nan,
+            "chance Jaccard": random_jaccard(n_neurons, p),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis(["dataset", "other"])

@@ -1,0 +1,34 @@
+"""Which queries select the neurons and which evaluate their pruning: a split by a seeded hash of the query id.
+
+The queries whose pairs select the relevance neurons never evaluate their pruning. Each judged query goes to
+``"selection"`` or ``"evaluation"`` by a hash of the seed and its id alone: the same query lands on the same
+side whatever else is in the collection, whichever code asks (the pair sampling and the pruning study),
+and on any machine (SHA-256, not Python's salted ``hash``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Iterable
+
+SELECTION, EVALUATION = "selection", "evaluation"
+
+
+def query_part(query_id: str, *, seed: int = 0, selection_share: float = 0.5) -> str:
+    """``"selection"`` or ``"evaluation"``: the query's side of the split.
+
+    The first 8 bytes of SHA-256 of ``"<seed>:<query_id>"``, read as a number in [0, 1), below
+    ``selection_share`` put the query in the selection part.
+    """
+    if not 0 < selection_share < 1:
+        raise ValueError(f"selection_share must be in (0, 1), got {selection_share!r}: 0.5 splits the queries in halves")
+    digest = hashlib.sha256(f"{seed}:{query_id}".encode()).digest()
+    return SELECTION if int.from_bytes(digest[:8], "big") / 2 ** 64 < selection_share else EVALUATION
+
+
+def split_queries(query_ids: Iterable[str], *, seed: int = 0, selection_share: float = 0.5) -> dict[str, list[str]]:
+    """``{"selection": [...], "evaluation": [...]}``: the query ids on each side of :func:`query_part`, sorted."""
+    parts = {SELECTION: [], EVALUATION: []}
+    for query_id in sorted({str(q) for q in query_ids}):
+        parts[query_part(query_id, seed=seed, selection_share=selection_share)].append(query_id)
+    return parts

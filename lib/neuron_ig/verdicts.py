@@ -1,0 +1,169 @@
+"""The verdict on each claim of the paper: an effect size against a null that keeps what noise would keep.
+
+Each claim function returns one row (a dict): ``claim``, ``statistic`` (what is measured), ``observed``,
+``reference`` (its value under the null: the null mean, or the controls' mean), ``effect`` (observed against
+reference, named in ``effect is``), ``interval low``/``interval high`` (where the null puts the statistic, or
+the controls' prediction interval), ``p`` (one-sided, in the direction of the claim), ``test`` and
+``in claimed direction``. :func:`page_verdicts` adjusts the p-values of a page's claims together (Holm) and
+gives each claim its verdict by :func:`verdict`:
+
+- ``supported``: the Holm-adjusted p-value is at most ``alpha``;
+- ``not supported``: it is not, and the observed value is not on the claimed side of its reference
+  (the data point the other way, or nowhere);
+- ``inconclusive``: it is not, but the observed value is on the claimed side: the data cannot tell.
+
+Per-pair NIG is ``{dataset: [pairs, layers, units]}`` (:func:`neuron_ig.nulls.pair_nig`).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import nulls
+from .selection import chance_intersection, ood_neuron_test, ood_rank_gap, relevance_neuron_sets, intersection
+
+SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE, NOT_COMPUTED = "supported", "not supported", "inconclusive", "not computed"
+
+
+def verdict(p_adjusted: float, in_claimed_direction: bool, *, alpha: float = 0.05) -> str:
+    """``supported`` when ``p_adjusted <= alpha``; else ``inconclusive`` if the effect points the claimed way,
+    ``not supported`` if not; ``not computed`` when there is no p-value (NaN)."""
+    if p_adjusted is None or not np.isfinite(p_adjusted):
+        return NOT_COMPUTED
+    if p_adjusted <= alpha:
+        return SUPPORTED
+    return INCONCLUSIVE if in_claimed_direction else NOT_SUPPORTED
+
+
+def _row(claim, statistic, observed, null, p, test, *, effect_is="observed / null mean") -> dict:
+    null = np.asarray(null, dtype=float)
+    reference = float(null.mean())
+    effect = observed / reference if reference > 0 else (np.inf if observed > 0 else np.nan)
+    return {"claim": claim, "statistic": statistic, "observed": float(observed), "reference": reference,
+            "effect": float(effect), "effect is": effect_is, "interval low": float(np.quantile(null, 0.025)),
+            "interval high": float(np.quantile(null, 0.975)), "p": float(p), "test": test,
+            "in claimed direction": bool(observed > reference)}
+
+
+def concentration_claim(per_pair: Mapping[str, np.ndarray], p: float, *, n_resamples: int = 999, seed: int = 0,
+                        claim: str = "the top p% of neurons carry more than their share of the positive NIG") -> dict:
+    """Do the top-p% neurons carry more of the positive mean NIG than neuron scale alone gives them?
+
+    Statistic: the smallest, over datasets, of the share of the positive class-mean NIG in the top p%
+    (:func:`neuron_ig.selection.top_share`). Null: sign flips of the pairs (:func:`neuron_ig.nulls.sign_flip_null`),
+    which keep each neuron's scale, hence the concentration scale alone produces. Interval: the null's 95% range.
+    """
+    flat = nulls._flat(per_pair)
+    observed = min(float(nulls.top_share_rows(a.mean(axis=0), p)[0]) for a in flat.values())
+    null = nulls.sign_flip_null(per_pair, lambda means: np.min([nulls.top_share_rows(m, p) for m in means.values()], axis=0),
+                                n_resamples=n_resamples, seed=seed)
+    return _row(claim, f"smallest top-{p:g}% share of the positive NIG over {len(flat)} datasets", observed, null,
+                nulls.upper_p_value(observed, null), f"sign-flip null ({n_resamples} resamples)")
+
+
+def common_core_claim(per_pair: Mapping[str, np.ndarray], p: float, *, p_values: Sequence[float] | None = None,
+                      n_dropped: int = 0, keep: int = 2, n_resamples: int = 999, seed: int = 0,
+                      claim: str = "the top-p% sets share a common core across collections") -> dict:
+    """Is the intersection of the datasets' top-p% sets larger than neuron scale alone makes it?
+
+    Statistic: the size of the intersection, after dropping the ``n_dropped`` datasets that share the fewest
+    neurons (:func:`neuron_ig.selection.fewest_shared` over ``p_values``, default ``[p]``, as Figures 3 and 5
+    do). Null: sign flips of the pairs with the same drop rule applied to every resample, so that the choice
+    of datasets is part of the null. The row adds ``dropped`` and ``uniform chance`` (the intersection of
+    uniformly random sets: a secondary reference, which neuron scale alone exceeds).
+    """
+    flat = nulls._flat(per_pair)
+    if len(flat) < 2:
+        raise ValueError(f"a common core needs two datasets or more, got {len(flat)}: {', '.join(flat) or 'none'}")
+    p_values = list(p_values or [p])
+
+    def statistic(means):
+        return nulls.intersection_rows(means, p, nulls.fewest_shared_rows(means, p_values, n_dropped, keep=keep))
+
+    observed_means = {name: a.mean(axis=0)[None] for name, a in flat.items()}
+    dropped = nulls.fewest_shared_rows(observed_means, p_values, n_dropped, keep=keep)[0]
+    observed = float(statistic(observed_means)[0])
+    null = nulls.sign_flip_null(per_pair, statistic, n_resamples=n_resamples, seed=seed)
+    n_neurons = next(iter(flat.values())).shape[1]
+    row = _row(claim, f"neurons in all {len(flat) - len(dropped)} top-{p:g}% sets", observed, null,
+               nulls.upper_p_value(observed, null), f"sign-flip null with the drop rule ({n_resamples} resamples)")
+    row.update({"dropped": dropped, "uniform chance": chance_intersection(nulls.top_count(n_neurons, p), n_neurons,
+                                                                          len(flat) - len(dropped))})
+    return row
+
+
+def ood_counts(per_pair: Mapping[str, np.ndarray], in_domain: str, p: float, *, q: float = 0.05,
+               in_domain_p: float | None = None) -> tuple[int, int]:
+    """Two counts of OOD neurons: tested (in every out-of-domain top-p% set, and higher out of domain than in
+    domain by :func:`neuron_ig.selection.ood_neuron_test` at BH level ``q``), and by rank gap
+    (:func:`neuron_ig.selection.ood_rank_gap` of the class means)."""
+    means = {name: np.asarray(a).mean(axis=0) for name, a in per_pair.items()}
+    outside = {name: a for name, a in per_pair.items() if name != in_domain}
+    in_every_ood_set = intersection(relevance_neuron_sets({n: means[n] for n in outside}, p))
+    tested = ood_neuron_test(per_pair[in_domain], outside, q=q)["OOD neurons"] & in_every_ood_set
+    return int(tested.sum()), int(ood_rank_gap(means, in_domain, p, in_domain_p=in_domain_p).sum())
+
+
+def ood_claim(per_pair: Mapping[str, np.ndarray], in_domain: str, p: float, *, q: float = 0.05,
+              in_domain_p: float | None = None, n_resamples: int = 999, seed: int = 0,
+              claim: str = "some neurons are specific to out-of-domain data") -> dict:
+    """Are there neurons whose NIG is higher out of domain than in domain, beyond what shuffled pairs give?
+
+    Statistic: the number of tested OOD neurons (:func:`ood_counts`). Null: the pairs shuffled between the
+    datasets (:func:`neuron_ig.nulls.dataset_permutation_null`); the p-value is exact whatever the t-tests'
+    accuracy. The row adds ``rank-gap neurons`` and ``rank-gap null mean`` (how many the rank gap finds in
+    the data and in shuffled pairs).
+    """
+    if in_domain not in per_pair or len(per_pair) < 2:
+        raise ValueError(f"OOD neurons need the in-domain dataset {in_domain!r} and one out-of-domain dataset or more "
+                         f"(datasets: {', '.join(per_pair) or 'none'})")
+    observed, gap = ood_counts(per_pair, in_domain, p, q=q, in_domain_p=in_domain_p)
+    null = nulls.dataset_permutation_null(per_pair, lambda shuffled: ood_counts(shuffled, in_domain, p, q=q, in_domain_p=in_domain_p),
+                                          n_resamples=n_resamples, seed=seed)
+    row = _row(claim, f"neurons in every out-of-domain top-{p:g}% set and higher out of domain (BH q = {q:g})",
+               observed, null[:, 0], nulls.upper_p_value(observed, null[:, 0]),
+               f"pairs shuffled between datasets ({n_resamples} resamples)", effect_is="observed - null mean")
+    row["effect"] = float(observed - row["reference"])
+    row.update({"rank-gap neurons": gap, "rank-gap null mean": float(null[:, 1].mean())})
+    return row
+
+
+def pruning_claim(set_delta: float, control_deltas, *, family_size: int = 1, alpha: float = 0.05,
+                  claim: str = "pruning the set hurts nDCG@10 more than pruning random neurons") -> dict:
+    """Does pruning the set lower nDCG@10 more than its R random controls do? (:func:`neuron_ig.controls.control_test`).
+
+    Effect: the set's delta minus the controls' mean delta (negative: it hurts more); interval: the 95%
+    prediction interval of a control's delta; the test is chosen for ``family_size`` (the page's claims).
+    """
+    from .controls import control_test
+
+    test = control_test(set_delta, control_deltas, family_size=family_size, alpha=alpha)
+    return {"claim": claim, "statistic": "delta nDCG@10 of the pruned set", "observed": test["delta"],
+            "reference": test["control mean"], "effect": test["effect"], "effect is": "observed - control mean",
+            "interval low": test["interval low"], "interval high": test["interval high"], "p": test["p"],
+            "test": f"{test['method']} ({test['controls']} controls)", "in claimed direction": test["effect"] < 0}
+
+
+def page_verdicts(claims: Sequence[dict], *, alpha: float = 0.05) -> pd.DataFrame:
+    """The claims of a page, one row each, with ``p (Holm)`` over the page's claims and a ``verdict``.
+
+    Claims without a p-value (``p`` missing or NaN: not computed) are kept, outside the Holm family.
+    """
+    from .evaluation import holm
+
+    table = pd.DataFrame(list(claims))
+    if table.empty:
+        return table.assign(**{"p (Holm)": [], "verdict": []})
+    if "p" not in table:
+        table["p"] = np.nan
+    if "in claimed direction" not in table:
+        table["in claimed direction"] = False
+    tested = table["p"].notna()
+    table["p (Holm)"] = np.nan
+    if tested.any():
+        table.loc[tested, "p (Holm)"] = holm(table.loc[tested, "p"].to_numpy(dtype=float))
+    table["verdict"] = [verdict(p, bool(d), alpha=alpha) for p, d in zip(table["p (Holm)"], table["in claimed direction"])]
+    return table
