@@ -65,3 +65,69 @@ def test_top_share_is_the_positive_mass_of_the_top_neurons():
     scores = np.array([[10.0, 5.0, -3.0, 0.0], [5.0, 0.0, 0.0, -1.0]])
     assert top_share(scores, 12.5) == pytest.approx(0.5)  # 1 of 8 neurons: 10 of 20
     assert top_share(-np.ones((2, 2)), 50) == 0.0
+
+
+# --- fusion with normalisation, OOD neurons by a rank gap and by a per-neuron test ----------------------
+
+def test_fusion_normalisation_keeps_one_dataset_from_deciding_alone():
+    from neuron_ig.selection import fusion_shares, normalised_scores
+
+    rng = np.random.default_rng(5)
+    scores = {"loud": 1000 * rng.normal(size=(2, 200)), "quiet": rng.normal(size=(2, 200)), "other": rng.normal(size=(2, 200))}
+    assert (fusion(scores, 5.0) == top_p_percent(np.mean(list(scores.values()), axis=0), 5.0)).all()  # default unchanged
+    assert (fusion(scores, 5.0) == top_p_percent(scores["loud"], 5.0)).all()
+    raw = fusion_shares(scores, 5.0)
+    assert raw.loc["loud", "in its top p%"] == 1.0 and raw.loc["loud", "share of fused score"] > 0.99
+    for normalise in ("rank", "z"):
+        shares = fusion_shares(scores, 5.0, normalise=normalise)
+        assert shares["share of fused score"].sum() == pytest.approx(1.0)
+        assert shares["share of fused score"].max() < 0.5 and shares.loc["loud", "in its top p%"] < 1.0
+    ranks = normalised_scores(scores, "rank")["quiet"]
+    assert ranks.max() == 1.0 and ranks.min() == pytest.approx(1 / 400) and sorted(ranks.ravel())[1] == pytest.approx(2 / 400)
+    z = normalised_scores(scores, "z")["loud"]
+    assert z.mean() == pytest.approx(0, abs=1e-12) and z.std() == pytest.approx(1)
+    with pytest.raises(ValueError, match="unknown normalisation 'mean'"):
+        fusion(scores, 5.0, normalise="mean")
+
+
+def test_ood_rank_gap_leaves_out_neurons_just_below_the_in_domain_cut():
+    from neuron_ig.selection import ood_rank_gap, score_ranks
+
+    in_domain = np.arange(100, dtype=float)[::-1].reshape(1, 100)  # rank = unit + 1
+    ood = np.zeros((1, 100))
+    ood[0, [2, 97]] = 10.0  # unit 2 is in the in-domain top 5%... unit 97 far below it
+    ood[0, 3] = 5.0         # just below the in-domain top 1% (rank 4), inside its top 5%
+    scores = {"in": in_domain, "o1": ood, "o2": ood}
+    assert score_ranks(in_domain)[0, :3].tolist() == [1, 2, 3]
+    assert ood_rank_gap(scores, "in", 3.0).nonzero()[1].tolist() == [97]
+    plain = ood_neurons(intersection({"o1": top_p_percent(ood, 3.0), "o2": top_p_percent(ood, 3.0)}), top_p_percent(in_domain, 3.0))
+    assert plain.nonzero()[1].tolist() == [3, 97]  # the old definition keeps unit 3
+    assert ood_rank_gap(scores, "in", 3.0, in_domain_p=3.0).nonzero()[1].tolist() == [3, 97]
+    with pytest.raises(ValueError, match="at least p"):
+        ood_rank_gap(scores, "in", 3.0, in_domain_p=1.0)
+
+
+@pytest.mark.filterwarnings("ignore:Precision loss:RuntimeWarning")  # scipy, on the constant neuron
+def test_ood_neuron_test_is_welch_with_benjamini_hochberg():
+    from scipy import stats
+
+    from neuron_ig.selection import benjamini_hochberg, ood_neuron_test
+
+    rng = np.random.default_rng(6)
+    p = rng.uniform(size=50) ** 2
+    assert benjamini_hochberg(p) == pytest.approx(stats.false_discovery_control(p, method="bh"))
+    in_domain = rng.normal(size=(20, 2, 30))
+    ood = {"a": rng.normal(size=(15, 2, 30)), "b": rng.normal(size=(12, 2, 30))}
+    ood["a"][:, 0, 0] += 3.0
+    ood["b"][:, 0, 0] += 3.0
+    ood["a"][:, 1, 1] += 3.0  # higher in one out-of-domain dataset only
+    in_domain[:, 1, 2] = ood["a"][:, 1, 2] = ood["b"][:, 1, 2] = 1.0  # constant
+    result = ood_neuron_test(in_domain, ood)
+    welch = [stats.ttest_ind(a, in_domain, axis=0, equal_var=False, alternative="greater").pvalue for a in ood.values()]
+    expected = np.nan_to_num(np.maximum(*welch), nan=1.0)
+    assert result["p"] == pytest.approx(expected)
+    assert result["p (BH)"].ravel() == pytest.approx(stats.false_discovery_control(expected.ravel(), method="bh"))
+    assert result["OOD neurons"].nonzero() == (np.array([0]), np.array([0]))
+    assert result["p"][1, 2] == 1.0 and result["t"][1, 2] == 0.0
+    with pytest.raises(ValueError, match="at least 2 pairs"):
+        ood_neuron_test(in_domain[:1], ood)

@@ -184,8 +184,9 @@ def control_test_table(per_query: pd.DataFrame, *, control_prefix: str = "random
 
     ``family`` names the columns whose values make one Holm family (e.g. ``("set",)``: each set over its
     classes, tasks and p; the per-query table must carry those columns, or give ``family=()`` for one family
-    over every row). The method is chosen for the family's size. Columns: the grouping columns, ``scheme``,
-    ``task``, :func:`control_test`'s, ``family size`` and ``p (Holm)``.
+    over every row). The method is chosen for the family's size. Columns: ``p``, ``class``, ``set`` where the
+    per-query table has them (``p`` is the percentage pruned), ``scheme``, ``task``, ``family size``,
+    :func:`control_test`'s with its ``p`` named ``p vs controls``, and ``p vs controls (Holm)``.
     """
     from .evaluation import holm
 
@@ -205,9 +206,9 @@ def control_test_table(per_query: pd.DataFrame, *, control_prefix: str = "random
     if table.empty:
         return table
     table["family size"] = table.groupby(list(family), sort=False)["scheme"].transform("size") if family else len(table)
-    tests = [control_test(row["set delta"], row["deltas"], family_size=int(row["family size"]), alpha=alpha)
-             for _, row in table.iterrows()]
-    table = pd.concat([table.drop(columns=["deltas", "set delta"]), pd.DataFrame(tests, index=table.index)], axis=1)
+    tests = pd.DataFrame([control_test(row["set delta"], row["deltas"], family_size=int(row["family size"]), alpha=alpha)
+                          for _, row in table.iterrows()], index=table.index).rename(columns={"p": "p vs controls"})
+    table = pd.concat([table.drop(columns=["deltas", "set delta"]), tests], axis=1)
     for _, rows_ in (table.groupby(list(family), sort=False) if family else [(None, table)]):
-        table.loc[rows_.index, "p (Holm)"] = holm(rows_["p"])
+        table.loc[rows_.index, "p vs controls (Holm)"] = holm(rows_["p vs controls"])
     return table

@@ -1,0 +1,58 @@
+"""Resampling the book's own pairs: membership probability, rank-biased overlap, agreement within and between datasets."""
+
+import numpy as np
+import pytest
+
+from neuron_ig.robustness import agreement_table, membership_probability, rank_biased_overlap
+
+
+def rbo_by_definition(a, b, persistence):
+    """RBO_ext (Webber et al. 2010, eq. 32) from the top-k lists, the slow way."""
+    order_a, order_b = list(np.argsort(-a, axis=None, kind="stable")), list(np.argsort(-b, axis=None, kind="stable"))
+    n, total = len(order_a), 0.0
+    for k in range(1, n + 1):
+        total += len(set(order_a[:k]) & set(order_b[:k])) / k * persistence ** k
+    overlap = len(set(order_a) & set(order_b)) / n
+    return overlap * persistence ** n + (1 - persistence) / persistence * total
+
+
+def test_rank_biased_overlap():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(3, 20)), rng.normal(size=(3, 20))
+    for persistence in (0.5, 0.9, 0.98):
+        assert rank_biased_overlap(a, b, persistence=persistence) == pytest.approx(rbo_by_definition(a, b, persistence))
+    assert rank_biased_overlap(a, a) == pytest.approx(1.0)
+    swapped_top = a.copy()
+    order = np.argsort(-a, axis=None)
+    swapped_bottom = a.copy()
+    swapped_top.flat[order[0]], swapped_top.flat[order[1]] = a.flat[order[1]], a.flat[order[0]]
+    swapped_bottom.flat[order[-1]], swapped_bottom.flat[order[-2]] = a.flat[order[-2]], a.flat[order[-1]]
+    assert rank_biased_overlap(a, swapped_top, persistence=0.9) < rank_biased_overlap(a, swapped_bottom, persistence=0.9)
+    with pytest.raises(ValueError, match="different shapes"):
+        rank_biased_overlap(a, b[:2])
+    with pytest.raises(ValueError, match="persistence"):
+        rank_biased_overlap(a, b, persistence=1.0)
+
+
+def test_membership_probability_is_high_for_a_strong_neuron_and_sums_to_the_set_size():
+    rng = np.random.default_rng(1)
+    per_pair = rng.normal(size=(30, 2, 50))
+    per_pair[:, 0, 7] += 3.0
+    probability = membership_probability(per_pair, 2.0, n_bootstrap=100)
+    assert probability.shape == (2, 50) and probability[0, 7] == 1.0
+    assert probability.sum() == pytest.approx(2)  # every resample's set has ceil(2% of 100) = 2 neurons
+    assert probability.max(initial=0, where=np.arange(100).reshape(2, 50) != 7) < 1.0
+    assert (membership_probability(per_pair, 2.0, n_bootstrap=100) == probability).all()
+
+
+def test_agreement_within_equals_agreement_between_datasets_drawn_alike():
+    rng = np.random.default_rng(2)
+    signal = np.zeros((2, 100))
+    signal[0, :8] = 1.0
+    per_pair = {name: rng.normal(size=(24, 2, 100)) + signal for name in ("a", "b")}
+    per_pair["c"] = rng.normal(size=(24, 2, 100))
+    table = agreement_table(per_pair, 4.0, n_splits=20)
+    assert list(table.index) == ["within a", "within b", "within c", "a / b", "a / c", "b / c"]
+    within = table.loc[["within a", "within b"]].mean()
+    assert abs(table.loc["a / b", "Jaccard"] - within["Jaccard"]) < 0.1 and abs(table.loc["a / b", "RBO"] - within["RBO"]) < 0.1
+    assert table.loc["a / c", "Jaccard"] < within["Jaccard"] / 2
