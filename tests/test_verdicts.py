@@ -211,3 +211,16 @@ def test_claim_rows_state_effect_and_reference():
         common_core_claim({"in": per_pair["in"]}, P)
     with pytest.raises(ValueError, match="in-domain dataset 'x'"):
         ood_claim(per_pair, "x", P)
+
+
+def test_ood_statistics_count_what_the_selection_defines():
+    from neuron_ig.selection import ood_neuron_test, ood_rank_gap, relevance_neuron_sets
+    from neuron_ig.verdicts import ood_statistics
+
+    per_pair = planted(3)
+    largest, tested, gap = ood_statistics(per_pair, "in", P)
+    means = {name: a.mean(axis=0) for name, a in per_pair.items()}
+    candidates = intersection(relevance_neuron_sets({n: means[n] for n in DATASETS[1:]}, P))
+    test = ood_neuron_test(per_pair["in"], {n: per_pair[n] for n in DATASETS[1:]})
+    assert gap == ood_rank_gap(means, "in", P).sum() and tested == (test["OOD neurons"] & candidates).sum()
+    assert largest == test["t"][candidates].max()
