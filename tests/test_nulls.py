@@ -108,3 +108,23 @@ def test_pair_nig_keeps_the_correct_pairs_of_each_dataset():
     assert list(per_pair) == ["a"] and per_pair["a"].shape == (2, 2, 3)
     np.testing.assert_allclose(per_pair["a"], results["a"].total()[[0, 2]], rtol=1e-6)
     assert pair_nig(results, correct_only=False)["none"].shape == (2, 2, 3)
+
+
+def test_the_intersection_ratio_is_one_for_datasets_drawn_alike_and_lower_otherwise():
+    from neuron_ig.nulls import intersection_ratio
+
+    rng = np.random.default_rng(5)
+    signal = np.zeros((3, 100))
+    signal[0, :12] = 2.0
+    alike = {name: scaled(rng, 36, signal) for name in ("a", "b", "c")}
+    result = intersection_ratio(alike, 5.0, n_splits=30, n_bootstrap=40)
+    assert 0.75 < result["ratio"] < 1.33 and result["ratio low"] <= 1 <= result["ratio high"]
+    assert result["intersection"] >= 8 and result["uniform chance"] == pytest.approx(300 * (15 / 300) ** 3)
+    assert result["within"] > 8
+    other = np.zeros((3, 100))
+    other[2, 40:52] = 2.0
+    differ = dict(alike, c=scaled(rng, 36, other))
+    lower = intersection_ratio(differ, 5.0, n_splits=30, n_bootstrap=40)
+    assert lower["ratio"] < 0.3 and lower["ratio high"] < result["ratio low"]
+    with pytest.raises(ValueError, match="fewer than 3 pairs"):
+        intersection_ratio(dict(alike, c=alike["c"][:2]), 5.0)

@@ -12,7 +12,7 @@ from neuron_ig.models import random_cross_encoder
 from neuron_ig.nig import neuron_integrated_gradients
 from neuron_ig.selection import chance_intersection, fewest_shared, intersection, ood_neurons, top_p_percent, top_share
 from neuron_ig.verdicts import (INCONCLUSIVE, NOT_COMPUTED, NOT_SUPPORTED, SUPPORTED, common_core_claim,
-                                concentration_claim, ood_claim, page_verdicts, pruning_claim, verdict)
+                                concentration_claim, nig_claims, ood_claim, page_verdicts, pruning_claim, verdict)
 
 LAYERS, UNITS, PAIRS, P = 4, 128, 24, 2.0  # 512 neurons; a top-2% set holds 11
 DATASETS = ("in", "ood1", "ood2")
@@ -224,3 +224,14 @@ def test_ood_statistics_count_what_the_selection_defines():
     test = ood_neuron_test(per_pair["in"], {n: per_pair[n] for n in DATASETS[1:]})
     assert gap == ood_rank_gap(means, "in", P).sum() and tested == (test["OOD neurons"] & candidates).sum()
     assert largest == test["t"][candidates].max()
+
+
+def test_nig_claims_of_a_class_and_the_ones_that_cannot_be_computed():
+    per_pair = planted(1)
+    rows = nig_claims(per_pair, "in", P, class_name="relevant", p_values=[1.0, P], n_dropped=1, n_resamples=99, ood_resamples=99)
+    assert [r["class"] for r in rows] == ["relevant"] * 3 and "relevant neurons" in rows[1]["claim"]
+    table = page_verdicts(rows)
+    assert table["verdict"].tolist() == [SUPPORTED] * 3  # 99 resamples: floor 0.01, x 3 claims under 0.05
+    alone = nig_claims({"ood1": per_pair["ood1"]}, "in", P, class_name="non-relevant", n_resamples=49)
+    assert [r.get("note", "") != "" for r in alone] == [False, True, True]
+    assert page_verdicts(alone)["verdict"].tolist()[1:] == [NOT_COMPUTED, NOT_COMPUTED]

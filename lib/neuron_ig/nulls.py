@@ -183,17 +183,25 @@ def intersection_rows(means: Mapping[str, np.ndarray], p: float, dropped: Sequen
 
 # --- the within-dataset reference for agreement between datasets ------------------------------------
 
-def _half_weights(n: int, rng: np.random.Generator, counts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Averaging weights ``[n]`` of two disjoint random halves of ``n`` pairs (bootstrap ``counts`` kept per pair:
-    a pair drawn twice stays in one half, so the halves remain disjoint)."""
+def _part_weights(n: int, parts: int, rng: np.random.Generator, counts: np.ndarray | None = None) -> list[np.ndarray]:
+    """Averaging weights ``[n]`` of ``parts`` disjoint random parts of ``n`` pairs, of equal sizes (to one pair).
+
+    With bootstrap ``counts`` (times each pair was drawn) a pair drawn twice stays in one part, so the parts
+    remain disjoint.
+    """
     counts = np.ones(n) if counts is None else counts.astype(float)
-    first = np.zeros(n, dtype=bool)
-    first[rng.permutation(n)[: n // 2]] = True
-    halves = []
-    for part in (first, ~first):
+    weights = []
+    for index in np.array_split(rng.permutation(n), parts):
+        part = np.zeros(n, dtype=bool)
+        part[index] = True
         w = counts * part
-        halves.append(w / w.sum() if w.sum() > 0 else part / max(part.sum(), 1))
-    return halves[0], halves[1]
+        weights.append(w / w.sum() if w.sum() > 0 else part / max(part.sum(), 1))
+    return weights
+
+
+def _half_weights(n: int, rng: np.random.Generator, counts: np.ndarray | None = None) -> list[np.ndarray]:
+    """:func:`_part_weights` of two halves."""
+    return _part_weights(n, 2, rng, counts)
 
 
 def _split_agreement(flat: Mapping[str, np.ndarray], p: float, n_splits: int, rng: np.random.Generator,
@@ -270,3 +278,61 @@ def agreement_ratio(per_pair: Mapping[str, np.ndarray], p: float, *, n_splits: i
             "chance Jaccard": random_jaccard(n_neurons, p),
         }
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis(["dataset", "other"])
+
+
+def _part_intersections(flat: Mapping[str, np.ndarray], p: float, n_splits: int, rng: np.random.Generator,
+                        counts: Mapping[str, np.ndarray] | None = None) -> tuple[float, float]:
+    """Mean over splits of the intersection across datasets (one part of each) and within datasets (the k parts
+    of one dataset, averaged over datasets), every set from a k-th of a dataset's pairs."""
+    k = len(flat)
+    parts = {}
+    for name, a in flat.items():
+        weights = [_part_weights(len(a), k, rng, None if counts is None else counts[name]) for _ in range(n_splits)]
+        parts[name] = [top_masks(np.stack([w[i] for w in weights]) @ a, p) for i in range(k)]  # k x [splits, neurons]
+    names = list(flat)
+    # across: dataset d contributes its part (d + shift) mod k, so every part is used once per shift
+    across = np.mean([np.logical_and.reduce([parts[name][(i + shift) % k] for i, name in enumerate(names)]).sum(axis=1).mean()
+                      for shift in range(k)])
+    within = np.mean([np.logical_and.reduce(parts[name]).sum(axis=1).mean() for name in names])
+    return float(across), float(within)
+
+
+def intersection_ratio(per_pair: Mapping[str, np.ndarray], p: float, *, n_splits: int = 20, n_bootstrap: int = 200,
+                       confidence: float = 0.95, seed: int = 0) -> dict:
+    """The intersection of the datasets' top-p% sets as a ratio to the intersection within one dataset.
+
+    With k datasets, each dataset's pairs are split in k disjoint random parts (``n_splits`` times). ``across``
+    is the size of the intersection of k sets, one from a part of each dataset; ``within`` that of the k sets
+    of one dataset's own parts (averaged over datasets): every set comes from the same number of pairs, so
+    ``ratio = across / within`` is 1 when the datasets share as much as parts of one dataset do. For two
+    datasets it is the split-halves reference of :func:`agreement_ratio`, in neurons.
+    ``ratio low``/``ratio high``: percentile interval over ``n_bootstrap`` resamples of each dataset's pairs.
+    ``intersection`` is the full-data intersection and ``uniform chance`` that of uniformly random sets.
+    Returns a dict of these numbers.
+    """
+    from .selection import chance_intersection
+
+    flat = _flat(per_pair)
+    k = len(flat)
+    if k < 2:
+        raise ValueError(f"need two datasets or more to intersect their sets, got {k}: {', '.join(flat)}")
+    small = [name for name, a in flat.items() if len(a) < k]
+    if small:
+        raise ValueError(f"datasets {small} have fewer than {k} pairs: each needs one pair in each of {k} parts")
+    rng = _resample_seeds(n_splits, seed)
+    across, within = _part_intersections(flat, p, n_splits, rng)
+    ratios = []
+    for _ in range(n_bootstrap):
+        counts = {name: np.bincount(rng.integers(0, len(a), len(a)), minlength=len(a)) for name, a in flat.items()}
+        a_, w_ = _part_intersections(flat, p, max(1, n_splits // 4), rng, counts)
+        ratios.append(a_ / w_ if w_ > 0 else np.nan)
+    n_neurons = next(iter(flat.values())).shape[1]
+    full = top_masks(np.stack([a.mean(axis=0) for a in flat.values()]), p).all(axis=0).sum()
+    tail = (1 - confidence) / 2
+    ratios = np.array(ratios, dtype=float)
+    finite = np.isfinite(ratios).any()
+    return {"intersection": int(full), "across": across, "within": within,
+            "ratio": across / within if within > 0 else np.nan,
+            "ratio low": float(np.nanquantile(ratios, tail)) if finite else np.nan,
+            "ratio high": float(np.nanquantile(ratios, 1 - tail)) if finite else np.nan,
+            "uniform chance": chance_intersection(top_count(n_neurons, p), n_neurons, k)}

@@ -173,6 +173,37 @@ def pruning_claim(set_delta: float, control_deltas, *, family_size: int = 1, alp
             "test": f"{test['method']} ({test['controls']} controls)", "in claimed direction": test["effect"] < 0}
 
 
+def nig_claims(per_pair: Mapping[str, np.ndarray], in_domain: str, p: float, *, class_name: str,
+               p_values: Sequence[float] | None = None, n_dropped: int = 0, n_resamples: int = 999,
+               ood_resamples: int = 199, seed: int = 0) -> list[dict]:
+    """The three NIG claims of one class, one row each (``class`` added): concentration, common core, OOD neurons.
+
+    ``per_pair`` holds the datasets with correctly classified pairs (:func:`neuron_ig.nulls.pair_nig`); a claim
+    that lacks its data (a common core with fewer than two datasets, OOD neurons without the in-domain dataset
+    or another one, fewer than 2 pairs in a dataset) is a row with ``p`` NaN and a ``note``: "not computed".
+    """
+    rows = []
+    checks = [
+        (lambda: concentration_claim(per_pair, p, n_resamples=n_resamples, seed=seed,
+                                     claim=f"the top {p:g}% of {class_name} neurons carry more than their share of the positive NIG"),
+         f"the top {p:g}% of {class_name} neurons carry more than their share of the positive NIG", len(per_pair) >= 1,
+         "no dataset with correctly classified pairs"),
+        (lambda: common_core_claim(per_pair, p, p_values=p_values, n_dropped=n_dropped, n_resamples=n_resamples, seed=seed,
+                                   claim=f"{class_name} neurons are shared across collections (a common core)"),
+         f"{class_name} neurons are shared across collections (a common core)", len(per_pair) >= 2,
+         "fewer than two datasets with correctly classified pairs"),
+        (lambda: ood_claim(per_pair, in_domain, p, n_resamples=ood_resamples, seed=seed,
+                           claim=f"some {class_name} neurons are specific to out-of-domain data"),
+         f"some {class_name} neurons are specific to out-of-domain data",
+         in_domain in per_pair and len(per_pair) >= 2 and all(len(a) >= 2 for a in per_pair.values()),
+         "needs the in-domain dataset and another, each with 2 correctly classified pairs or more"),
+    ]
+    for compute, claim, possible, why in checks:
+        row = compute() if possible else {"claim": claim, "p": np.nan, "in claimed direction": False, "note": why}
+        rows.append({"class": class_name, **row})
+    return rows
+
+
 def page_verdicts(claims: Sequence[dict], *, alpha: float = 0.05) -> pd.DataFrame:
     """The claims of a page, one row each, with ``p (Holm)`` over the page's claims and a ``verdict``.
 
