@@ -1,4 +1,5 @@
-"""The change F(x) - F(x') per pair: flagged below a threshold, counted, dropped; and the query split by hash."""
+"""The change F(x) - F(x') per pair: flagged below a threshold, counted, dropped; the query split by hash and the
+informative evaluation queries."""
 
 import numpy as np
 import pytest
@@ -55,3 +56,11 @@ def test_the_query_split_depends_on_the_seed_and_the_id_only():
                                                                        EVALUATION, EVALUATION]
     with pytest.raises(ValueError, match="selection_share"):
         query_part("q1", selection_share=1.0)
+
+
+def test_informative_queries_have_a_relevant_document_in_the_reranked_depth():
+    from neuron_ig.query_split import informative_queries
+
+    run = {"q1": {"d1": 2.0, "d2": 1.0}, "q2": {"d3": 1.0}, "q3": {}}
+    qrels = {"q1": {"d2": 1, "d9": 2}, "q2": {"d3": 0, "d8": 1}, "q3": {"d1": 1}}
+    assert informative_queries(run, qrels) == ["q1"]

@@ -5,7 +5,6 @@ say "supported". Fixed seeds: every number here is deterministic."""
 import numpy as np
 import pytest
 import torch
-from scipy import stats
 
 from neuron_ig.encoding import encode_pairs
 from neuron_ig.models import random_cross_encoder

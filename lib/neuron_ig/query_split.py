@@ -3,7 +3,8 @@
 The queries whose pairs select the relevance neurons never evaluate their pruning. Each judged query goes to
 ``"selection"`` or ``"evaluation"`` by a hash of the seed and its id alone: the same query lands on the same
 side whatever else is in the collection, whichever code asks (the pair sampling and the pruning study),
-and on any machine (SHA-256, not Python's salted ``hash``).
+and on any machine (SHA-256, not Python's salted ``hash``). :func:`informative_queries` says which evaluation
+queries can show an effect of pruning at all.
 """
 
 from __future__ import annotations
@@ -32,3 +33,9 @@ def split_queries(query_ids: Iterable[str], *, seed: int = 0, selection_share: f
     for query_id in sorted({str(q) for q in query_ids}):
         parts[query_part(query_id, seed=seed, selection_share=selection_share)].append(query_id)
     return parts
+
+
+def informative_queries(run: dict, qrels: dict) -> list[str]:
+    """The queries of a re-ranking ``run`` (``{query_id: {doc_id: score}}``) with a relevant document
+    (relevance > 0 in ``qrels``) among the documents re-ranked: the only ones whose nDCG@10 pruning can change."""
+    return sorted(q for q, ranking in run.items() if any(qrels.get(q, {}).get(d, 0) > 0 for d in ranking))
