@@ -7,6 +7,9 @@ agreement table of the robustness page. The NIG itself is not computed here (it 
 
     python benchmarks/verdicts_cost.py              # the default book: 32 pairs per dataset
     python benchmarks/verdicts_cost.py --pairs 100 --layers 12 --units 3072   # a larger model
+
+On a shared 2-core machine set OMP_NUM_THREADS=1: BLAS threads fighting over the cores made the small matrix
+products of the resamples 5-8 times slower here.
 """
 from __future__ import annotations
 
@@ -37,6 +40,7 @@ def main() -> None:
                                                                             n_resamples=args.resamples),
         "OOD claim": lambda: verdicts.ood_claim(per_pair, "in", p, n_resamples=args.resamples),
         "agreement ratio (20 splits, 200 bootstraps)": lambda: nulls.agreement_ratio(per_pair, p),
+        "intersection ratio (20 splits, 200 bootstraps)": lambda: nulls.intersection_ratio(per_pair, p),
         "membership probability (200 bootstraps, 1 dataset)": lambda: robustness.membership_probability(per_pair["in"], p),
         "agreement table (20 splits, Jaccard + RBO)": lambda: robustness.agreement_table(per_pair, p),
     }
