@@ -88,8 +88,9 @@ def make_lab(checkout: Path, env: dict[str, str] | None = None, timeout: float =
         log.close()
 
 
-def run_all_in_lab(browser, url: str, notebook: str, done: str, timeout_s: float = 120) -> dict:
-    """Open ``notebook`` from JupyterLab's file browser (a double click), Run All Cells, wait for ``done``.
+def run_all_in_lab(browser, url: str, notebook: str, done: str | None = None, timeout_s: float = 120) -> dict:
+    """Open ``notebook`` from JupyterLab's file browser (a double click), Run All Cells, wait for an
+    output holding the text ``done`` (or, without it, for every code cell to have run).
 
     Returns the page's ``requests`` (every URL, web sockets included), the seconds from Run All to the
     first output and to ``done``, and the ``page`` (left open for further checks).
@@ -113,7 +114,11 @@ def run_all_in_lab(browser, url: str, notebook: str, done: str, timeout_s: float
     outputs = panel.locator(".jp-OutputArea-output")
     outputs.first.wait_for(timeout=timeout_s * 1000)
     first = time.monotonic() - start
-    panel.locator(".jp-OutputArea-output", has_text=done).wait_for(timeout=timeout_s * 1000)
+    if done:
+        panel.locator(".jp-OutputArea-output", has_text=done).wait_for(timeout=timeout_s * 1000)
+    else:
+        page.wait_for_function("[...document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell .jp-InputPrompt')]"
+                               ".every(prompt => /\\[\\d+\\]/.test(prompt.textContent))", timeout=timeout_s * 1000)
     return {"page": page, "requests": requests, "first output s": first, "done s": time.monotonic() - start}
 
 
