@@ -51,7 +51,7 @@ def checkout_copy(root: Path, notebooks: dict[str, Path]) -> Path:
 def make_lab(checkout: Path, env: dict[str, str] | None = None, timeout: float = 60):
     """``make lab`` in ``checkout``, headless on 127.0.0.1 with a known token; yields its base URL."""
     port = free_port()
-    lab_args = [f"--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+    lab_args = ["--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
                 f"--IdentityProvider.token={TOKEN}", "--ServerApp.open_browser=False",
                 "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     if os.getuid() == 0:
