@@ -7,16 +7,16 @@ PARAMS ?= params/default.yml
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: all venv book test benchmark browser clean
+.PHONY: all venv book test lab benchmark browser clean
 
 all: book
 
-## venv: create .venv and install the package with its book and test extras (again only when pyproject.toml changes)
+## venv: create .venv and install the package with its book, test and lab extras (again only when pyproject.toml changes)
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -e '.[book,test]'
+	$(PY) -m pip install -e '.[book,test,lab]'
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (neuron-ig)"
 	touch $(STAMP)
 
@@ -27,6 +27,12 @@ book: venv
 ## test: run the test suite (the browser test needs Debian's chromium, installed here when root)
 test: venv browser
 	$(PY) -m pytest -q
+
+## lab: JupyterLab on notebooks/: the .md notebooks open as notebooks (jupyter/labconfig), on the venv's
+## python3 kernel, with the book's cache (.cache/neuron_ig, see neuron_ig.cache). Extra options: LAB_ARGS=...
+lab: venv
+	JUPYTER_PREFER_ENV_PATH=1 JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
+	  $(VENV)/bin/jupyter lab --ServerApp.root_dir=notebooks $(LAB_ARGS)
 
 ## browser: Debian's chromium, which the test of the built site drives through playwright
 browser:

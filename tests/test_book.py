@@ -112,10 +112,16 @@ def test_built_pages_render_their_charts_offline_in_a_real_browser(small_book, b
     page.on("pageerror", lambda error: errors.append(str(error)))
     for stem in generated_stems():
         page.goto((html / "book" / "generated" / f"{stem}.html").as_uri(), wait_until="networkidle")
-        text = page.inner_text("main")
+        provenance = page.locator("main details.nig-provenance")
+        assert provenance.count() == 1 and not provenance.get_attribute("open"), f"{stem} folds its provenance"
+        text = provenance.text_content()
         assert "Parameters" in text and "torch" in text, f"{stem} states its parameters and versions"
         if stem not in TEXT_ONLY_PAGES:
-            assert page.locator("main svg.marks").count() >= 1, f"{stem} shows its figures"
+            charts = page.locator("main .nig-chart")
+            assert charts.count() >= 1, f"{stem} shows its figures"
+            # every chart drawn again by vega-embed (interactive, tooltips) from the libraries inlined in the page
+            page.wait_for_function(f"document.querySelectorAll('main .nig-chart .vega-embed svg.marks').length === {charts.count()}",
+                                   timeout=30_000)
     assert errors == []
     assert [url for url in requests if not url.startswith(("file:", "data:", "about:"))] == []
 

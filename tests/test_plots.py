@@ -1,11 +1,14 @@
-"""Tests of the offline altair helpers: theme, SVG renderer, inline SVG display."""
+"""Tests of the offline altair helpers: theme, SVG renderer, interactive charts that load nothing."""
 
 import re
 
 import altair as alt
 import pandas as pd
+import pytest
 
 from neuron_ig import plots
+
+pytestmark = pytest.mark.usefixtures("neuron_ig_cache")  # the Vega libraries are cached there
 
 
 def bar_chart() -> alt.Chart:
@@ -37,11 +40,48 @@ def test_ids_differ_between_charts_of_one_page():
         assert f"url(#{ident})" in first  # references follow their ids
 
 
-def test_show_publishes_inline_svg(monkeypatch):
+def shown(monkeypatch, charts) -> list[dict]:
+    """The bundles ``plots.show`` publishes for ``charts``, shown first in a fresh kernel."""
     published = []
-    monkeypatch.setattr(plots, "display", lambda bundle, raw: published.append((bundle, raw)))
-    plots.show(bar_chart())
-    (bundle, raw), = published
-    assert raw is True
-    assert bundle["text/html"].startswith("<svg") and bundle["image/svg+xml"] == bundle["text/html"]
-    assert "<script" not in bundle["text/html"]
+    monkeypatch.setattr(plots, "display", lambda bundle, raw: published.append(bundle) if raw else None)
+    monkeypatch.setattr(plots, "_libraries_shown", False)
+    for chart in charts:
+        plots.show(chart)
+    return published
+
+
+def test_show_publishes_the_libraries_once_then_charts_over_their_svg(monkeypatch):
+    first, second = shown(monkeypatch, [bar_chart(), bar_chart()])
+    assert first["image/svg+xml"].startswith("<svg") and first["image/svg+xml"] in first["text/html"]
+    assert "window.vegaEmbed=" in first["text/html"] and "window.vegaEmbed=" not in second["text/html"]
+    assert len(second["text/html"]) < 50_000 < len(first["text/html"])  # the 0.9 MB of libraries come once
+    for bundle in (first, second):
+        assert bundle["text/html"].count("<script") == bundle["text/html"].count("</script>")
+
+
+def test_the_books_charts_have_tooltips():
+    counts = pd.DataFrame({"set": ["a", "b"], "layer": [0, 0], "neurons": [3, 2], "p": [1.0, 1.0]})
+    spec = plots.layer_count_chart(counts, plots.set_colours(["a", "b"])).to_dict()
+    tooltip = [field["field"] for field in spec["spec"]["encoding"]["tooltip"]]
+    assert {"set", "layer", "neurons"} <= set(tooltip)
+
+
+def test_charts_render_with_tooltips_in_a_real_browser_and_load_nothing(monkeypatch, tmp_path, browser):
+    scores = pd.DataFrame({"neuron": ["L0.U7", "L3.U12"], "score": [0.25, 0.5]})
+    chart = alt.Chart(scores).mark_bar().encode(x="neuron:N", y="score:Q", tooltip=["neuron", "score"])
+    page = tmp_path / "page.html"
+    page.write_text("<html><body>" + "".join(b["text/html"] for b in shown(monkeypatch, [chart, bar_chart()])) + "</body></html>")
+    requests, errors = [], []
+    tab = browser.new_page()
+    tab.on("request", lambda request: requests.append(request.url))
+    tab.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    tab.goto(page.as_uri(), wait_until="networkidle")
+    tab.wait_for_function("document.querySelectorAll('.nig-chart .vega-embed svg.marks').length === 2", timeout=20_000)
+    assert tab.locator(".nig-chart > svg").count() == 0, "vega-embed replaced both static drawings"
+    tab.locator(".nig-chart .vega-embed path.mark-rect, .nig-chart .vega-embed .mark-rect path").first.hover()
+    tooltip = tab.locator("#vg-tooltip-element")
+    tooltip.wait_for(state="visible", timeout=10_000)
+    assert "L0.U7" in tooltip.inner_text() and "0.25" in tooltip.inner_text()
+    assert errors == []
+    assert [url for url in requests if not url.startswith(("file:", "data:", "about:", "blob:"))] == []

@@ -19,13 +19,16 @@ def test_parameters_table_keeps_order_and_values():
     assert table["value"][1] == [0.1, 0.5]
 
 
-def test_show_provenance_displays_two_markdown_tables(monkeypatch):
+def test_show_provenance_displays_both_tables_folded(monkeypatch):
     shown = []
     monkeypatch.setattr(provenance, "display", shown.append)
     provenance.show_provenance({"baseline": "PAD_QUERY", "steps": 50})
-    software, parameters = (item.data for item in shown)
+    (markdown,) = (item.data for item in shown)
+    assert markdown.startswith('<details class="nig-provenance">\n<summary>') and markdown.endswith("\n\n</details>")
+    software, parameters = markdown.split("**Parameters**")
     assert "| python |" in software and "| torch |" in software
     assert "| baseline | `'PAD_QUERY'` |" in parameters and "| steps | `50` |" in parameters
+    assert "\n\n| software | version |" in software and "\n\n| parameter | value |" in parameters  # tables start blocks
 
 
 def test_markdown_table_escapes_pipes():

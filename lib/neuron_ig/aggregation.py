@@ -84,7 +84,7 @@ def class_means(results: Mapping[str, DatasetNIG], *, segment: str | None = None
 def segment_shares(result: DatasetNIG, *, correct_only: bool = True) -> pd.Series:
     """Each segment's share of the absolute NIG, indexed by segment (sums to 1).
 
-    Per pair, |NIG| is summed over all neurons of the segment; the sums are averaged over the (correctly
+    Per pair, ``|NIG|`` is summed over all neurons of the segment; the sums are averaged over the (correctly
     classified) pairs, then divided by their total.
     """
     absolute = np.abs(result.attributions[_kept_pairs(result, correct_only)]).sum(axis=(2, 3)).mean(axis=0)  # [4]

@@ -1,6 +1,16 @@
-"""The results cache: a folder (``$NEURON_IG_CACHE``, default ``~/.cache/neuron_ig``) of arrays and JSON
-manifests, each keyed by every parameter that changes it, each written atomically (a reader never sees
-half a file; an interrupted run leaves only whole files behind)."""
+"""The results cache: a folder of arrays and JSON manifests, each keyed by every parameter that changes
+it, each written atomically (a reader never sees half a file; an interrupted run leaves only whole
+files behind).
+
+One cache, whatever the entry point (the book's runner, a notebook in JupyterLab, ``import neuron_ig``
+in a Python session), found by this rule:
+
+1. ``$NEURON_IG_CACHE``, if set;
+2. else, when this package is imported from a source checkout (``lib/neuron_ig`` inside a folder that
+   holds ``pyproject.toml`` and ``_toc.yml``, as with ``pip install -e .``), ``<checkout>/.cache/neuron_ig``,
+   the folder the runner uses when it builds the book of that checkout;
+3. else (an installed wheel) ``~/.cache/neuron_ig``.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +26,23 @@ from typing import Callable
 import numpy as np
 
 
+def source_checkout() -> Path | None:
+    """The checkout this package is imported from (the folder above ``lib/neuron_ig`` that holds
+    ``pyproject.toml`` and ``_toc.yml``), or None for an installed package."""
+    package = Path(__file__).resolve().parent
+    checkout = package.parents[1]
+    if package.parent.name == "lib" and (checkout / "pyproject.toml").is_file() and (checkout / "_toc.yml").is_file():
+        return checkout
+    return None
+
+
 def cache_root() -> Path:
-    """The cache folder: ``$NEURON_IG_CACHE`` if set, else ``~/.cache/neuron_ig``."""
-    return Path(os.environ.get("NEURON_IG_CACHE") or Path.home() / ".cache" / "neuron_ig")
+    """The cache folder: ``$NEURON_IG_CACHE`` if set, else ``<checkout>/.cache/neuron_ig`` when imported
+    from a source checkout, else ``~/.cache/neuron_ig`` (the rule of the module docstring)."""
+    if os.environ.get("NEURON_IG_CACHE"):
+        return Path(os.environ["NEURON_IG_CACHE"])
+    checkout = source_checkout()
+    return checkout / ".cache" / "neuron_ig" if checkout else Path.home() / ".cache" / "neuron_ig"
 
 
 def parameters_key(parameters: dict) -> str:

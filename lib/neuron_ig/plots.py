@@ -1,21 +1,30 @@
-"""Altair charts that work offline: a colour-blind-safe theme and inline SVG output.
+"""Altair charts that work offline: a colour-blind-safe theme, interactive charts that load nothing.
 
 Importing this module registers and enables the ``neuron_ig`` theme (the Okabe-Ito palette, Okabe &
 Ito 2008, safe for the common colour-vision deficiencies) and altair's ``svg`` renderer, which draws
 charts with vl-convert-python instead of loading vega from a CDN. In a notebook, ``show(chart)``
-displays a chart as inline SVG, so the built book holds the drawing itself and needs no JavaScript.
+displays a chart as HTML that vega-embed renders interactively (tooltips), over a static SVG drawing
+that stays where JavaScript does not run. The Vega, Vega-Lite and Vega-Embed libraries travel with
+the first chart a kernel shows (one copy per page of the book, from vl-convert-python's bundle), so
+neither the built book nor JupyterLab fetches anything from the network.
 """
 
 from __future__ import annotations
 
 import io
 import itertools
+import json
 import re
+import uuid
+from importlib import metadata
 from typing import Mapping, Sequence
 
 import altair as alt
 import pandas as pd
+import vl_convert
 from IPython.display import display
+
+from . import cache
 
 #: Okabe-Ito colours, in their usual order (orange, sky blue, bluish green, yellow, blue,
 #: vermillion, reddish purple, black).
@@ -78,13 +87,60 @@ def to_svg(chart: alt.TopLevelMixin) -> str:
     return svg
 
 
-def show(chart: alt.TopLevelMixin) -> None:
-    """Display the chart as inline SVG (``text/html`` for the book, ``image/svg+xml`` for JupyterLab)."""
-    svg = to_svg(chart)
-    display(
-        {"text/html": svg, "image/svg+xml": svg, "text/plain": f"<{type(chart).__name__} as SVG>"},
-        raw=True,
+def vega_libraries() -> str:
+    """Vega, Vega-Lite (the version altair writes) and Vega-Embed as one script, defining ``window.vegaEmbed``.
+
+    Made by vl-convert-python (about 0.9 MB, 3 s) and kept in the cache, keyed by both versions.
+    """
+    vegalite = ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
+    key = cache.slug(f"vl-convert-{metadata.version('vl-convert-python')}-vega-lite-{vegalite}")
+    path = cache.cache_root() / "vega" / f"{key}.js"
+    if not path.is_file():
+        bundle = vl_convert.javascript_bundle(vl_version=vegalite)
+        cache.write_atomic(path, lambda tmp: tmp.write_text(bundle))
+    return path.read_text()
+
+
+_libraries_shown = False  # whether this kernel has displayed the libraries (once per page)
+_KERNEL_TAG = uuid.uuid4().hex[:8]
+
+
+def to_html(chart: alt.TopLevelMixin, *, libraries: bool = False, svg: str | None = None) -> str:
+    """The chart as HTML: a box holding its SVG drawing, and a script that vega-embed renders it with.
+
+    The script replaces the drawing by the interactive chart (tooltips) once ``window.vegaEmbed`` exists;
+    without it (no JavaScript, or no libraries on the page) the SVG stays. ``libraries`` puts the
+    libraries' script (:func:`vega_libraries`) first, wrapped so that a second copy on a page is skipped.
+    ``svg``: the chart's :func:`to_svg` drawing, if already made.
+    """
+    box = f"nig-chart-{_KERNEL_TAG}-{next(_chart_numbers)}"  # unique among the notebooks of one JupyterLab
+    spec = json.dumps(chart.to_dict()).replace("</", "<\\/")  # no "</script>" inside the script
+    options = json.dumps({"renderer": "svg", "actions": False})
+    parts = []
+    if libraries:
+        parts.append("<script>if (!window.vegaEmbed) { (function () {\n" + vega_libraries() + "\n})(); }</script>")
+    parts.append(f'<div id="{box}" class="nig-chart">{svg or to_svg(chart)}</div>')
+    parts.append(
+        "<script>(function () {\n"
+        f'  var box = document.getElementById("{box}");\n'
+        "  if (!box || !window.vegaEmbed) return;  // the static SVG stays\n"
+        '  var chart = document.createElement("div");\n'
+        f"  vegaEmbed(chart, {spec}, {options})\n"
+        "    .then(function () { box.replaceChildren(chart); })\n"
+        "    .catch(function (error) { console.error(error); });\n"
+        "})();</script>"
     )
+    return "\n".join(parts)
+
+
+def show(chart: alt.TopLevelMixin) -> None:
+    """Display the chart: ``text/html`` (:func:`to_html`, the libraries with the kernel's first chart)
+    for the book and JupyterLab, ``image/svg+xml`` for frontends that run no script."""
+    global _libraries_shown
+    svg = to_svg(chart)
+    page = to_html(chart, libraries=not _libraries_shown, svg=svg)
+    _libraries_shown = True
+    display({"text/html": page, "image/svg+xml": svg, "text/plain": f"<{type(chart).__name__}>"}, raw=True)
 
 
 enable()

@@ -1,7 +1,8 @@
 """Provenance of a notebook's results: the software that made them and the parameters it ran with.
 
 A notebook calls ``show_provenance(params)`` in its first cell after the parameters, so every page of
-the book says which versions, which commit, which device and which parameter values produced it.
+the book says which versions, which commit, which device and which parameter values produced it, in a
+folded block (an HTML ``<details>``, which the book and JupyterLab both render) so the figures come first.
 """
 
 from __future__ import annotations
@@ -86,13 +87,22 @@ def markdown_table(rows: list[tuple[str, str]], header: tuple[str, str]) -> str:
     return "\n".join(lines)
 
 
-def show_provenance(params: dict) -> None:
-    """Display the software versions and the parameters as two Markdown tables."""
+SUMMARY = "Software and parameters of this page"
+
+
+def provenance_markdown(params: dict) -> str:
+    """The software versions and the parameters as two Markdown tables in a folded ``<details>`` block."""
     versions = software_versions()
     table = parameters_table(params)
     software = markdown_table(list(versions.items()), ("software", "version"))
     parameters = markdown_table(
         [(name, repr(value)) for name, value in zip(table["parameter"], table["value"])], ("parameter", "value")
     )
-    display(Markdown("**Software**\n\n" + software))
-    display(Markdown("**Parameters**\n\n" + parameters))
+    # the blank lines end the HTML blocks, so the tables between them are read as Markdown
+    return (f'<details class="nig-provenance">\n<summary>{SUMMARY}</summary>\n\n'
+            f"**Software**\n\n{software}\n\n**Parameters**\n\n{parameters}\n\n</details>")
+
+
+def show_provenance(params: dict) -> None:
+    """Display :func:`provenance_markdown`: the software and parameter tables, folded."""
+    display(Markdown(provenance_markdown(params)))

@@ -289,11 +289,12 @@ def relevance_pruning(encoder: CrossEncoder, tasks, scores, in_domain: str, p_va
                       token_types: Sequence[str] | None = None, progress: bool = True):
     """The pruning study of the relevance neurons: every class's sets at every p (Figures 6 and 7).
 
+    The arguments not listed here are :func:`pruning_study`'s.
+
     Args:
         scores: ``{class name: {dataset: class mean [layers, units]}}`` (:func:`neuron_ig.aggregation.class_means`).
         in_domain: the in-domain dataset's key.
         sets: keep only these sets of :func:`neuron_ig.selection.pruning_schemes` (e.g. ``["top: <in-domain>"]``).
-        The other arguments are :func:`pruning_study`'s.
 
     Returns ``(table, per_query)`` as :func:`pruning_study` does, with columns ``p``, ``class`` and ``set``
     added, ``scheme`` being ``"<class> · <set>"``, and (with random controls) ``p vs random (Holm)``: the

@@ -98,7 +98,7 @@ def per_layer_counts(mask: np.ndarray) -> np.ndarray:
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:
-    """|a & b| / |a | b| (1.0 for two empty sets)."""
+    """``|a & b| / |a | b|`` (1.0 for two empty sets)."""
     union = np.logical_or(a, b).sum()
     return float(np.logical_and(a, b).sum() / union) if union else 1.0
 

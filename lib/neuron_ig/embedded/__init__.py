@@ -17,7 +17,7 @@ build changes), `SPLITS`, the record classes `Doc` and `Query`, `source_key()` (
 reads) and `build() -> (docs, {split: (queries, qrels)})`, deterministic given `source_key()`.
 
 A collection is built on first use (seconds) into `<cache root>/embedded/<name>/<VERSION>-<source_key>/`
-(cache root: `$NEURON_IG_CACHE`, default `~/.cache/neuron_ig`), written to a temporary folder and renamed
+(cache root: `neuron_ig.cache.cache_root()`), written to a temporary folder and renamed
 into place, then read from there: `docs.jsonl`, `queries-<split>.jsonl`, `qrels-<split>.tsv`,
 `meta.json`, and the `ir_datasets` docstore `docs.pklz4`.
 """
