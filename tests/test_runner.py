@@ -169,6 +169,18 @@ def test_one_notebook_makes_several_pages_and_the_sections_are_checked(tmp_path)
         runner.run(tmp_path, params_file, build=False)
 
 
+@pytest.mark.parametrize("params_file", ["params/default.yml", "params/paper.yml"])
+def test_repository_params_files_pass_every_check_and_run_each_class_notebook_twice(params_file, tmp_path):
+    steps = {page: (notebook, parameters) for page, notebook, parameters, _ in
+             runner.plan(REPO, REPO / params_file, tmp_path)}
+    assert list(steps) == runner.toc_pages(REPO)
+    for page, notebook, label in [("03_positive_neurons", "03_relevance_neurons", 1),
+                                  ("05_negative_neurons", "03_relevance_neurons", 0),
+                                  ("04_positive_neurons_core", "04_relevance_neurons_core", 1),
+                                  ("06_negative_neurons_core", "04_relevance_neurons_core", 0)]:
+        assert steps[page][0] == notebook and steps[page][1]["label"] == label
+
+
 def test_notebook_without_parameters_cell_is_refused(tmp_path):
     params_file = make_book(tmp_path, {"01_first": HEADER + "\n# First\n\n```{code-cell} ipython3\nx = 1\n```\n"},
                             {"book": {}})

@@ -358,49 +358,57 @@ def _json_value(value) -> bool:
     return value is None or isinstance(value, (bool, int, float, str, list, tuple, dict))
 
 
-def run(root: Path, params_file: Path, only: list[str] | None = None, build: bool = True) -> None:
-    """Check every page and parameter, execute the chosen pages in toc order, then build the book."""
-    root = Path(root).resolve()
-    params_file = Path(params_file)
+def plan(root: Path, params_file: Path, scratch: Path) -> list[tuple[str, str, dict, dict]]:
+    """Check the book and the params file; per page in toc order: (page, notebook, parameters, substitutions).
+
+    Every notebook is converted into ``scratch/NOTEBOOK.ipynb``. Raises RunnerError on the first problem.
+    """
     pages = toc_pages(root)
     twice = sorted({page for page in pages if pages.count(page) > 1})
     if twice:
         raise RunnerError(f"_toc.yml lists {', '.join(f'{GENERATED}/{page}' for page in twice)} twice: keep one entry")
     params = load_params(params_file, pages)
     sources = page_notebooks(root, pages, params, params_file)
-    unknown = sorted(set(only or []) - set(pages))
-    if unknown:
-        raise RunnerError(f"--only {' '.join(unknown)}: not in _toc.yml (its pages: {', '.join(pages)})")
+    declared = {}
+    for notebook in dict.fromkeys(sources.values()):
+        ipynb = Path(scratch) / f"{notebook}.ipynb"
+        to_ipynb(root / NOTEBOOKS / f"{notebook}.md", ipynb)
+        declared[notebook] = declared_parameters(ipynb)
+    check_book_keys(params, declared, params_file)
+    steps = []
+    for page in pages:
+        notebook = sources[page]
+        parameters = page_parameters(page, notebook, declared[notebook], params, params_file)
+        defaults = {name: value for name, value in declared[notebook].items()
+                    if value is not _UNKNOWN and _json_value(value)}
+        steps.append((page, notebook, parameters, {**defaults, **parameters}))
+    return steps
 
+
+def run(root: Path, params_file: Path, only: list[str] | None = None, build: bool = True) -> None:
+    """Check every page and parameter, execute the chosen pages in toc order, then build the book."""
+    root = Path(root).resolve()
+    params_file = Path(params_file)
     cache = os.environ.get("NEURON_IG_CACHE") or str(root / ".cache" / "neuron_ig")
-    os.environ["NEURON_IG_CACHE"] = str(Path(cache).resolve())  # notebooks run in book/generated
-    generated = root / GENERATED
-    generated.mkdir(parents=True, exist_ok=True)
-
     with tempfile.TemporaryDirectory(prefix="neuron_ig_runner_") as scratch:
-        declared = {}
-        for notebook in dict.fromkeys(sources.values()):  # check everything before running anything
-            ipynb = Path(scratch) / f"{notebook}.ipynb"
-            to_ipynb(root / NOTEBOOKS / f"{notebook}.md", ipynb)
-            declared[notebook] = declared_parameters(ipynb)
-        check_book_keys(params, declared, params_file)
-        plan = []
-        for page in pages:
-            notebook = sources[page]
-            parameters = page_parameters(page, notebook, declared[notebook], params, params_file)
-            if not only or page in only:
-                defaults = {name: value for name, value in declared[notebook].items()
-                            if value is not _UNKNOWN and _json_value(value)}
-                plan.append((page, Path(scratch) / f"{notebook}.ipynb", parameters, {**defaults, **parameters}))
-        if plan:
+        steps = plan(root, params_file, Path(scratch))  # check everything before running anything
+        pages = [page for page, *_ in steps]
+        unknown = sorted(set(only or []) - set(pages))
+        if unknown:
+            raise RunnerError(f"--only {' '.join(unknown)}: not in _toc.yml (its pages: {', '.join(pages)})")
+        steps = [step for step in steps if not only or step[0] in only]
+        if steps:
             check_kernel()
-        for number, (page, ipynb, parameters, substitutions) in enumerate(plan, start=1):
+        os.environ["NEURON_IG_CACHE"] = str(Path(cache).resolve())  # notebooks run in book/generated
+        generated = root / GENERATED
+        generated.mkdir(parents=True, exist_ok=True)
+        for number, (page, notebook, parameters, substitutions) in enumerate(steps, start=1):
             shown = ", ".join(f"{name}={value!r}" for name, value in parameters.items())
-            made_by = "" if sources[page] == page else f" from {NOTEBOOKS}/{sources[page]}.md"
-            print(f"[{number}/{len(plan)}] {page}{made_by} ({shown})", flush=True)
+            made_by = "" if notebook == page else f" from {NOTEBOOKS}/{notebook}.md"
+            print(f"[{number}/{len(steps)}] {page}{made_by} ({shown})", flush=True)
             start = time.monotonic()
-            output = execute(page, ipynb, parameters, generated, substitutions)
-            print(f"[{number}/{len(plan)}] {page} done in {time.monotonic() - start:.1f} s: {output}", flush=True)
+            output = execute(page, Path(scratch) / f"{notebook}.ipynb", parameters, generated, substitutions)
+            print(f"[{number}/{len(steps)}] {page} done in {time.monotonic() - start:.1f} s: {output}", flush=True)
     if build:
         build_book(root)
 

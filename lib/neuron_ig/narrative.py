@@ -1,0 +1,195 @@
+"""The sentences a page writes about its numbers: small functions from tables to Markdown text.
+
+Each function takes the tables a page computed (with :mod:`neuron_ig.aggregation` and
+:mod:`neuron_ig.selection`) and returns Markdown; a notebook displays it with
+``display(Markdown(...))``. Dataset ids are shown as code (```id```); p values as ``top 0.5%``.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import pandas as pd
+
+from neuron_ig.results import CLASS_NAMES
+from neuron_ig.selection import INTERSECTION
+
+CLASSES = {1: "positive", 0: "negative"}  # label: the class's name (its pairs: CLASS_NAMES[label])
+FEW_PAIRS = 10  # a class mean over fewer correctly classified pairs than this is called noisy
+
+
+# --- words -----------------------------------------------------------------------------------------
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 pair``, ``3 pairs`` (``many`` for an irregular plural)."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"
+
+
+def code_list(names: Sequence[str]) -> str:
+    """```a`, `b``: names as inline code, comma-separated."""
+    return ", ".join(f"`{name}`" for name in names)
+
+
+def percents(p_values: Sequence[float]) -> str:
+    """``0.1%, 0.5%``."""
+    return ", ".join(f"{p:g}%" for p in p_values)
+
+
+def class_name(label: int) -> str:
+    """``positive`` for label 1, ``negative`` for 0; a clear error for anything else."""
+    if isinstance(label, bool) or label not in CLASSES:
+        raise ValueError(f"label must be 1 (positive class: relevant pairs) or 0 (negative class: non-relevant pairs), "
+                         f"got {label!r}: fix `label` in the page's section of the params file")
+    return CLASSES[label]
+
+
+# --- page 02: the collections ----------------------------------------------------------------------
+
+def other_collections_text(others: Sequence[str]) -> str:
+    """The sentence about the book's datasets that are not embedded collections (empty when there are none)."""
+    if not others:
+        return ""
+    return (f"The book's `datasets` also name {code_list(others)}: measured in the table like the embedded "
+            f"collections, described by `ir_datasets` (`ir_datasets.load(id).documentation()`), not on this page.")
+
+
+# --- pages 03 and 05: the relevance neurons of one class -------------------------------------------
+
+def _few_pairs(used: pd.DataFrame, scores: Mapping) -> list[str]:
+    """The datasets with a class mean over fewer than FEW_PAIRS pairs."""
+    return [d for d in scores if used.loc[d, "correct"] < FEW_PAIRS]
+
+
+def _rests_on(used: pd.DataFrame, few: Sequence[str]) -> str:
+    """``The mean of `a` rests on 3 pairs, `b` rests on 1 pair``."""
+    return "The mean of " + ", ".join(f"`{d}` rests on {plural(int(used.loc[d, 'correct']), 'pair')}" for d in few)
+
+
+def class_means_text(used: pd.DataFrame, scores: Mapping, label: int) -> str:
+    """What each dataset's class mean rests on: the correctly classified pairs, datasets left out, noisy means.
+
+    ``used`` is :func:`neuron_ig.aggregation.pairs_used` (index: every dataset, in order; columns
+    ``sampled``, ``correct``); ``scores`` the class means, only of the datasets that have one.
+    """
+    pairs = CLASS_NAMES[label]
+    datasets = list(used.index)
+    left_out = [d for d in datasets if d not in scores]
+    text = (f"Each dataset's neuron scores are the mean NIG over the {pairs} pairs that the model gives P({pairs}) > 0.5: "
+            + ", ".join(f"{used.loc[d, 'correct']} of {used.loc[d, 'sampled']} for `{d}`" for d in datasets) + ". "
+            + "F(x') is the probability of the class at the baseline, where the path starts. ")
+    if left_out:
+        one = len(left_out) == 1
+        text += (f"The model classifies none of the sampled {pairs} pairs of {code_list(left_out)} correctly: "
+                 f"{'that dataset has' if one else 'those datasets have'} no class mean and {'is' if one else 'are'} "
+                 f"left out of the sets below, so the intersection is over {plural(len(scores), 'dataset')} only. ")
+    few = _few_pairs(used, scores)
+    if few:
+        text += _rests_on(used, few) + (": its set is noisy, read it with care. " if len(few) == 1
+                                        else ": their sets are noisy, read them with care. ")
+    if len(scores) == 1:
+        text += "With a single dataset, its intersection is its own set."
+    if not scores:
+        text += f"No dataset has a correctly classified {pairs} pair: there are no relevance neurons to show."
+    return text.strip()
+
+
+def peak_layers_text(counts: pd.DataFrame, datasets: Sequence[str], layers: int) -> str:
+    """Where each set lies: the layer holding most of each dataset's set at the largest p, and the intersection per p.
+
+    ``counts`` is :func:`neuron_ig.selection.layer_count_table` over ``datasets`` (those with a class mean).
+    """
+    from neuron_ig.selection import layer_count_summary
+
+    summary = layer_count_summary(counts)
+    largest = counts["p"].max()
+    holder = "the datasets share" if len(datasets) > 1 else f"the set of `{datasets[0]}` has"
+    at_largest = []
+    for d in datasets:
+        peak = layer_count_summary(counts, d).loc[largest]
+        at_largest.append(f"{int(peak['peak layer'])} for `{d}` ({peak['share in peak layer']:.0%})")
+    per_p = []
+    for p, row in summary.iterrows():
+        n = int(row["neurons"])
+        where = f", {row['share in peak layer']:.0%} of them in layer {int(row['peak layer'])}" if n else ""
+        per_p.append(f"at top {p:g}% {holder} {plural(n, 'neuron')}{where}")
+    return (f"Layers are numbered from 0 (closest to the input) to {layers - 1}. At top {largest:g}%, the layer holding "
+            f"the most of each dataset's set is " + ", ".join(at_largest) + "; " + "; ".join(per_p) + ".")
+
+
+def intersection_text(sizes: pd.DataFrame, n_neurons: int, n_datasets: int) -> str:
+    """The size of the intersection per p against chance, and the mean Jaccard index between two datasets' sets.
+
+    ``sizes`` is :func:`neuron_ig.selection.set_size_table`; ``n_neurons`` = layers x units.
+    """
+    if n_datasets < 2:
+        return f"Every dataset's set has ceil(p% x {n_neurons:,}) neurons; with one dataset there is nothing to intersect."
+    lines = [f"at top {p:g}%, {int(row[INTERSECTION])} of {int(row['neurons per dataset'])} "
+             f"({row[INTERSECTION + ' / set']:.0%}; sets drawn at random would share {row['chance ' + INTERSECTION]:.2g})"
+             for p, row in sizes.iterrows()]
+    return (f"Every dataset's set has ceil(p% x {n_neurons:,}) neurons. The intersection over the {n_datasets} datasets "
+            f"holds " + "; ".join(lines) + ". The mean Jaccard index between two datasets' sets is "
+            + ", ".join(f"{row['mean Jaccard']:.2f} at top {p:g}%" for p, row in sizes.iterrows()) + ".")
+
+
+# --- pages 04 and 06: the shared core of one class -------------------------------------------------
+
+def core_means_text(used: pd.DataFrame, scores: Mapping, label: int) -> str:
+    """The class means the core rests on: noisy means, and datasets left out before ranking."""
+    pairs = CLASS_NAMES[label]
+    left_out = [d for d in used.index if d not in scores]
+    text = f"Class means over the correctly classified {pairs} pairs only (P({pairs}) > 0.5). "
+    few = _few_pairs(used, scores)
+    if few:
+        text += _rests_on(used, few) + ": its set is noisy, and so is its rank below. "
+    if left_out:
+        text += (f"None of the sampled pairs of {code_list(left_out)} is classified correctly: "
+                 f"{'it is' if len(left_out) == 1 else 'they are'} left out before ranking"
+                 + (f", and the core is chosen among the {len(scores)} remaining dataset{'' if len(scores) == 1 else 's'}."
+                    if scores else "."))
+    return text.strip()
+
+
+def left_out_text(ranking: pd.DataFrame, dropped: Sequence[str], core: Sequence[str], n_dropped: int,
+                  in_domain: str, figure: int) -> str:
+    """Which datasets the core leaves out and why (:func:`neuron_ig.selection.shared_with_others` ranking).
+
+    ``core`` lists the datasets kept; ``figure`` is the paper's figure of all datasets (2 or 4).
+    """
+    n_scores = len(ranking)
+    capped = (f" `n_dropped` = {n_dropped}, capped at {n_scores - 2} so that at least two datasets remain to intersect."
+              if n_dropped > n_scores - 2 else "")
+    text = ("Each row is a dataset's mean Jaccard index with the other datasets' top-p% sets, per p and averaged over p "
+            f"(ascending: the first rows share the fewest neurons with the rest).{capped} ")
+    if not dropped:
+        return text + f"Nothing is left out: the core is the intersection over all {len(core)} datasets, as in Figure {figure}."
+    return (text + "Left out: " + ", ".join(f"`{d}` ({ranking.loc[d, 'mean']:.3f})" for d in dropped)
+            + f"; the core is the intersection over {code_list(core)}"
+            + (f" (the in-domain dataset `{in_domain}` is among those left out)" if in_domain in dropped else "") + ".")
+
+
+def single_core_text(scores: Mapping, label: int) -> str:
+    """The core when fewer than two datasets have a class mean."""
+    if scores:
+        return (f"Only `{next(iter(scores))}` has correctly classified {CLASS_NAMES[label]} pairs: there is no other dataset "
+                "to compare with, so nothing is left out and the core is its set alone.")
+    return f"No dataset has a correctly classified {CLASS_NAMES[label]} pair: there is no core to show."
+
+
+def core_sizes_text(table: pd.DataFrame, summary: pd.DataFrame, dropped: Sequence[str], n_core: int) -> str:
+    """How many neurons the core of ``n_core`` datasets shares per p, where, and how many more than all datasets do.
+
+    ``table`` is :func:`neuron_ig.selection.core_size_table`; ``summary`` the core's
+    :func:`neuron_ig.selection.layer_count_summary`.
+    """
+    core_sizes, all_sizes = table["core intersection"].astype(int), table["intersection, all datasets"].astype(int)
+    lines = []
+    for p, n in core_sizes.items():
+        where = f", {summary.loc[p, 'share in peak layer']:.0%} of them in layer {int(summary.loc[p, 'peak layer'])}" if n else ""
+        lines.append(f"at top {p:g}%, {n} of {int(table.loc[p, 'neurons per dataset'])}{where}")
+    text = f"The {n_core} datasets of the core share " + "; ".join(lines) + ". "
+    if dropped:
+        text += (f"Intersecting fewer sets can only keep more neurons; leaving out {code_list(dropped)} keeps "
+                 + ", ".join(str(n) for n in core_sizes - all_sizes) + " more at top " + percents(core_sizes.index)
+                 + " than the intersection over all datasets (" + ", ".join(str(n) for n in all_sizes)
+                 + "); sets drawn at random would share " + ", ".join(f"{c:.2g}" for c in table["chance core"]) + ".")
+    return text.strip()

@@ -1,0 +1,129 @@
+"""The sentences the relevance-neuron pages write: each function on tables made by the real selection functions."""
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from neuron_ig import narrative
+from neuron_ig.selection import (
+    INTERSECTION, core_size_table, fewest_shared, layer_count_summary, layer_count_table, set_size_table,
+    shared_with_others,
+)
+
+LAYERS, UNITS = 4, 250
+P_VALUES = [0.5, 1.0]
+
+
+def scores_of(names, seed=0):
+    rng = np.random.default_rng(seed)
+    common = rng.normal(size=(LAYERS, UNITS)) * 3
+    return {name: common + rng.normal(size=(LAYERS, UNITS)) for name in names}
+
+
+def used_table(correct: dict[str, int], sampled: int = 32) -> pd.DataFrame:
+    """A pairs_used-like table: sampled and correctly classified pairs per dataset."""
+    return pd.DataFrame({"sampled": sampled, "correct": pd.Series(correct)}).rename_axis("dataset")
+
+
+def test_words():
+    assert narrative.plural(1, "pair") == "1 pair" and narrative.plural(0, "pair") == "0 pairs"
+    assert narrative.plural(2, "query", "queries") == "2 queries"
+    assert narrative.code_list(["a", "b/c"]) == "`a`, `b/c`"
+    assert narrative.percents([0.1, 1.0, 5]) == "0.1%, 1%, 5%"
+    assert narrative.class_name(1) == "positive" and narrative.class_name(0) == "negative"
+    for label in (2, -1, True, "1"):
+        with pytest.raises(ValueError, match=r"label must be 1 \(positive class.*or 0.*got"):
+            narrative.class_name(label)
+
+
+def test_class_means_text_names_every_dataset_the_left_out_and_the_noisy():
+    used = used_table({"in": 20, "a": 3, "b": 0})
+    scores = scores_of(["in", "a"])
+    text = narrative.class_means_text(used, scores, label=1)
+    assert text.startswith("Each dataset's neuron scores are the mean NIG over the relevant pairs that the model gives "
+                           "P(relevant) > 0.5: 20 of 32 for `in`, 3 of 32 for `a`, 0 of 32 for `b`.")
+    assert "none of the sampled relevant pairs of `b` correctly: that dataset has no class mean and is left out" in text
+    assert "the intersection is over 2 datasets only" in text
+    assert "The mean of `a` rests on 3 pairs: its set is noisy, read it with care." in text
+    assert "single dataset" not in text
+
+    text = narrative.class_means_text(used_table({"in": 1, "a": 0}), scores_of(["in"]), label=0)
+    assert "non-relevant pairs that the model gives P(non-relevant) > 0.5" in text
+    assert "`in` rests on 1 pair:" in text and "With a single dataset, its intersection is its own set." in text
+    text = narrative.class_means_text(used_table({"in": 0, "a": 0}), {}, label=0)
+    assert "those datasets have no class mean and are left out" in text and "over 0 datasets only" in text
+    assert text.endswith("No dataset has a correctly classified non-relevant pair: there are no relevance neurons to show.")
+
+
+def test_peak_layers_text_reads_the_layer_counts():
+    scores = scores_of(["in", "a"])
+    counts = layer_count_table(scores, P_VALUES)
+    text = narrative.peak_layers_text(counts, list(scores), LAYERS)
+    summary = layer_count_summary(counts)
+    peak = layer_count_summary(counts, "a").loc[1.0]
+    assert text.startswith("Layers are numbered from 0 (closest to the input) to 3. At top 1%, the layer holding the most")
+    assert f"{int(peak['peak layer'])} for `a` ({peak['share in peak layer']:.0%})" in text
+    for p, row in summary.iterrows():
+        assert f"at top {p:g}% the datasets share {int(row['neurons'])} neuron" in text
+    alone = layer_count_table({"in": scores["in"]}, P_VALUES)
+    row = layer_count_summary(alone).loc[0.5]  # with one set, the intersection is that set
+    one = narrative.peak_layers_text(alone, ["in"], LAYERS)
+    assert (f"at top 0.5% the set of `in` has 5 neurons, {row['share in peak layer']:.0%} of them in layer "
+            f"{int(row['peak layer'])};") in one
+
+
+def test_intersection_text_quotes_the_set_size_table():
+    scores = scores_of(["in", "a", "b"])
+    sizes = set_size_table(scores, P_VALUES)
+    text = narrative.intersection_text(sizes, LAYERS * UNITS, len(scores))
+    row = sizes.loc[1.0]
+    assert text.startswith("Every dataset's set has ceil(p% x 1,000) neurons. The intersection over the 3 datasets holds")
+    assert (f"at top 1%, {int(row[INTERSECTION])} of 10 ({row[INTERSECTION + ' / set']:.0%}; sets drawn at random "
+            f"would share {row['chance ' + INTERSECTION]:.2g})") in text
+    assert f"{row['mean Jaccard']:.2f} at top 1%." in text
+    assert narrative.intersection_text(sizes, 1000, 1).endswith("with one dataset there is nothing to intersect.")
+
+
+def test_core_texts():
+    used = used_table({"in": 20, "a": 4, "b": 20, "c": 0})
+    scores = {**scores_of(["in", "a", "b"]), "odd": np.random.default_rng(9).normal(size=(LAYERS, UNITS))}
+    text = narrative.core_means_text(used, {d: scores[d] for d in ("in", "a", "b")}, label=1)
+    assert text.startswith("Class means over the correctly classified relevant pairs only (P(relevant) > 0.5).")
+    assert "`a` rests on 4 pairs: its set is noisy, and so is its rank below." in text
+    assert text.endswith("`c` is classified correctly: it is left out before ranking, and the core is chosen among "
+                         "the 3 remaining datasets.")
+
+    ranking = shared_with_others(scores, P_VALUES)
+    dropped = fewest_shared(scores, P_VALUES, 1)
+    assert dropped == ["odd"]
+    core = [d for d in scores if d not in dropped]
+    text = narrative.left_out_text(ranking, dropped, core, 1, "in", figure=2)
+    assert f"Left out: `odd` ({ranking.loc['odd', 'mean']:.3f}); the core is the intersection over `in`, `a`, `b`." in text
+    assert "capped" not in text
+    text = narrative.left_out_text(ranking, fewest_shared(scores, P_VALUES, 5), ["in", "a"], 5, "in", figure=4)
+    assert "`n_dropped` = 5, capped at 2 so that at least two datasets remain" in text
+    assert "(the in-domain dataset `in` is among those left out)" not in text
+    nothing = narrative.left_out_text(ranking, [], list(scores), 0, "in", figure=4)
+    assert nothing.endswith("Nothing is left out: the core is the intersection over all 4 datasets, as in Figure 4.")
+
+    core_scores = {d: scores[d] for d in core}
+    table = core_size_table(core_scores, scores, P_VALUES)
+    counts = layer_count_table(core_scores, P_VALUES)
+    text = narrative.core_sizes_text(table, layer_count_summary(counts), dropped, len(core))
+    extra = (table["core intersection"] - table["intersection, all datasets"]).astype(int)
+    assert text.startswith(f"The 3 datasets of the core share at top 0.5%, {int(table.loc[0.5, 'core intersection'])} of 5")
+    assert f"leaving out `odd` keeps {extra[0.5]}, {extra[1.0]} more at top 0.5%, 1% than the intersection" in text
+    assert "leaving out" not in narrative.core_sizes_text(table, layer_count_summary(counts), [], len(core))
+
+    assert narrative.single_core_text({"in": 1}, 0).startswith("Only `in` has correctly classified non-relevant pairs")
+    assert narrative.single_core_text({}, 1) == "No dataset has a correctly classified relevant pair: there is no core to show."
+
+
+def test_no_sentence_leaves_a_placeholder_or_a_nan():
+    scores = scores_of(["in", "a"])
+    sizes = set_size_table(scores, P_VALUES)
+    for text in (narrative.intersection_text(sizes, 1000, 2),
+                 narrative.peak_layers_text(layer_count_table(scores, P_VALUES), list(scores), LAYERS)):
+        assert not re.search(r"\{|\}|nan|None", text)
