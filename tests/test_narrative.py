@@ -127,3 +127,56 @@ def test_no_sentence_leaves_a_placeholder_or_a_nan():
     for text in (narrative.intersection_text(sizes, 1000, 2),
                  narrative.peak_layers_text(layer_count_table(scores, P_VALUES), list(scores), LAYERS)):
         assert not re.search(r"\{|\}|nan|None", text)
+
+
+def test_overlap_page_texts():
+    from neuron_ig.selection import OOD_SETS, class_overlap, jaccard_matrix, layer_counts, ood_sets, relevance_neuron_sets
+
+    positive, negative = scores_of(["in", "a", "b"], seed=1), scores_of(["in", "a"], seed=2)
+    scores = {1: positive, 0: negative}
+    used = {1: used_table({"in": 20, "a": 20, "b": 5}), 0: used_table({"in": 3, "a": 20, "b": 0})}
+    text = narrative.both_classes_means_text(used, scores)
+    assert text == ("Each class mean averages the pairs the model puts in their own class. The positive mean of `b` rests "
+                    "on fewer than 10 pairs: read its set with care. The negative mean of `in` rests on fewer than 10 pairs: "
+                    "read its set with care. No non-relevant pair of `b` is classified correctly: that dataset is left out "
+                    "of the negative class below.")
+
+    long = pd.concat([jaccard_matrix(relevance_neuron_sets(scores[label], p)).rename_axis("row").reset_index()
+                      .melt("row", var_name="column", value_name="Jaccard").assign(p=p, **{"class": f"{name} class"})
+                      for label, name in narrative.CLASSES.items() for p in P_VALUES], ignore_index=True)
+    text = narrative.jaccard_text(long, scores, P_VALUES)
+    off = long[(long["class"] == "positive class") & (long["p"] == 0.5) & (long["row"] < long["column"])]
+    low, high = off.loc[off["Jaccard"].idxmin()], off.loc[off["Jaccard"].idxmax()]
+    assert low["Jaccard"] < high["Jaccard"]
+    assert (f"Positive class, top 0.5% (5 neurons per set): Jaccard from {low['Jaccard']:.2f} (`{low['row']}` and "
+            f"`{low['column']}`) to {high['Jaccard']:.2f} (`{high['row']}` and `{high['column']}`).") in text
+    at_1 = long[(long["class"] == "positive class") & (long["p"] == 1.0) & (long["row"] < long["column"])]
+    assert at_1["Jaccard"].nunique() == 1  # these scores tie every pair at 1%
+    assert f"top 1% (10 neurons per set): Jaccard {at_1['Jaccard'].iloc[0]:.2f} for every pair of datasets." in text
+    pair = long[(long["class"] == "negative class") & (long["p"] == 0.5) & (long["row"] == "a") & (long["column"] == "in")]
+    assert f"Negative class, top 0.5% (5 neurons per set): Jaccard {pair['Jaccard'].iloc[0]:.2f} (`a` and `in`)." in text
+    lonely = narrative.jaccard_text(None, {1: {"in": positive["in"]}, 0: {}}, P_VALUES)
+    assert "The positive class has 1 dataset with correctly" in lonely and "The negative class has 0 datasets" in lonely
+
+    overlap = class_overlap(positive, negative, P_VALUES)
+    text = narrative.class_overlap_text(overlap)
+    dataset, p = overlap["shared"].idxmax()
+    assert f"the largest share is {overlap['shared'].max()} neurons (`{dataset}`, top {p:g}%)." in text
+    assert narrative.class_overlap_text(overlap.iloc[:0]).startswith("No dataset has correctly classified pairs in both")
+
+    assert narrative.ood_datasets_text("in", scores, []) == (
+        "The in-domain dataset is `in`. The out-of-domain sets are over `a`, `b` for the positive class; `a` for the "
+        "negative class (with one out-of-domain dataset, its intersection and its fusion are both its own set).")
+    text = narrative.ood_datasets_text("in", {1: positive, 0: {"a": negative["a"]}}, [0])
+    assert text.endswith("No OOD neurons for the negative class: `in` has no correctly classified non-relevant pair.")
+
+    sets = ood_sets(positive, "in", 1.0)
+    in_set = relevance_neuron_sets({"in": positive["in"]}, 1.0)["in"]
+    sizes = pd.DataFrame.from_dict({("positive", 1.0): {**{n: int(m.sum()) for n, m in sets.items()},
+                                    "fusion, all datasets, in the in-domain set": int((sets[OOD_SETS[0]] & in_set).sum())}},
+                                   orient="index").rename_axis(["class", "p"])
+    counts = layer_counts(sets).assign(p=1.0, **{"class": "positive class"})
+    text = narrative.ood_sizes_text(sizes, counts)
+    assert text.startswith(f"- positive class, top 1%: the out-of-domain intersection has "
+                           f"{int(sets['out-of-domain intersection'].sum())} neurons")
+    assert f"{int(sets['OOD neurons (fusion)'].sum())} of {int(sets['out-of-domain fusion'].sum())} outside it" in text

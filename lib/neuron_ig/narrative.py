@@ -193,3 +193,107 @@ def core_sizes_text(table: pd.DataFrame, summary: pd.DataFrame, dropped: Sequenc
                  + " than the intersection over all datasets (" + ", ".join(str(n) for n in all_sizes)
                  + "); sets drawn at random would share " + ", ".join(f"{c:.2g}" for c in table["chance core"]) + ".")
     return text.strip()
+
+
+# --- page 07: overlaps between datasets, between classes, and out-of-domain neurons ------------------
+
+def both_classes_means_text(used: Mapping[int, pd.DataFrame], scores: Mapping[int, Mapping]) -> str:
+    """The class means of both classes: noisy ones and datasets left out, per class (``{label: ...}``)."""
+    noisy, missing = [], []
+    for label in CLASSES:
+        few = _few_pairs(used[label], scores[label])
+        if few:
+            one = len(few) == 1
+            noisy.append(f"The {CLASSES[label]} mean{'' if one else 's'} of {code_list(few)} rest{'s' if one else ''} on "
+                         f"fewer than {FEW_PAIRS} pairs: read {'its set' if one else 'their sets'} with care.")
+        absent = [d for d in used[label].index if d not in scores[label]]
+        if absent:
+            missing.append(f"No {CLASS_NAMES[label]} pair of {code_list(absent)} is classified correctly: "
+                           f"{'that dataset is' if len(absent) == 1 else 'those datasets are'} left out of the "
+                           f"{CLASSES[label]} class below.")
+    return " ".join(["Each class mean averages the pairs the model puts in their own class.", *noisy, *missing])
+
+
+def _jaccard_spread(at_p: pd.DataFrame) -> str:
+    """``from 0.10 (`a` and `b`) to 0.30 (`a` and `c`)`` over the pairs of datasets (rows ``row``, ``column``, ``Jaccard``)."""
+    high, low = at_p.loc[at_p["Jaccard"].idxmax()], at_p.loc[at_p["Jaccard"].idxmin()]
+
+    def pair(row):
+        return f"{row['Jaccard']:.2f} (`{row['row']}` and `{row['column']}`)"
+
+    if len(at_p) == 1:
+        return pair(high)
+    if high["Jaccard"] == low["Jaccard"]:
+        return f"{high['Jaccard']:.2f} for every pair of datasets"
+    return f"from {pair(low)} to {pair(high)}"
+
+
+def jaccard_text(long: pd.DataFrame | None, scores: Mapping[int, Mapping], p_values: Sequence[float]) -> str:
+    """The spread of the Jaccard index between datasets, per class, at the smallest and largest p.
+
+    ``long`` has columns ``class`` (``positive class``...), ``p``, ``row``, ``column``, ``Jaccard`` (the
+    matrices of the classes with two datasets or more; None when there is none).
+    """
+    from neuron_ig.selection import relevance_neuron_sets
+
+    lines = []
+    for label in CLASSES:
+        if len(scores[label]) < 2:
+            lines.append(f"The {CLASSES[label]} class has {plural(len(scores[label]), 'dataset')} with correctly "
+                         "classified pairs: no pair of datasets to compare.")
+            continue
+        off = long[(long["class"] == f"{CLASSES[label]} class") & (long["row"] < long["column"])]
+        for p in dict.fromkeys((p_values[0], p_values[-1])):
+            size = int(next(iter(relevance_neuron_sets(scores[label], p).values())).sum())
+            lines.append(f"{CLASSES[label].capitalize()} class, top {p:g}% ({size} neurons per set): "
+                         f"Jaccard {_jaccard_spread(off[off['p'] == p])}.")
+    return ("A Jaccard index of 1 means identical sets, 0 disjoint ones; two sets drawn at random would score about "
+            "p% / 2 (0.0005 to 0.005 here). " + " ".join(lines))
+
+
+def class_overlap_text(overlap: pd.DataFrame) -> str:
+    """The positive against the negative class (:func:`neuron_ig.selection.class_overlap`, index ``(dataset, p)``)."""
+    if not len(overlap):
+        return "No dataset has correctly classified pairs in both classes: nothing to compare."
+    by_p = overlap.groupby(level="p")["Jaccard"].mean()
+    dataset, p = overlap["shared"].idxmax()
+    return ("For each dataset with correctly classified pairs in both classes, the positive class's top-p% set against "
+            "the negative class's. Mean Jaccard over datasets: " + ", ".join(f"{j:.2f} at top {q:g}%" for q, j in by_p.items())
+            + f"; the largest share is {overlap['shared'].max()} neurons (`{dataset}`, top {p:g}%).")
+
+
+def ood_datasets_text(in_domain: str, scores: Mapping[int, Mapping], absent: Sequence[int]) -> str:
+    """Which datasets the out-of-domain sets are over, per class; why a class in ``absent`` has no OOD neurons."""
+    outside = {label: [d for d in scores[label] if d != in_domain] for label in CLASSES if label not in absent}
+    text = f"The in-domain dataset is `{in_domain}`. "
+    if outside:
+        text += "The out-of-domain sets are over " + "; ".join(
+            f"{code_list(names)} for the {CLASSES[label]} class"
+            + (" (with one out-of-domain dataset, its intersection and its fusion are both its own set)" if len(names) == 1 else "")
+            for label, names in outside.items()) + ". "
+    text += " ".join(f"No OOD neurons for the {CLASSES[label]} class: "
+                     + (f"`{in_domain}` has no correctly classified {CLASS_NAMES[label]} pair." if in_domain not in scores[label]
+                        else f"no out-of-domain dataset has a correctly classified {CLASS_NAMES[label]} pair.")
+                     for label in absent)
+    return text.strip()
+
+
+def ood_sizes_text(sizes: pd.DataFrame, counts: pd.DataFrame) -> str:
+    """One bullet per class and p: the out-of-domain sets, their OOD neurons, and the fusion's share in-domain.
+
+    ``sizes`` has index ``(class name, p)`` and a column per set of :data:`neuron_ig.selection.OOD_SETS`,
+    plus ``fusion, all datasets, in the in-domain set``; ``counts`` the sets' layer counts with columns
+    ``class`` (``positive class``...), ``p``, ``set``, ``layer``, ``neurons``.
+    """
+    lines = []
+    for (name, p), row in sizes.iterrows():
+        at = counts[(counts["class"] == f"{name} class") & (counts["p"] == p)]
+        ood = at[at["set"] == "OOD neurons (fusion)"].set_index("layer")["neurons"]
+        peak = f", most in layer {ood.idxmax()} ({ood.max()})" if ood.sum() else ""
+        lines.append(
+            f"- {name} class, top {p:g}%: the out-of-domain intersection has {row['out-of-domain intersection']} neurons, "
+            f"{row['OOD neurons (intersection)']} of them outside the in-domain set; the out-of-domain fusion has "
+            f"{row['OOD neurons (fusion)']} of {row['out-of-domain fusion']} outside it{peak}; of the "
+            f"{row['fusion, all datasets']} neurons of the fusion over all datasets, "
+            f"{row['fusion, all datasets, in the in-domain set']} are in the in-domain set.")
+    return "\n".join(lines)
