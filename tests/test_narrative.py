@@ -180,3 +180,44 @@ def test_overlap_page_texts():
     assert text.startswith(f"- positive class, top 1%: the out-of-domain intersection has "
                            f"{int(sets['out-of-domain intersection'].sum())} neurons")
     assert f"{int(sets['OOD neurons (fusion)'].sum())} of {int(sets['out-of-domain fusion'].sum())} outside it" in text
+
+
+SEGMENTS = ("CLS", "query", "SEP", "passage")
+
+
+def test_token_type_page_texts():
+    pairs = pd.DataFrame({"dataset": ["in", "in", "a", "a"], "class": ["relevant", "non-relevant"] * 2,
+                          "correctly classified": [5, 0, 0, 3]}).set_index(["dataset", "class"])
+    assert narrative.token_pairs_text(pairs, "PAD_QUERY") == (
+        "Every number below is a mean over the correctly classified pairs only (the column above). The model classifies "
+        "none of the relevant pairs of `a` and none of the non-relevant pairs of `in` correctly: they are left out of this "
+        "page. F is the probability of the pair's own class; F(x') is its value at the PAD_QUERY baseline.")
+    assert "Every dataset and class has at least one." in narrative.token_pairs_text(pairs.assign(**{"correctly classified": 1}), "PAD_ALL")
+
+    per_layer = pd.DataFrame([{"class": c, "dataset": d, "layer": layer, "token type": t, "NIG": value, "note": ""}
+                              for c, d in (("relevant", "in"), ("non-relevant", "a"))
+                              for layer in range(3) for t, value in zip(SEGMENTS, (0.1 * layer, 0.05, -0.01 * layer, 0.02))])
+    per_layer.loc[(per_layer["class"] == "non-relevant") & (per_layer["layer"] == 0) & (per_layer["token type"] == "CLS"), "NIG"] = -0.5
+    text = narrative.layer_token_text(per_layer, [("relevant", "in"), ("non-relevant", "a")])
+    assert "The layer with the largest total is relevant, `in`: layer 2; non-relevant, `a`: layer 2." in text
+    assert text.endswith("5 of the 24 (layer, token type) bars are negative, the largest -0.5000 (CLS tokens, layer 0, "
+                         "non-relevant pairs of `a`).")
+    assert narrative.layer_token_text(per_layer.assign(NIG=1.0), []).endswith("No bar is negative.")
+
+    shares = pd.DataFrame({"pairs": [5, 3], "CLS": [0.1, 0.05], "query": [0.5, 0.2], "SEP": [0.1, 0.05],
+                           "passage": [0.3, 0.7]}, index=pd.MultiIndex.from_tuples([("in", "relevant"), ("a", "non-relevant")]))
+    text = narrative.token_shares_text(shares, SEGMENTS, 128, "PAD_QUERY")
+    assert "- relevant, `in` (5 pairs): query (50%), then passage (30%)" in text
+    assert "- non-relevant, `a` (3 pairs): passage (70%), then query (20%)" in text
+    assert "carry between 10% and 20% of it. With the PAD_QUERY baseline" in text
+    assert not narrative.token_shares_text(shares, SEGMENTS, 128, "PAD_ALL").endswith("through attention.")
+
+    profiles = pd.DataFrame({"dataset": ["in"] * 4 + ["a"] * 2, "class": ["relevant", "relevant", "non-relevant", "non-relevant",
+                                                                          "relevant", "relevant"],
+                             "top p%": [0.5, 1.0] * 3, "main token type": ["query", "query", "passage", "query", "query", "query"]}
+                            ).set_index(["dataset", "class", "top p%"])
+    text = narrative.main_token_type_text(profiles)
+    assert text.startswith("Over the 6 sets (dataset, class and p), the token type carrying most of the set's attribution "
+                           "is query for 5, passage for 1. Of the 4 relevant-class sets: query in 4. Of the 2 "
+                           "non-relevant-class sets: passage in 1, query in 1.")
+    assert "does not change with p for 2 of the 3 (dataset, class) combinations: it does for the non-relevant class of `in`." in text

@@ -297,3 +297,79 @@ def ood_sizes_text(sizes: pd.DataFrame, counts: pd.DataFrame) -> str:
             f"{row['fusion, all datasets']} neurons of the fusion over all datasets, "
             f"{row['fusion, all datasets, in the in-domain set']} are in the in-domain set.")
     return "\n".join(lines)
+
+
+# --- page 08: token types ------------------------------------------------------------------------------
+
+def token_pairs_text(pairs: pd.DataFrame, baseline: str) -> str:
+    """Which (dataset, class) have no correctly classified pair; ``pairs`` has index ``(dataset, class)``
+    and a column ``correctly classified``."""
+    empty = pairs[pairs["correctly classified"] == 0].index
+    skipped = [f"{name} pairs of `{dataset}`" for name in pairs.index.unique("class")
+               for dataset in pairs.index.unique("dataset") if (dataset, name) in empty]
+    return ("Every number below is a mean over the correctly classified pairs only (the column above). "
+            + (f"The model classifies none of the {' and none of the '.join(skipped)} correctly: they are left out of "
+               "this page. " if skipped else "Every dataset and class has at least one. ")
+            + f"F is the probability of the pair's own class; F(x') is its value at the {baseline} baseline.")
+
+
+def layer_token_text(per_layer: pd.DataFrame, usable: Sequence[tuple[str, str]]) -> str:
+    """The layer with the largest total per (class, dataset), and the negative bars.
+
+    ``per_layer`` has columns ``class``, ``dataset``, ``layer``, ``token type``, ``NIG`` and ``note``
+    (non-empty for a panel without correctly classified pairs); ``usable`` lists (class, dataset).
+    """
+    shown = per_layer[per_layer["note"] == ""]
+    by_layer = shown.groupby(["class", "dataset", "layer"])["NIG"].sum()
+    peaks = [f"{name}, `{dataset}`: layer {by_layer[name, dataset].idxmax()}" for name, dataset in usable]
+    negatives = per_layer[per_layer["NIG"] < 0]
+    text = ("Bars above zero push the pair towards its own class, bars below zero away from it; a layer's bars add up "
+            "to the mean summed NIG of its FFN neurons (the two classes have their own scales: a baseline that is already "
+            "far on one side of 0.5 leaves little change of F to attribute for that class). The layer with the largest "
+            "total is " + "; ".join(peaks) + ". ")
+    if not len(negatives):
+        return text + "No bar is negative."
+    worst = negatives.loc[negatives["NIG"].idxmin()]
+    return (text + f"{len(negatives)} of the {len(shown)} (layer, token type) bars are negative, the largest "
+            f"{worst['NIG']:.4f} ({worst['token type']} tokens, layer {worst['layer']}, {worst['class']} pairs of "
+            f"`{worst['dataset']}`).")
+
+
+def token_shares_text(shares: pd.DataFrame, segments: Sequence[str], max_length: int, baseline: str) -> str:
+    """The token type with the largest share per (dataset, class), then the next; the special tokens' share.
+
+    ``shares`` has index ``(dataset, class)``, a column ``pairs`` and one column per token type of ``segments``.
+    """
+    tokens = shares[list(segments)]
+    lines = []
+    for dataset, name in shares.index:
+        row = tokens.loc[(dataset, name)]
+        first = row.idxmax()
+        lines.append(f"- {name}, `{dataset}` ({shares.loc[(dataset, name), 'pairs']} pairs): {first} ({row.max():.0%}), "
+                     f"then {row.drop(first).idxmax()} ({row.drop(first).max():.0%})")
+    special = tokens["CLS"] + tokens["SEP"]
+    return ("The token type with the largest share of the absolute attribution:\n\n" + "\n".join(lines) + "\n\n"
+            f"The special tokens [CLS] and [SEP], three positions of up to {max_length}, carry between "
+            f"{special.min():.0%} and {special.max():.0%} of it."
+            + (" With the PAD_QUERY baseline the passage tokens are the same at both ends of the path, so their "
+               "attribution comes only from what the query changes in them through attention."
+               if baseline.upper() == "PAD_QUERY" else ""))
+
+
+def main_token_type_text(profiles: pd.DataFrame) -> str:
+    """How often each token type carries most of a set's attribution, per class, and whether p changes it.
+
+    ``profiles`` has index ``(dataset, class, top p%)`` and a column ``main token type``.
+    """
+    main = profiles["main token type"].unstack("top p%")
+    counts = profiles["main token type"].value_counts()
+    changes = [(dataset, name) for dataset, name in main.index if main.loc[(dataset, name)].nunique() != 1]
+    by_class = {name: profiles.xs(name, level="class")["main token type"].value_counts()
+                for name in profiles.index.unique("class")}
+    return (f"Over the {len(profiles)} sets (dataset, class and p), the token type carrying most of the set's attribution is "
+            + ", ".join(f"{segment} for {count}" for segment, count in counts.items()) + ". "
+            + " ".join(f"Of the {c.sum()} {name}-class sets: " + ", ".join(f"{segment} in {count}" for segment, count in c.items())
+                       + "." for name, c in by_class.items())
+            + f" The answer does not change with p for {len(main) - len(changes)} of the {len(main)} (dataset, class) combinations"
+            + (": it does for " + ", ".join(f"the {name} class of `{dataset}`" for dataset, name in changes) + "." if changes else ".")
+            + " Out-of-domain rows rest on the correctly classified pairs counted in the `pairs` column, which can be few.")
