@@ -221,3 +221,49 @@ def test_token_type_page_texts():
                            "is query for 5, passage for 1. Of the 4 relevant-class sets: query in 4. Of the 2 "
                            "non-relevant-class sets: passage in 1, query in 1.")
     assert "does not change with p for 2 of the 3 (dataset, class) combinations: it does for the non-relevant class of `in`." in text
+
+
+def robustness_tables():
+    """A comparison table as page 09 builds it (index variant, dataset, class), then its `passed` and `grid`."""
+    nan = float("nan")
+    rows = [("in", "relevant", "PAD_ALL baseline", 0.9, 0.6, 0.7, ""), ("in", "relevant", "seed 1", 0.5, 0.2, 0.3, ""),
+            ("in", "non-relevant", "PAD_ALL baseline", 0.8, 0.55, 0.65, ""),
+            ("in", "non-relevant", "seed 1", nan, nan, nan, "no correctly classified pair in the variant run: skipped")]
+    table = pd.DataFrame(rows, columns=["dataset", "class", "variant", "Spearman", "Jaccard top 0.5%", "Jaccard top 1%", "note"]
+                         ).set_index(["variant", "dataset", "class"])
+    jaccards = ["Jaccard top 0.5%", "Jaccard top 1%"]
+    passed = table[jaccards].rename(columns=dict(zip(jaccards, P_VALUES))).rename_axis(columns="top p%").stack().rename(
+        "Jaccard").dropna().reset_index()
+    passed["stable"] = passed["Jaccard"] >= 0.5
+    grid = passed.pivot_table(index=["dataset", "class", "top p%"], columns="variant", values="stable", aggfunc="first")
+    return table, passed, grid[["PAD_ALL baseline", "seed 1"]]
+
+
+def test_robustness_page_texts():
+    table, passed, grid = robustness_tables()
+    text = narrative.stability_text(passed, grid, table, P_VALUES, n_variants=2)
+    assert text.startswith("- PAD_ALL baseline: 4 of 4 sets stable (Jaccard from 0.55 to 0.70); Spearman of the scores "
+                           "from 0.800 to 0.900.\n- seed 1: 0 of 2 sets stable (Jaccard from 0.20 to 0.30); Spearman of "
+                           "the scores from 0.500 to 0.500.")
+    assert "Stable under every variant: " not in text and "No set is stable under every variant." in text
+    assert "Stable under none: " not in text  # every set is stable under the baseline variant
+    assert "Mean Jaccard by p, over datasets and classes: PAD_ALL baseline 0.57, 0.68; seed 1 0.20, 0.30 (top 0.5, 1%)." in text
+    assert "Not compared, for lack of correctly classified pairs: seed 1, non-relevant class of `in`." in text
+    assert text.endswith("In short, by this threshold the top-p% sets are robust to the change to PAD_ALL baseline; "
+                         "not robust to the change to seed 1.")
+
+    convergence = pd.DataFrame({"median relative change per pair": [0.02, 0.04], "relative change of the class mean": [0.01, 0.03]})
+    steps_j = passed[passed["variant"] == "PAD_ALL baseline"]["Jaccard"]
+    text = narrative.steps_text(convergence, steps_j, 0.8, steps=50, other_steps=100, first_pairs=4, stable_jaccard=0.6,
+                                completeness=pd.Series({50: 0.012, 100: 0.003}), completeness_pairs=2)
+    assert text.startswith("From 50 to 100 steps, a pair's attributions move by a median of 3.0% (relative L2 change over "
+                           "all neurons and token types; per dataset and class from 2.0% to 4.0%), and the class means by "
+                           "1.0% to 3.0%.")
+    assert "overlap by a Jaccard of 0.55 to 0.70, the Spearman correlation of the scores is at least 0.800." in text
+    assert "misses F(x) - F(x') by a median 1.20% of the change at 50 steps and 0.30% at 100 (2 in-domain pairs)." in text
+    assert text.endswith("50 steps are enough for 3 of the 4 sets compared.")  # 0.6, 0.7, 0.65 reach 0.6
+    text = narrative.steps_text(convergence.iloc[:0], steps_j.iloc[:0], float("nan"), steps=50, other_steps=100, first_pairs=4,
+                                stable_jaccard=0.5)
+    assert text == "No dataset and class had a correctly classified pair among the first 4."
+    assert narrative.steps_text(convergence, steps_j, 0.8, steps=50, other_steps=100, first_pairs=4,
+                                stable_jaccard=0.5).endswith("50 steps are enough for every set compared.")

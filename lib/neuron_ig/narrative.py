@@ -373,3 +373,81 @@ def main_token_type_text(profiles: pd.DataFrame) -> str:
             + f" The answer does not change with p for {len(main) - len(changes)} of the {len(main)} (dataset, class) combinations"
             + (": it does for " + ", ".join(f"the {name} class of `{dataset}`" for dataset, name in changes) + "." if changes else ".")
             + " Out-of-domain rows rest on the correctly classified pairs counted in the `pairs` column, which can be few.")
+
+
+# --- page 09: robustness ------------------------------------------------------------------------------
+
+def steps_text(convergence: pd.DataFrame, steps_j: pd.Series, min_spearman: float, *, steps: int, other_steps: int,
+               first_pairs: int, stable_jaccard: float, completeness: pd.Series | None = None,
+               completeness_pairs: int = 0) -> str:
+    """Whether ``steps`` steps are enough: attribution changes from ``steps`` to ``other_steps``, set overlaps,
+    and the completeness gap.
+
+    ``convergence`` has columns ``median relative change per pair`` and ``relative change of the class
+    mean`` (one row per dataset and class); ``steps_j`` the Jaccard of each set compared;
+    ``completeness`` the median gap / |F(x) - F(x')| per number of steps, over ``completeness_pairs`` pairs.
+    """
+    if len(convergence):
+        per_pair, of_mean = convergence["median relative change per pair"], convergence["relative change of the class mean"]
+        text = (f"From {steps} to {other_steps} steps, a pair's attributions move by a median of {per_pair.median():.1%} "
+                f"(relative L2 change over all neurons and token types; per dataset and class from {per_pair.min():.1%} "
+                f"to {per_pair.max():.1%}), and the class means by {of_mean.min():.1%} to {of_mean.max():.1%}. ")
+    else:
+        text = f"No dataset and class had a correctly classified pair among the first {first_pairs}. "
+    if len(steps_j):
+        text += (f"The top-p% sets at {steps} and {other_steps} steps overlap by a Jaccard of {steps_j.min():.2f} to "
+                 f"{steps_j.max():.2f}, the Spearman correlation of the scores is at least {min_spearman:.3f}. ")
+    if completeness is not None:
+        text += (f"On the last layer's output, a cut where completeness holds in the limit, the sum of NIG misses "
+                 f"F(x) - F(x') by a median {completeness[steps]:.2%} of the change at {steps} steps and "
+                 f"{completeness[other_steps]:.2%} at {other_steps} ({completeness_pairs} in-domain pairs). ")
+    if len(steps_j):
+        text += (f"By the threshold of this page (Jaccard at least {stable_jaccard:g}), {steps} steps are "
+                 + ("enough for every set compared." if steps_j.min() >= stable_jaccard else
+                    f"enough for {int((steps_j >= stable_jaccard).sum())} of the {len(steps_j)} sets compared."))
+    return text.strip()
+
+
+def _robustness(share: float) -> str:
+    return "robust" if share == 1 else "not robust" if share == 0 else f"partly robust ({share:.0%} of the sets)"
+
+
+def stability_text(passed: pd.DataFrame, grid: pd.DataFrame, table: pd.DataFrame, p_values: Sequence[float],
+                   n_variants: int) -> str:
+    """Per variant, how many sets are stable; which sets are stable everywhere or nowhere; mean Jaccard by p.
+
+    ``passed`` has one row per compared set and variant (columns ``variant``, ``top p%``, ``Jaccard``,
+    ``stable``); ``grid`` is its ``stable`` flag, index ``(dataset, class, top p%)``, a column per variant
+    (NaN: not compared); ``table`` the comparison table, index ``(variant, dataset, class)``, with
+    ``Spearman`` and ``note`` (non-empty: not compared).
+    """
+    lines = []
+    for variant in grid.columns:
+        column = passed[passed["variant"] == variant]
+        spearmans = table.xs(variant, level="variant")["Spearman"].dropna()
+        lines.append(f"- {variant}: {int(column['stable'].sum())} of {len(column)} sets stable (Jaccard from "
+                     f"{column['Jaccard'].min():.2f} to {column['Jaccard'].max():.2f}); Spearman of the scores from "
+                     f"{spearmans.min():.3f} to {spearmans.max():.3f}.")
+    by_p = passed.groupby(["variant", "top p%"])["Jaccard"].mean()
+    known = grid.astype(object).where(grid.notna(), False).astype(bool)  # not compared counts as not stable here
+    everywhere = grid[known.all(axis=1) & (grid.notna().sum(axis=1) == n_variants)].index.tolist()
+    nowhere = grid[~known.any(axis=1)].index.tolist()
+    skipped = table[table["note"] != ""].index.tolist()
+
+    def describe(keys):
+        return "; ".join(f"{name} class of `{dataset}`, top {p:g}%" for dataset, name, p in keys)
+
+    shares = passed.groupby("variant", sort=False)["stable"].mean().reindex(grid.columns)
+    return ("\n".join(lines) + "\n\n"
+            + (f"Stable under every variant: {describe(everywhere)}. " if everywhere else "No set is stable under every variant. ")
+            + (f"Stable under none: {describe(nowhere)}. " if nowhere else "")
+            + "Mean Jaccard by p, over datasets and classes: "
+            + "; ".join(f"{variant} " + ", ".join(f"{by_p[variant, p]:.2f}" for p in p_values) for variant in grid.columns)
+            + f" (top {', '.join(f'{p:g}' for p in p_values)}%). A low overlap under the seed variant says that a set "
+            "depends on which pairs were drawn; one under the baseline or steps variant, that it depends on how NIG was "
+            "computed for the same pairs. "
+            + ("Not compared, for lack of correctly classified pairs: "
+               + "; ".join(f"{variant}, {name} class of `{dataset}`" for variant, dataset, name in skipped) + ". "
+               if skipped else "")
+            + "\n\nIn short, by this threshold the top-p% sets are "
+            + "; ".join(f"{_robustness(share)} to the change to {variant}" for variant, share in shares.items()) + ".")
