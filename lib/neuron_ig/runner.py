@@ -47,6 +47,7 @@ GENERATED = Path("book") / "generated"
 NOTEBOOKS = Path("notebooks")
 KERNEL = "python3"
 NOTEBOOK_KEY = "notebook"  # in a page's section: the notebook that makes the page
+DEFAULT_PARAMS = Path("params") / "default.yml"
 HEARTBEAT_S = 60.0  # while a cell runs, one line this often says which
 _UNKNOWN = object()  # a default that is not a Python literal: any value is accepted
 
@@ -134,9 +135,11 @@ def page_notebooks(root: Path, pages: list[str], params: dict, params_file: Path
                 f"{NOTEBOOKS}/{named}.md (notebooks: {', '.join(available) or 'none'})"
             )
         if named is None and not (root / NOTEBOOKS / f"{page}.md").is_file():
+            example = DEFAULT_PARAMS if (root / DEFAULT_PARAMS).is_file() else None
             raise RunnerError(
                 f"_toc.yml lists {GENERATED}/{page} but nothing makes it: no {NOTEBOOKS}/{page}.md, and no section "
                 f"`{page}:` with `{NOTEBOOK_KEY}: NAME` in {params_file} (notebooks: {', '.join(available) or 'none'})"
+                + (f"; {example} has the sections of every such page" if example else "")
             )
         sources[page] = named or page
     return sources
