@@ -6,7 +6,9 @@ computed, not only that they ran.
 """
 
 import ast
+import csv
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -27,6 +29,9 @@ SMALL = {
     "09_robustness": {"other_steps": 24, "robustness_pairs": 4, "steps_pairs": 2, "completeness_pairs": 1},
     "11_pruning": {"p_values": [1.0]},
 }
+# the pages one notebook makes per class, as in params/default.yml
+CLASS_PAGES = {page: section for page, section in yaml.safe_load((REPO / "params" / "default.yml").read_text()).items()
+               if isinstance(section, dict) and "notebook" in section}
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +45,7 @@ def small_book(tmp_path_factory, neuron_ig_cache):
         shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("generated"))
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy(REPO / name, root / name)
-    params = {**SMALL, "book": {**SMALL["book"], "model": str(model)}}
+    params = {**SMALL, **CLASS_PAGES, "book": {**SMALL["book"], "model": str(model)}}
     (root / "params.yml").write_text(yaml.safe_dump(params))
     runner.run(root, root / "params.yml")
     return root
@@ -60,7 +65,7 @@ def glued(root: Path, stem: str) -> dict:
 
 
 def generated_stems() -> list[str]:
-    return runner.toc_notebooks(REPO)
+    return runner.toc_pages(REPO)
 
 
 def test_every_notebook_ran_without_errors(small_book):
@@ -212,3 +217,48 @@ def test_figure7_prunes_growing_sets_of_the_in_domain_negative_class(small_book)
     for row in table:  # the same set at the same p is the same pruned model: both pages agree
         if (row["task"], row["neurons"]) in figure6:
             assert row["delta"] == pytest.approx(figure6[(row["task"], row["neurons"])]["delta"])
+
+
+def test_one_notebook_per_analysis_makes_the_pages_of_both_classes(small_book):
+    assert {section["notebook"] for section in CLASS_PAGES.values()} == {"03_relevance_neurons", "04_relevance_neurons_core"}
+    html = small_book / "_build" / "html" / "book" / "generated"
+    for page, title in [("03_positive_neurons", "Relevance neurons of the positive class (Figure 2)"),
+                        ("05_negative_neurons", "Relevance neurons of the negative class (Figure 4)"),
+                        ("04_positive_neurons_core", "A shared core of positive-class neurons (Figure 3)"),
+                        ("06_negative_neurons_core", "A shared core of negative-class neurons (Figure 5)")]:
+        assert f"<h1>{title}<" in (html / f"{page}.html").read_text(), page
+    positive, negative = (glued(small_book, page)["layer_counts"] for page in ("03_positive_neurons", "05_negative_neurons"))
+    assert positive != negative  # each page computed its own class
+
+
+def downloads(page: Path) -> list[Path]:
+    """The files a built page links with MyST's {download} role, resolved (each must exist in the site)."""
+    links = re.findall(r'<a class="reference download internal"[^>]*href="([^"]+)"', page.read_text())
+    return [(page.parent / link).resolve() for link in links]
+
+
+@pytest.mark.parametrize("stem", ["03_positive_neurons", "05_negative_neurons"])
+def test_neuron_sets_download_from_their_page(small_book, stem):
+    site = small_book / "_build" / "html"
+    files = downloads(site / "book" / "generated" / f"{stem}.html")
+    assert [f.name for f in files] == [f"{stem}.neuron_sets.csv"]
+    assert files[0].is_file() and files[0].is_relative_to(site / "_downloads")
+    rows = list(csv.DictReader(files[0].open()))
+    assert {"dataset", "layer", "unit", "score", "rank"} <= set(rows[0])
+    counts = glued(small_book, stem)["layer_counts"]
+    for dataset in {row["dataset"] for row in rows}:
+        mine = [row for row in rows if row["dataset"] == dataset]
+        for p in SMALL["book"]["p_values"]:  # the CSV holds the sets the figure counts
+            in_set = sum(row[f"top {p:g}%"] == "True" for row in mine)
+            assert in_set == sum(c["neurons"] for c in counts if c["set"] == dataset and c["p"] == p)
+        assert [int(row["rank"]) for row in mine] == list(range(1, len(mine) + 1))
+
+
+def test_pruning_table_downloads_from_page_11(small_book):
+    site = small_book / "_build" / "html"
+    files = downloads(site / "book" / "generated" / "11_pruning.html")
+    assert [f.name for f in files] == ["11_pruning.pruning_table.csv"]
+    rows = list(csv.DictReader(files[0].open()))
+    table = glued(small_book, "11_pruning")["pruning_table"]
+    assert len(rows) == len(table)
+    assert [float(row["delta"]) for row in rows] == pytest.approx([row["delta"] for row in table])

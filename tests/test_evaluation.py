@@ -71,3 +71,16 @@ def test_example_pairs_share_a_query_one_relevant_one_not(ir_datasets_home, neur
     assert qrels[relevant.query_id][relevant.doc_id] > 0 and relevant.label == 1
     assert qrels[relevant.query_id].get(non_relevant.doc_id, 0) <= 0 and non_relevant.label == 0
     assert example_pairs("cranfield", seed=3) == (relevant, non_relevant)
+
+
+def test_collection_summary_of_a_real_ir_datasets_id(ir_datasets_home, neuron_ig_cache):
+    """What the collections page shows for an id a user adds to `datasets`: here Cranfield, not an embedded one."""
+    from neuron_ig import narrative
+    from neuron_ig.evaluation import collection_summary
+
+    row = collection_summary("cranfield", depth=20)
+    assert (row["documents"], row["queries"]) == (1400, 225)
+    assert row["qrels"] == sum(len(judged) for judged in qrels_dict("cranfield").values()) > row["queries"]
+    assert 0.1 < row["BM25 nDCG@10"] < 0.8 and 0.1 < row["BM25 RR@10"] <= 1
+    assert narrative.other_collections_text(["cranfield"]).startswith("The book's `datasets` also name `cranfield`:")
+    assert narrative.other_collections_text([]) == ""

@@ -188,3 +188,30 @@ def test_pairs_chart_splits_sampled_pairs_into_correct_and_misclassified():
     assert plots.OKABE_ITO[4] in svg  # the correct pairs of "good"
     both = pd.concat([used.assign(cls="pos"), used.assign(cls="neg")])
     assert "facet" in plots.pairs_chart(both, column="cls").to_dict()
+
+
+def test_neuron_set_table_lists_every_set_with_scores_and_ranks():
+    from neuron_ig.selection import core_size_table, neuron_set_table
+
+    scores = related_scores()
+    table = neuron_set_table(scores, P_VALUES)
+    assert list(table.columns[:5]) == ["dataset", "layer", "unit", "score", "rank"]
+    largest = max(P_VALUES)
+    for dataset, values in scores.items():
+        rows = table[table["dataset"] == dataset]
+        assert len(rows) == math.ceil(LAYERS * UNITS * largest / 100)
+        assert list(rows["rank"]) == list(range(1, len(rows) + 1))
+        assert (np.diff(rows["score"].to_numpy()) <= 0).all()
+        np.testing.assert_array_equal(rows["score"], values[rows["layer"], rows["unit"]])
+        for p in P_VALUES:
+            mask = np.zeros((LAYERS, UNITS), dtype=bool)
+            top = rows[rows[f"top {p:g}%"]]
+            mask[top["layer"], top["unit"]] = True
+            np.testing.assert_array_equal(mask, top_p_percent(values, p))
+            common = intersection(relevance_neuron_sets(scores, p))
+            inside = rows[rows[f"intersection at top {p:g}%"]]
+            assert len(inside) == common.sum() and common[inside["layer"], inside["unit"]].all()
+    core = {name: scores[name] for name in ("in", "a", "b")}
+    sizes = core_size_table(core, scores, P_VALUES)
+    assert (sizes["core intersection"] >= sizes["intersection, all datasets"]).all()
+    assert list(sizes["core intersection"]) == list(set_size_table(core, P_VALUES)[INTERSECTION])

@@ -77,13 +77,17 @@ def test_toc_order_with_parts_and_sections(tmp_path):
                                           "sections": [{"file": "book/generated/03_c"}]}]},
         {"caption": "Two", "chapters": [{"file": "book/notes"}, {"file": "book/generated/01_a"}]}]}
     (tmp_path / "_toc.yml").write_text(yaml.safe_dump(toc))
-    assert runner.toc_notebooks(tmp_path) == ["02_b", "03_c", "01_a"]
+    assert runner.toc_pages(tmp_path) == ["02_b", "03_c", "01_a"]
 
 
-def test_toc_entry_without_source_is_refused(tmp_path):
-    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/generated/09_x\n")
-    with pytest.raises(runner.RunnerError, match=r"notebooks/09_x\.md does not exist"):
-        runner.toc_notebooks(tmp_path)
+def test_toc_page_made_by_nothing_is_refused(tmp_path):
+    params_file = make_book(tmp_path, {"01_first": notebook("First", "steps = 50")}, {"book": {}})
+    toc = yaml.safe_load((tmp_path / "_toc.yml").read_text())
+    toc["chapters"].append({"file": "book/generated/09_x"})
+    (tmp_path / "_toc.yml").write_text(yaml.safe_dump(toc))
+    with pytest.raises(runner.RunnerError, match=r"lists book/generated/09_x but nothing makes it: no notebooks/09_x\.md"
+                                                 r".*section `09_x:` with `notebook: NAME`.*notebooks: 01_first"):
+        runner.run(tmp_path, params_file, build=False)
 
 
 def test_wrong_type_is_refused_before_anything_runs(tmp_path, capsys):
@@ -91,7 +95,7 @@ def test_wrong_type_is_refused_before_anything_runs(tmp_path, capsys):
     params_file = make_book(tmp_path, {
         "01_first": notebook("First", "steps = 50", "from pathlib import Path", ran.format(1)),
         "02_second": notebook("Second", "seed = 0\nname = 'x'", "from pathlib import Path", ran.format(2)),
-    }, {"book": {"steps": 10, "seed": "zero", "unused": 1}})
+    }, {"book": {"steps": 10, "seed": "zero"}})
 
     code = runner.main(["--params", str(params_file), "--root", str(tmp_path)])
 
@@ -114,11 +118,67 @@ def test_unknown_parameter_of_a_notebook_section_is_refused(tmp_path):
 def test_unknown_section_and_only_name_are_refused(tmp_path):
     params_file = make_book(tmp_path, {"01_first": notebook("First", "steps = 50")},
                             {"book": {}, "07_missing": {"steps": 3}})
-    with pytest.raises(runner.RunnerError, match=r"section `07_missing:`.*01_first"):
+    with pytest.raises(runner.RunnerError, match=r"section `07_missing:` but _toc.yml has no page.*pages: 01_first"):
         runner.run(tmp_path, params_file, build=False)
     params_file.write_text("book: {}\n")
     with pytest.raises(runner.RunnerError, match=r"--only 01_frist: not in _toc.yml"):
         runner.run(tmp_path, params_file, only=["01_frist"], build=False)
+
+
+def test_book_key_that_no_notebook_declares_is_refused_with_the_valid_names(tmp_path, capsys):
+    params_file = make_book(tmp_path, {
+        "01_first": notebook("First", "steps = 50", "from pathlib import Path", "Path('ran').write_text('yes')"),
+        "02_second": notebook("Second", "seed = 0"),
+    }, {"book": {"stepz": 10, "seed": 1}})
+
+    code = runner.main(["--params", str(params_file), "--root", str(tmp_path), "--no-build", "--only", "01_first"])
+
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1
+    assert "`book:` has 'stepz', which no notebook declares (their parameters: seed, steps)" in err
+    assert not (tmp_path / "book" / "generated" / "ran").exists()
+
+
+def test_one_notebook_makes_several_pages_and_the_sections_are_checked(tmp_path):
+    one = notebook("Class", "label = 1\nsteps = 50")
+    params = {"book": {"steps": 3},
+              "01_positive": {"notebook": "10_class", "label": 1},
+              "02_negative": {"notebook": "10_class", "label": 0, "steps": 4}}
+    params_file = make_book(tmp_path, {"01_positive": one, "02_negative": one}, params)
+    for stem in ("01_positive", "02_negative"):
+        (tmp_path / "notebooks" / f"{stem}.md").unlink()
+    (tmp_path / "notebooks" / "10_class.md").write_text(one)
+    notebooks = runner.page_notebooks(tmp_path, ["01_positive", "02_negative"], params, params_file)
+    assert notebooks == {"01_positive": "10_class", "02_negative": "10_class"}
+    declared = {"label": 1, "steps": 50}
+    assert runner.page_parameters("02_negative", "10_class", declared, params, params_file) == {"steps": 4, "label": 0}
+
+    params_file.write_text(params_file.read_text().replace("notebook: 10_class\n  label: 0", "notebook: 10_klass\n  label: 0"))
+    with pytest.raises(runner.RunnerError, match=r"section `02_negative:` of .* names the notebook '10_klass', but there "
+                                                 r"is no notebooks/10_klass\.md \(notebooks: 10_class\)"):
+        runner.run(tmp_path, params_file, build=False)
+    params_file.write_text("book: {}\n01_positive: {notebook: 10_class, label: 1}\n"
+                           "01_positive: {notebook: 10_class, label: 0}\n")
+    with pytest.raises(runner.RunnerError, match=r"made twice.*`01_positive:` is given twice \(line 3\)"):
+        runner.run(tmp_path, params_file, build=False)
+    params_file.write_text("book: {notebook: 10_class}\n")
+    with pytest.raises(runner.RunnerError, match=r"`notebook:` names the notebook of one page: move it"):
+        runner.run(tmp_path, params_file, build=False)
+    params_file.write_text("book: {}\n01_positive: {notebook: 10_class, labell: 1}\n02_negative: {notebook: 10_class}\n")
+    with pytest.raises(runner.RunnerError, match=r"notebook 01_positive \(notebook 10_class\) has no parameter 'labell'"):
+        runner.run(tmp_path, params_file, build=False)
+
+
+@pytest.mark.parametrize("params_file", ["params/default.yml", "params/paper.yml"])
+def test_repository_params_files_pass_every_check_and_run_each_class_notebook_twice(params_file, tmp_path):
+    steps = {page: (notebook, parameters) for page, notebook, parameters, _ in
+             runner.plan(REPO, REPO / params_file, tmp_path)}
+    assert list(steps) == runner.toc_pages(REPO)
+    for page, notebook, label in [("03_positive_neurons", "03_relevance_neurons", 1),
+                                  ("05_negative_neurons", "03_relevance_neurons", 0),
+                                  ("04_positive_neurons_core", "04_relevance_neurons_core", 1),
+                                  ("06_negative_neurons_core", "04_relevance_neurons_core", 0)]:
+        assert steps[page][0] == notebook and steps[page][1]["label"] == label
 
 
 def test_notebook_without_parameters_cell_is_refused(tmp_path):
@@ -150,6 +210,20 @@ def test_failing_notebook_stops_the_run_and_leaves_nothing_to_build_on(tmp_path,
     assert not (generated / "02_after.ipynb").exists()  # the run stopped
 
 
+def test_notebook_output_and_the_running_cell_reach_the_terminal(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(runner, "HEARTBEAT_S", 0.3)
+    params_file = make_book(tmp_path, {
+        "01_slow": notebook("Slow", "steps = 50", "print(f'fine-tuning step {steps}', flush=True)",
+                            "import sys, time\nprint('to stderr', file=sys.stderr)\ntime.sleep(2)"),
+    }, {"book": {"steps": 7}})
+
+    runner.run(tmp_path, params_file, build=False)
+
+    out, err = capsys.readouterr()
+    assert "fine-tuning step 7" in out and "to stderr" in err  # code cells 3 and 4, after the two parameter cells
+    assert re.search(r"\.\.\. 01_slow: \d\.\d min, running code cell 4 of 4 \(import sys, time\)", out)
+
+
 def test_build_is_refused_while_a_page_is_missing(tmp_path):
     params_file = make_book(tmp_path, {"01_first": notebook("First", "steps = 50")}, {"book": {}})
     with pytest.raises(runner.RunnerError, match=r"01_first.ipynb has not been made yet"):
@@ -176,16 +250,28 @@ CHART_NOTEBOOK = notebook(
     data = pd.DataFrame({"k": range(steps), "value": [k * rate for k in range(steps)]})
     plots.show(alt.Chart(data, title=title).mark_bar().encode(x="k:O", y="value", color="k:N"))
     """,
+    """
+    from IPython.display import Markdown, display
+    from neuron_ig.downloads import data_file
+
+    display(Markdown("The chart's data: " + data_file(data, "values", "values (CSV)") + "."))
+    """,
 )
+
+# One notebook, two pages: the title is a MyST substitution of the page's parameter
+CLASS_NOTEBOOK = notebook("Neurons of the {{ ['negative', 'positive'][label] }} class", "label = 1", "print(label)")
 
 
 @pytest.fixture(scope="module")
 def built_book(tmp_path_factory):
     """A two-page book (intro + one chart notebook) run and built with the repository's _config.yml."""
     root = tmp_path_factory.mktemp("book")
-    params_file = make_book(root, {"01_chart": CHART_NOTEBOOK},
-                            {"book": {"steps": 4, "title": "from the params file", "rate": 2, "model": "unused"}},
+    params_file = make_book(root, {"01_chart": CHART_NOTEBOOK, "02_positive": CLASS_NOTEBOOK, "03_negative": CLASS_NOTEBOOK},
+                            {"book": {"steps": 4, "title": "from the params file", "rate": 2},
+                             "02_positive": {"notebook": "10_class"}, "03_negative": {"notebook": "10_class", "label": 0}},
                             config=True)
+    (root / "notebooks" / "02_positive.md").rename(root / "notebooks" / "10_class.md")
+    (root / "notebooks" / "03_negative.md").unlink()
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("NEURON_IG_CACHE", raising=False)
         runner.run(root, params_file)
@@ -200,6 +286,24 @@ def test_real_book_executes_and_builds(built_book):
     assert Path(environment["cwd"]).resolve() == generated.resolve()
     assert Path(environment["cache"]) == (built_book / ".cache" / "neuron_ig").resolve()
     assert (built_book / "_build" / "html" / "book" / "generated" / "01_chart.html").is_file()
+
+
+def test_one_notebook_makes_two_pages_titled_by_their_parameters(built_book):
+    html = built_book / "_build" / "html" / "book" / "generated"
+    titles = {"02_positive": "Neurons of the positive class", "03_negative": "Neurons of the negative class"}
+    for page, title in titles.items():
+        text = (html / f"{page}.html").read_text()
+        assert re.search(rf"<h1>{title}<", text), page
+        assert all(re.search(rf">\s*{other}\s*</a>", text) for other in titles.values()), "both titles in the navigation"
+
+
+def test_figure_data_is_a_download_in_the_built_site(built_book):
+    page = built_book / "_build" / "html" / "book" / "generated" / "01_chart.html"
+    links = re.findall(r'<a class="reference download internal"[^>]*href="([^"]+)"', page.read_text())
+    assert len(links) == 1 and links[0].endswith("/01_chart.values.csv")
+    target = (page.parent / links[0]).resolve()
+    assert target.is_file() and target.is_relative_to(built_book / "_build" / "html" / "_downloads")
+    assert target.read_text().splitlines() == ["k,value", "0,0", "1,2", "2,4", "3,6"]
 
 
 def test_built_page_has_inline_svg_and_no_cdn_script(built_book):

@@ -55,6 +55,23 @@ def ndcg_at_10(run, qrels) -> float:
     return evaluate(run, qrels, ("nDCG@10",))["nDCG@10"]
 
 
+def collection_summary(dataset_id: str, depth: int = 100) -> dict:
+    """One row of the collections page: sizes, and BM25's effectiveness on the judged queries.
+
+    ``documents``, ``queries``, ``qrels`` (judgements), then ``BM25 nDCG@10`` and ``BM25 RR@10`` of
+    :func:`neuron_ig.retrieval.bm25_run` (top ``depth``) over the queries that have qrels. Works for any
+    ``ir_datasets`` id with documents, queries and qrels, embedded or not.
+    """
+    from .retrieval import bm25_run
+
+    dataset = load_dataset(dataset_id)
+    qrels = qrels_dict(dataset_id)
+    measures = evaluate(bm25_run(dataset_id, k=depth), qrels)
+    return {"documents": dataset.docs_count(), "queries": sum(1 for _ in dataset.queries_iter()),
+            "qrels": sum(len(judged) for judged in qrels.values()),
+            "BM25 nDCG@10": measures["nDCG@10"], "BM25 RR@10": measures["RR@10"]}
+
+
 def rerank_run(scores: Mapping[tuple[str, str], float]) -> dict[str, dict[str, float]]:
     """A run from model scores {(query_id, doc_id): score}: {query_id: {doc_id: score}}."""
     run = {}

@@ -1,22 +1,30 @@
 """The book's runner: executes the notebooks with the parameters of a YAML file, then builds the book.
 
 A params file has a ``book:`` section of parameters shared by every notebook, and optionally one
-section per notebook, keyed by its stem, whose values override the shared ones for that notebook::
+section per page, keyed by the page's name, whose values override the shared ones for that page::
 
     book:
       model: castorini/monobert-large-msmarco
       steps: 50
-    02_relevance_neurons:
+    01_nig_worked_example:        # made by notebooks/01_nig_worked_example.md
       steps: 20
+    05_negative_neurons:          # made by notebooks/03_relevance_neurons.md, with label = 0
+      notebook: 03_relevance_neurons
+      label: 0
 
-The notebooks are ``notebooks/NN_name.md`` (jupytext MyST markdown with a cell tagged
-``parameters``), taken in the order ``_toc.yml`` lists ``book/generated/NN_name``. Each is converted
-to ``.ipynb`` and run by papermill into ``book/generated/NN_name.ipynb`` (working directory
-``book/generated/``), with the parameters it declares; every parameter is type-checked against the
-notebook's default before anything runs. The run stops at the first failing notebook. Finally
+The pages are the ``book/generated/PAGE`` entries of ``_toc.yml``, in its order. A page is made by
+``notebooks/PAGE.md``, or by the notebook its section names with ``notebook:``: so one notebook
+(jupytext MyST markdown with a cell tagged ``parameters``) makes several pages with other parameters.
+Each is converted to ``.ipynb`` and run by papermill into ``book/generated/PAGE.ipynb`` (working
+directory ``book/generated/``, environment variable ``NEURON_IG_PAGE=PAGE``), with the parameters it
+declares. Before anything runs, every page must have a notebook, every section must name a page,
+every ``book:`` key must be declared by some notebook, every key of a page's section by its notebook,
+and every value must have the type of the notebook's default. The notebook's printed output streams
+to the terminal, with one line a minute naming the cell that runs; the run stops at the first failing
+page. A page's markdown may use its parameters as MyST substitutions (``{{ label }}``). Finally
 ``jupyter-book build . -W`` makes the HTML site in ``_build/html``.
 
-Usage: ``python -m neuron_ig.runner --params params/default.yml [--only NAME ...] [--no-build]``.
+Usage: ``python -m neuron_ig.runner --params params/default.yml [--only PAGE ...] [--no-build]``.
 """
 
 from __future__ import annotations
@@ -27,14 +35,20 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import yaml
 
+from neuron_ig.downloads import PAGE_VARIABLE  # set for the kernel: the name of the page it makes
+
 GENERATED = Path("book") / "generated"
 NOTEBOOKS = Path("notebooks")
 KERNEL = "python3"
+NOTEBOOK_KEY = "notebook"  # in a page's section: the notebook that makes the page
+DEFAULT_PARAMS = Path("params") / "default.yml"
+HEARTBEAT_S = 60.0  # while a cell runs, one line this often says which
 _UNKNOWN = object()  # a default that is not a Python literal: any value is accepted
 
 
@@ -57,50 +71,78 @@ def _toc_files(entry) -> list[str]:
     return files
 
 
-def toc_notebooks(root: Path) -> list[str]:
-    """Stems of the generated pages in _toc.yml order, each checked to have ``notebooks/STEM.md``."""
+def toc_pages(root: Path) -> list[str]:
+    """Names of the generated pages (``book/generated/PAGE``) in _toc.yml order."""
     toc_path = root / "_toc.yml"
     if not toc_path.is_file():
         raise RunnerError(f"{toc_path} not found: run from the repository root or pass --root")
     toc = yaml.safe_load(toc_path.read_text()) or {}
     files = ([toc["root"]] if "root" in toc else []) + _toc_files(toc)
-    stems = []
-    for file in files:
-        path = Path(file)
-        if path.parent != GENERATED:
-            continue  # a hand-written page
-        source = root / NOTEBOOKS / f"{path.stem}.md"
-        if not source.is_file():
-            raise RunnerError(
-                f"_toc.yml lists {file} but its source {source.relative_to(root)} does not exist: "
-                "write the notebook or remove the entry"
-            )
-        stems.append(path.stem)
-    return stems
+    return [Path(file).stem for file in files if Path(file).parent == GENERATED]
 
 
 # --- parameters --------------------------------------------------------------------------------
 
 
-def load_params(params_file: Path, stems: list[str]) -> dict:
-    """The params file as ``{"book": {...}, stem: {...}}``, its sections checked against the book."""
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a key given twice in one mapping (safe_load keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise RunnerError(f"`{key}:` is given twice (line {key_node.start_mark.line + 1}): keep one")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_params(params_file: Path, pages: list[str]) -> dict:
+    """The params file as ``{"book": {...}, PAGE: {...}}``, its sections checked against the book."""
     try:
-        params = yaml.safe_load(Path(params_file).read_text())
+        params = yaml.load(Path(params_file).read_text(), Loader=_UniqueKeyLoader)
     except OSError as error:
         raise RunnerError(f"cannot read the params file {params_file}: {error.strerror}") from None
     except yaml.YAMLError as error:
         raise RunnerError(f"{params_file} is not valid YAML: {' '.join(str(error).split())}") from None
+    except RunnerError as error:
+        raise RunnerError(f"{params_file}: a page is made twice, or a parameter set twice: {error}") from None
     if not isinstance(params, dict) or not isinstance(params.get("book"), dict):
         raise RunnerError(f"{params_file} needs a `book:` section mapping parameter names to values")
     for key, section in params.items():
-        if key != "book" and key not in stems:
+        if key != "book" and key not in pages:
             raise RunnerError(
-                f"{params_file} has a section `{key}:` but the book has no notebook of that name "
-                f"(its notebooks: {', '.join(stems) or 'none'})"
+                f"{params_file} has a section `{key}:` but _toc.yml has no page of that name "
+                f"(its pages: {', '.join(pages) or 'none'})"
             )
         if not isinstance(section, dict):
             raise RunnerError(f"{params_file}: section `{key}:` must map parameter names to values")
+    if NOTEBOOK_KEY in params["book"]:
+        raise RunnerError(f"{params_file}: `{NOTEBOOK_KEY}:` names the notebook of one page: move it from `book:` "
+                          "to that page's section")
     return params
+
+
+def page_notebooks(root: Path, pages: list[str], params: dict, params_file: Path) -> dict[str, str]:
+    """``{page: notebook stem}``: the notebook a page's section names, else the page's own name."""
+    available = sorted(path.stem for path in (root / NOTEBOOKS).glob("*.md"))
+    sources = {}
+    for page in pages:
+        named = params.get(page, {}).get(NOTEBOOK_KEY)
+        if named is not None and not (isinstance(named, str) and (root / NOTEBOOKS / f"{named}.md").is_file()):
+            raise RunnerError(
+                f"section `{page}:` of {params_file} names the notebook {named!r}, but there is no "
+                f"{NOTEBOOKS}/{named}.md (notebooks: {', '.join(available) or 'none'})"
+            )
+        if named is None and not (root / NOTEBOOKS / f"{page}.md").is_file():
+            example = DEFAULT_PARAMS if (root / DEFAULT_PARAMS).is_file() else None
+            raise RunnerError(
+                f"_toc.yml lists {GENERATED}/{page} but nothing makes it: no {NOTEBOOKS}/{page}.md, and no section "
+                f"`{page}:` with `{NOTEBOOK_KEY}: NAME` in {params_file} (notebooks: {', '.join(available) or 'none'})"
+                + (f"; {example} has the sections of every such page" if example else "")
+            )
+        sources[page] = named or page
+    return sources
 
 
 def declared_parameters(ipynb: Path) -> dict:
@@ -133,18 +175,30 @@ def type_matches(default, value) -> bool:
     return isinstance(value, type(default))
 
 
-def notebook_parameters(stem: str, declared: dict, params: dict, params_file: Path) -> dict:
-    """The parameters to pass to one notebook: the shared ones it declares, then its own section.
+def check_book_keys(params: dict, declared: dict[str, dict], params_file: Path) -> None:
+    """Refuse a ``book:`` key that no notebook of the book declares (``declared``: {notebook: parameters})."""
+    known = sorted(set().union(*declared.values())) if declared else []
+    unknown = [name for name in params["book"] if name not in known]
+    if unknown:
+        raise RunnerError(
+            f"{params_file}: `book:` has {', '.join(repr(name) for name in unknown)}, which no notebook declares "
+            f"(their parameters: {', '.join(known) or 'none'})"
+        )
 
-    Raises RunnerError for a parameter of its own section that it does not declare, or for any value
-    whose type does not match the notebook's default.
+
+def page_parameters(page: str, notebook: str, declared: dict, params: dict, params_file: Path) -> dict:
+    """The parameters to pass to one page's notebook: the shared ones it declares, then the page's section.
+
+    Raises RunnerError for a parameter of the page's section that its notebook does not declare, or for
+    any value whose type does not match the notebook's default.
     """
-    own = params.get(stem, {})
+    own = {name: value for name, value in params.get(page, {}).items() if name != NOTEBOOK_KEY}
+    made_by = page if notebook == page else f"{page} (notebook {notebook})"
     for name in own:
         if name not in declared:
             raise RunnerError(
-                f"notebook {stem} has no parameter '{name}' (it declares: {', '.join(declared)}): "
-                f"fix section `{stem}:` of {params_file}"
+                f"notebook {made_by} has no parameter '{name}' (it declares: {', '.join(declared)}): "
+                f"fix section `{page}:` of {params_file}"
             )
     chosen = {name: value for name, value in params["book"].items() if name in declared}
     chosen.update(own)
@@ -152,7 +206,7 @@ def notebook_parameters(stem: str, declared: dict, params: dict, params_file: Pa
         default = declared[name]
         if not type_matches(default, value):
             raise RunnerError(
-                f"notebook {stem}: parameter '{name}' expects {_type_name(default)} "
+                f"notebook {made_by}: parameter '{name}' expects {_type_name(default)} "
                 f"(default {default!r}), got {_type_name(value)} ({value!r}): fix it in {params_file}"
             )
     return chosen
@@ -192,42 +246,88 @@ def to_ipynb(source: Path, target: Path) -> None:
     nbformat.write(notebook, target)
 
 
-def execute(stem: str, ipynb: Path, parameters: dict, generated: Path) -> Path:
-    """Run one notebook with papermill into ``generated/STEM.ipynb``, working in ``generated``.
+class _Heartbeat:
+    """While a notebook runs, prints every ``interval`` seconds which of its cells is running and since when.
 
-    On failure the partial output is renamed ``STEM.failed.ipynb`` (so nothing builds on it) and a
-    RunnerError names the notebook, the cell and its exception.
+    It reads the output notebook, which papermill saves when a cell starts (status ``running``).
+    """
+
+    def __init__(self, page: str, output: Path, interval: float):
+        self.page, self.output, self.interval = page, output, interval
+        self.start = time.monotonic()
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._beat, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        self.thread.join()
+
+    def running_cell(self) -> str:
+        """``code cell N of M (first line of its source)``, or ``starting`` before the first cell."""
+        import nbformat
+
+        try:
+            cells = [cell for cell in nbformat.read(self.output, as_version=4).cells if cell.cell_type == "code"]
+        except Exception:  # not written yet, or caught mid-write
+            return "starting"
+        status = [cell.metadata.get("papermill", {}).get("status") for cell in cells]
+        if "running" in status:
+            number = status.index("running") + 1
+            first = next((line for line in cells[number - 1].source.splitlines() if line.strip()), "")
+            return f"code cell {number} of {len(cells)} ({first[:70]})"
+        return "between cells" if "completed" in status else "starting"
+
+    def _beat(self):
+        while not self.done.wait(self.interval):
+            minutes = (time.monotonic() - self.start) / 60
+            print(f"  ... {self.page}: {minutes:.1f} min, running {self.running_cell()}", flush=True)
+
+
+def execute(page: str, ipynb: Path, parameters: dict, generated: Path, substitutions: dict | None = None) -> Path:
+    """Run one notebook with papermill into ``generated/PAGE.ipynb``, working in ``generated``.
+
+    The notebook's stdout and stderr stream to this process's as it runs. On failure the partial
+    output is renamed ``PAGE.failed.ipynb`` (so nothing builds on it) and a RunnerError names the
+    page, the cell and its exception. ``substitutions`` become the page's MyST substitutions.
     """
     import papermill
 
-    output = generated / f"{stem}.ipynb"
-    failed = generated / f"{stem}.failed.ipynb"
+    output = generated / f"{page}.ipynb"
+    failed = generated / f"{page}.failed.ipynb"
     failed.unlink(missing_ok=True)
+    os.environ[PAGE_VARIABLE] = page  # the kernel inherits it: the page names its data files after it
     try:
-        papermill.execute_notebook(
-            str(ipynb), str(output), parameters=parameters, kernel_name=KERNEL,
-            cwd=str(generated), progress_bar=True,
-        )
+        with _Heartbeat(page, output, HEARTBEAT_S):
+            papermill.execute_notebook(
+                str(ipynb), str(output), parameters=parameters, kernel_name=KERNEL,
+                cwd=str(generated), progress_bar=False, stdout_file=sys.stdout, stderr_file=sys.stderr,
+            )
     except BaseException as error:
         if output.exists():
             output.replace(failed)
         if isinstance(error, papermill.PapermillExecutionError):
             message = (error.evalue or "").strip().splitlines()
             raise RunnerError(
-                f"notebook {stem} failed in cell In [{error.exec_count}]: {error.ename}: "
+                f"notebook {page} failed in cell In [{error.exec_count}]: {error.ename}: "
                 f"{message[0] if message else ''} (partial output kept as {failed})"
             ) from None
         if isinstance(error, Exception):
             first_line = (str(error).strip().splitlines() or [""])[0]
-            raise RunnerError(f"notebook {stem} failed: {type(error).__name__}: {first_line}") from None
+            raise RunnerError(f"notebook {page} failed: {type(error).__name__}: {first_line}") from None
         raise
-    _hide_parameter_cells(output)
+    finally:
+        os.environ.pop(PAGE_VARIABLE, None)
+    _finish_page(output, substitutions or {})
     return output
 
 
-def _hide_parameter_cells(notebook_path: Path) -> None:
-    """Tag the ``parameters`` cell and papermill's injected cell ``remove-cell``: the page shows the
-    values it ran with in its provenance table, not as code."""
+def _finish_page(notebook_path: Path, substitutions: dict) -> None:
+    """Tag the ``parameters`` cell and papermill's injected cell ``remove-cell`` (the page shows the
+    values it ran with in its provenance table, not as code), and store the page's substitutions."""
     import nbformat
 
     notebook = nbformat.read(notebook_path, as_version=4)
@@ -235,16 +335,17 @@ def _hide_parameter_cells(notebook_path: Path) -> None:
         tags = cell.metadata.setdefault("tags", [])
         if {"parameters", "injected-parameters"} & set(tags) and "remove-cell" not in tags:
             tags.append("remove-cell")
+    if substitutions:
+        notebook.metadata.setdefault("myst", {})["substitutions"] = substitutions
     nbformat.write(notebook, notebook_path)
 
 
 def build_book(root: Path) -> None:
     """Build the HTML book with ``jupyter-book build ROOT -W`` (warnings are errors)."""
-    stems = toc_notebooks(root)
-    for stem in stems:
-        if not (root / GENERATED / f"{stem}.ipynb").is_file():
+    for page in toc_pages(root):
+        if not (root / GENERATED / f"{page}.ipynb").is_file():
             raise RunnerError(
-                f"cannot build the book: {GENERATED / stem}.ipynb has not been made yet "
+                f"cannot build the book: {GENERATED / page}.ipynb has not been made yet "
                 "(run without --only, or add --no-build)"
             )
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
@@ -256,36 +357,61 @@ def build_book(root: Path) -> None:
     print(f"book built: {root / '_build' / 'html' / 'index.html'}", flush=True)
 
 
+def _json_value(value) -> bool:
+    return value is None or isinstance(value, (bool, int, float, str, list, tuple, dict))
+
+
+def plan(root: Path, params_file: Path, scratch: Path) -> list[tuple[str, str, dict, dict]]:
+    """Check the book and the params file; per page in toc order: (page, notebook, parameters, substitutions).
+
+    Every notebook is converted into ``scratch/NOTEBOOK.ipynb``. Raises RunnerError on the first problem.
+    """
+    pages = toc_pages(root)
+    twice = sorted({page for page in pages if pages.count(page) > 1})
+    if twice:
+        raise RunnerError(f"_toc.yml lists {', '.join(f'{GENERATED}/{page}' for page in twice)} twice: keep one entry")
+    params = load_params(params_file, pages)
+    sources = page_notebooks(root, pages, params, params_file)
+    declared = {}
+    for notebook in dict.fromkeys(sources.values()):
+        ipynb = Path(scratch) / f"{notebook}.ipynb"
+        to_ipynb(root / NOTEBOOKS / f"{notebook}.md", ipynb)
+        declared[notebook] = declared_parameters(ipynb)
+    check_book_keys(params, declared, params_file)
+    steps = []
+    for page in pages:
+        notebook = sources[page]
+        parameters = page_parameters(page, notebook, declared[notebook], params, params_file)
+        defaults = {name: value for name, value in declared[notebook].items()
+                    if value is not _UNKNOWN and _json_value(value)}
+        steps.append((page, notebook, parameters, {**defaults, **parameters}))
+    return steps
+
+
 def run(root: Path, params_file: Path, only: list[str] | None = None, build: bool = True) -> None:
-    """Check every parameter, execute the chosen notebooks in toc order, then build the book."""
+    """Check every page and parameter, execute the chosen pages in toc order, then build the book."""
     root = Path(root).resolve()
     params_file = Path(params_file)
-    stems = toc_notebooks(root)
-    params = load_params(params_file, stems)
-    unknown = sorted(set(only or []) - set(stems))
-    if unknown:
-        raise RunnerError(f"--only {' '.join(unknown)}: not in _toc.yml (its notebooks: {', '.join(stems)})")
-    chosen = [stem for stem in stems if not only or stem in only]
-
     cache = os.environ.get("NEURON_IG_CACHE") or str(root / ".cache" / "neuron_ig")
-    os.environ["NEURON_IG_CACHE"] = str(Path(cache).resolve())  # notebooks run in book/generated
-    generated = root / GENERATED
-    generated.mkdir(parents=True, exist_ok=True)
-
     with tempfile.TemporaryDirectory(prefix="neuron_ig_runner_") as scratch:
-        plan = []
-        for stem in chosen:  # check everything before running anything
-            ipynb = Path(scratch) / f"{stem}.ipynb"
-            to_ipynb(root / NOTEBOOKS / f"{stem}.md", ipynb)
-            plan.append((stem, ipynb, notebook_parameters(stem, declared_parameters(ipynb), params, params_file)))
-        if plan:
+        steps = plan(root, params_file, Path(scratch))  # check everything before running anything
+        pages = [page for page, *_ in steps]
+        unknown = sorted(set(only or []) - set(pages))
+        if unknown:
+            raise RunnerError(f"--only {' '.join(unknown)}: not in _toc.yml (its pages: {', '.join(pages)})")
+        steps = [step for step in steps if not only or step[0] in only]
+        if steps:
             check_kernel()
-        for number, (stem, ipynb, parameters) in enumerate(plan, start=1):
+        os.environ["NEURON_IG_CACHE"] = str(Path(cache).resolve())  # notebooks run in book/generated
+        generated = root / GENERATED
+        generated.mkdir(parents=True, exist_ok=True)
+        for number, (page, notebook, parameters, substitutions) in enumerate(steps, start=1):
             shown = ", ".join(f"{name}={value!r}" for name, value in parameters.items())
-            print(f"[{number}/{len(plan)}] {stem} ({shown})", flush=True)
+            made_by = "" if notebook == page else f" from {NOTEBOOKS}/{notebook}.md"
+            print(f"[{number}/{len(steps)}] {page}{made_by} ({shown})", flush=True)
             start = time.monotonic()
-            output = execute(stem, ipynb, parameters, generated)
-            print(f"[{number}/{len(plan)}] {stem} done in {time.monotonic() - start:.1f} s: {output}", flush=True)
+            output = execute(page, Path(scratch) / f"{notebook}.ipynb", parameters, generated, substitutions)
+            print(f"[{number}/{len(steps)}] {page} done in {time.monotonic() - start:.1f} s: {output}", flush=True)
     if build:
         build_book(root)
 
@@ -294,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     """Command line entry point; prints a one-line error and returns 1 on failure."""
     parser = argparse.ArgumentParser(prog="python -m neuron_ig.runner", description=__doc__.split("\n")[0])
     parser.add_argument("--params", required=True, type=Path, help="YAML params file (params/default.yml)")
-    parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these notebooks, by stem")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these pages (names in _toc.yml)")
     parser.add_argument("--no-build", action="store_true", help="execute the notebooks, do not build the book")
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="the book's root folder (default: here)")
     args = parser.parse_args(argv)

@@ -221,6 +221,48 @@ def fewest_shared(scores: Mapping[str, np.ndarray], p_values: Sequence[float], n
     return list(shared_with_others(scores, p_values).index[:count]) if count else []
 
 
+def core_size_table(core: Mapping[str, np.ndarray], scores: Mapping[str, np.ndarray], p_values: Sequence[float]) -> pd.DataFrame:
+    """Per p, the core's intersection (over the datasets of ``core``) against the intersection over all ``scores``.
+
+    Index ``p``; columns ``neurons per dataset``, ``core intersection``, ``intersection, all datasets``,
+    ``core / set`` and ``chance core`` (what as many random sets would share).
+    """
+    sizes = set_size_table(core, p_values)
+    return pd.DataFrame({
+        "neurons per dataset": sizes["neurons per dataset"],
+        "core intersection": sizes[INTERSECTION],
+        "intersection, all datasets": set_size_table(scores, p_values)[INTERSECTION],
+        "core / set": sizes[INTERSECTION + " / set"],
+        "chance core": sizes["chance " + INTERSECTION],
+    })
+
+
+def neuron_set_table(scores: Mapping[str, np.ndarray], p_values: Sequence[float]) -> pd.DataFrame:
+    """Every dataset's relevance neurons at the largest p, one row per neuron, for download.
+
+    Columns ``dataset``, ``layer``, ``unit``, ``score`` (the dataset's mean NIG), ``rank`` (1 = highest
+    score among all layers x units, ties by position as in :func:`top_p_percent`), then per p
+    ``top P%`` (the neuron is in the dataset's top-p% set) and ``intersection at top P%`` (in every
+    dataset's set). Sets are nested, so the rows at the largest p hold all of them.
+    """
+    _check_sets(scores)
+    largest = max(p_values)
+    common = {p: intersection(relevance_neuron_sets(scores, p)) for p in p_values}
+    tables = []
+    for dataset, values in scores.items():
+        values = np.asarray(values)
+        order = np.argsort(-values, axis=None, kind="stable")
+        kept = order[: int(top_p_percent(values, largest).sum())]
+        layer, unit = np.unravel_index(kept, values.shape)
+        table = pd.DataFrame({"dataset": dataset, "layer": layer, "unit": unit,
+                              "score": values.reshape(-1)[kept], "rank": np.arange(1, len(kept) + 1)})
+        for p in p_values:
+            table[f"top {p:g}%"] = top_p_percent(values, p)[layer, unit]
+            table[f"intersection at top {p:g}%"] = common[p][layer, unit]
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True)
+
+
 def layer_count_summary(counts: pd.DataFrame, set_name: str = INTERSECTION) -> pd.DataFrame:
     """Per p, for one set of a :func:`layer_count_table`: its size, the layer holding most of it, and that share."""
     rows = {}
