@@ -86,6 +86,7 @@ def test_toc_page_made_by_nothing_is_refused(tmp_path):
     toc["chapters"].append({"file": "book/generated/09_x"})
     (tmp_path / "_toc.yml").write_text(yaml.safe_dump(toc))
     with pytest.raises(runner.RunnerError, match=r"lists book/generated/09_x but nothing makes it: no notebooks/09_x\.md"
+                                                 r", no notebook whose front matter lists it under `pages:`"
                                                  r".*section `09_x:` with `notebook: NAME`.*notebooks: 01_first"):
         runner.run(tmp_path, params_file, build=False)
 
@@ -167,6 +168,37 @@ def test_one_notebook_makes_several_pages_and_the_sections_are_checked(tmp_path)
     params_file.write_text("book: {}\n01_positive: {notebook: 10_class, labell: 1}\n02_negative: {notebook: 10_class}\n")
     with pytest.raises(runner.RunnerError, match=r"notebook 01_positive \(notebook 10_class\) has no parameter 'labell'"):
         runner.run(tmp_path, params_file, build=False)
+
+
+def test_a_notebook_front_matter_makes_its_pages_and_a_section_overrides_them(tmp_path):
+    one = notebook("Class", "label = 1\nsteps = 50").replace(
+        "jupytext:\n", "jupytext:\n  notebook_metadata_filter: pages\n", 1).replace(
+        "\n---\n", "\npages:\n  01_positive: {label: 1}\n  02_negative: {label: 0, steps: 7}\n---\n", 1)
+    params_file = make_book(tmp_path, {"01_positive": one, "02_negative": one}, {"book": {"steps": 3}})
+    for stem in ("01_positive", "02_negative"):
+        (tmp_path / "notebooks" / f"{stem}.md").unlink()
+    (tmp_path / "notebooks" / "10_class.md").write_text(one)
+    steps = {page: (made_by, parameters) for page, made_by, parameters, _ in runner.plan(tmp_path, params_file, tmp_path)}
+    assert steps == {"01_positive": ("10_class", {"steps": 3, "label": 1}),
+                     "02_negative": ("10_class", {"steps": 7, "label": 0})}
+    params_file.write_text("book: {steps: 3}\n02_negative: {steps: 9}\n")  # the params file wins over the front matter
+    assert runner.plan(tmp_path, params_file, tmp_path)[1][2] == {"steps": 9, "label": 0}
+
+    (tmp_path / "notebooks" / "11_copy.md").write_text(one)
+    with pytest.raises(runner.RunnerError, match=r"page 01_positive is made by two notebooks' `pages:`, 10_class and 11_copy"):
+        runner.plan(tmp_path, params_file, tmp_path)
+    (tmp_path / "notebooks" / "11_copy.md").unlink()
+    (tmp_path / "notebooks" / "10_class.md").write_text(one.replace("label: 0, steps: 7", "label: 0, labell: 7"))
+    with pytest.raises(runner.RunnerError, match=r"notebook 02_negative \(notebook 10_class\) has no parameter 'labell'"):
+        runner.plan(tmp_path, params_file, tmp_path)
+
+
+def test_a_params_file_with_only_book_makes_every_page_of_the_repository(tmp_path):
+    params_file = tmp_path / "mine.yml"
+    params_file.write_text("book:\n  steps: 20\n")
+    steps = runner.plan(REPO, params_file, tmp_path)
+    assert [page for page, *_ in steps] == runner.toc_pages(REPO)
+    assert all(parameters.get("steps", 20) == 20 for _, _, parameters, _ in steps)
 
 
 @pytest.mark.parametrize("params_file", ["params/default.yml", "params/paper.yml"])

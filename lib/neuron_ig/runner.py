@@ -8,13 +8,18 @@ section per page, keyed by the page's name, whose values override the shared one
       steps: 50
     01_nig_worked_example:        # made by notebooks/01_nig_worked_example.md
       steps: 20
-    05_negative_neurons:          # made by notebooks/03_relevance_neurons.md, with label = 0
+    05_negative_neurons:          # made by notebooks/03_relevance_neurons.md (its front matter says so)
+      p_values: [1.0]
+    13_negative_at_5:             # a new page of _toc.yml, made by the notebook this section names
       notebook: 03_relevance_neurons
       label: 0
+      p_values: [5.0]
 
-The pages are the ``book/generated/PAGE`` entries of ``_toc.yml``, in its order. A page is made by
-``notebooks/PAGE.md``, or by the notebook its section names with ``notebook:``: so one notebook
-(jupytext MyST markdown with a cell tagged ``parameters``) makes several pages with other parameters.
+The pages are the ``book/generated/PAGE`` entries of ``_toc.yml``, in its order. A page is made by the
+notebook its section names with ``notebook:``, else by ``notebooks/PAGE.md``, else by the notebook whose
+front matter lists it under ``pages:`` with its parameters (``03_relevance_neurons`` makes pages 03 and
+05 with ``label`` 1 and 0): so one notebook (jupytext MyST markdown with a cell tagged ``parameters``)
+makes several pages with other parameters, as papermill intends.
 Each is converted to ``.ipynb`` and run by papermill into ``book/generated/PAGE.ipynb`` (working
 directory ``book/generated/``, environment variable ``NEURON_IG_PAGE=PAGE``), with the parameters it
 declares. Before anything runs, every page must have a notebook, every section must name a page,
@@ -47,7 +52,7 @@ GENERATED = Path("book") / "generated"
 NOTEBOOKS = Path("notebooks")
 KERNEL = "python3"
 NOTEBOOK_KEY = "notebook"  # in a page's section: the notebook that makes the page
-DEFAULT_PARAMS = Path("params") / "default.yml"
+PAGES_KEY = "pages"  # in a notebook's front matter: the pages of other names it makes, with their parameters
 HEARTBEAT_S = 60.0  # while a cell runs, one line this often says which
 _UNKNOWN = object()  # a default that is not a Python literal: any value is accepted
 
@@ -123,9 +128,37 @@ def load_params(params_file: Path, pages: list[str]) -> dict:
     return params
 
 
+def notebook_pages(root: Path) -> dict[str, tuple[str, dict]]:
+    """``{page: (notebook stem, parameters)}`` from the ``pages:`` of each notebook's front matter.
+
+    A notebook that makes pages of other names says so itself, so that every params file need not::
+
+        pages:
+          05_negative_neurons: {label: 0}
+
+    (with ``notebook_metadata_filter: pages`` under ``jupytext:``, so that saving it in JupyterLab keeps it).
+    """
+    import jupytext
+
+    made = {}
+    for source in sorted((root / NOTEBOOKS).glob("*.md")):
+        pages = jupytext.read(source).metadata.get(PAGES_KEY) or {}
+        if not isinstance(pages, dict) or not all(isinstance(v, dict) for v in pages.values()):
+            raise RunnerError(f"{source}: `{PAGES_KEY}:` of its front matter must map page names to their parameters")
+        for page, parameters in pages.items():
+            if page in made:
+                raise RunnerError(f"page {page} is made by two notebooks' `{PAGES_KEY}:`, {made[page][0]} and "
+                                  f"{source.stem}: keep one")
+            made[page] = (source.stem, parameters)
+    return made
+
+
 def page_notebooks(root: Path, pages: list[str], params: dict, params_file: Path) -> dict[str, str]:
-    """``{page: notebook stem}``: the notebook a page's section names, else the page's own name."""
+    """``{page: notebook stem}``: the notebook a page's section names, else ``notebooks/PAGE.md``, else the
+    notebook whose front matter lists the page; the parameters listed there become the page's own, under
+    those of its section (``params`` is updated in place)."""
     available = sorted(path.stem for path in (root / NOTEBOOKS).glob("*.md"))
+    listed = notebook_pages(root)
     sources = {}
     for page in pages:
         named = params.get(page, {}).get(NOTEBOOK_KEY)
@@ -135,12 +168,14 @@ def page_notebooks(root: Path, pages: list[str], params: dict, params_file: Path
                 f"{NOTEBOOKS}/{named}.md (notebooks: {', '.join(available) or 'none'})"
             )
         if named is None and not (root / NOTEBOOKS / f"{page}.md").is_file():
-            example = DEFAULT_PARAMS if (root / DEFAULT_PARAMS).is_file() else None
-            raise RunnerError(
-                f"_toc.yml lists {GENERATED}/{page} but nothing makes it: no {NOTEBOOKS}/{page}.md, and no section "
-                f"`{page}:` with `{NOTEBOOK_KEY}: NAME` in {params_file} (notebooks: {', '.join(available) or 'none'})"
-                + (f"; {example} has the sections of every such page" if example else "")
-            )
+            if page not in listed:
+                raise RunnerError(
+                    f"_toc.yml lists {GENERATED}/{page} but nothing makes it: no {NOTEBOOKS}/{page}.md, no notebook "
+                    f"whose front matter lists it under `{PAGES_KEY}:`, and no section `{page}:` with "
+                    f"`{NOTEBOOK_KEY}: NAME` in {params_file} (notebooks: {', '.join(available) or 'none'})"
+                )
+            named, own = listed[page]
+            params[page] = {**own, **params.get(page, {})}
         sources[page] = named or page
     return sources
 
