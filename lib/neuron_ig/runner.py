@@ -256,9 +256,29 @@ def build_book(root: Path) -> None:
     print(f"book built: {root / '_build' / 'html' / 'index.html'}", flush=True)
 
 
+def one_build_at_a_time(root: Path):
+    """Take the lock of ``book/generated`` for this run (released when the run ends), or refuse a second run.
+
+    Two runs of one checkout at once would write the same executed notebooks; another process holding
+    the lock gives a one-line :class:`RunnerError`. The same process may take it again (a later call).
+    """
+    import filelock
+
+    lock_file = (root / GENERATED).with_name("generated.lock")  # beside the folder: `make clean` may remove it
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    held = filelock.FileLock(lock_file, is_singleton=True, thread_local=False)
+    try:
+        held.acquire(timeout=0)
+    except filelock.Timeout:
+        raise RunnerError(f"another build of this checkout is running (it holds {lock_file}): wait for it to "
+                          "finish, or build from another checkout") from None
+    return held
+
+
 def run(root: Path, params_file: Path, only: list[str] | None = None, build: bool = True) -> None:
     """Check every parameter, execute the chosen notebooks in toc order, then build the book."""
     root = Path(root).resolve()
+    held = one_build_at_a_time(root)  # released at the end, or when an error's traceback is dropped
     params_file = Path(params_file)
     stems = toc_notebooks(root)
     params = load_params(params_file, stems)
@@ -288,6 +308,7 @@ def run(root: Path, params_file: Path, only: list[str] | None = None, build: boo
             print(f"[{number}/{len(plan)}] {stem} done in {time.monotonic() - start:.1f} s: {output}", flush=True)
     if build:
         build_book(root)
+    held.release()
 
 
 def main(argv: list[str] | None = None) -> int:
