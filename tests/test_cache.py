@@ -146,7 +146,7 @@ def test_a_result_written_with_another_torch_is_recomputed(root, monkeypatch):
     assert cache.read_manifest(folder / "nig.npz")["versions"]["torch"] != "1.0.0"
 
 
-def test_a_damaged_embedded_collection_and_bm25_index_are_rebuilt(root):
+def test_a_damaged_embedded_collection_and_bm25_index_are_rebuilt(neuron_ig_cache):
     from neuron_ig import embedded
     from neuron_ig.retrieval import _index_dir, _load, bm25_run
 
@@ -160,7 +160,33 @@ def test_a_damaged_embedded_collection_and_bm25_index_are_rebuilt(root):
     with pytest.warns(cache.CacheWarning) as record:
         assert (embedded.collection_dir("hpo") / "docs.jsonl").read_bytes() == docs
         assert bm25_run("neuron-ig/hpo/test", k=5) == run
-    assert sorted(str(w.message).split(":")[0].split("/cache/")[1].split("/")[0] for w in record) == ["bm25", "embedded"]
+    damaged = [Path(str(w.message).removeprefix("cache entry ").split(":")[0]) for w in record]
+    assert sorted(path.relative_to(neuron_ig_cache).parts[0] for path in damaged) == ["bm25", "embedded"]
+
+
+def test_a_truncated_trained_model_is_trained_again_to_the_same_weights(neuron_ig_cache):
+    from safetensors.numpy import load_file
+
+    from neuron_ig.training import TrainingConfig, embedded_model_path
+
+    tiny = TrainingConfig(train_dataset="neuron-ig/hpo/test", steps=2, groups_per_step=2, negatives=1, bm25_depth=10,
+                          max_length=32, warmup_steps=1)  # hpo: built by the test above, in this module's cache
+    folder = embedded_model_path(tiny, progress=False)
+    clean = load_file(folder / "model.safetensors")
+    assert cache.read_manifest(folder)["meta"]["training config"]["steps"] == 2
+    truncate(folder / "model.safetensors")  # was: SafetensorError: invalid header length
+    with pytest.warns(cache.CacheWarning, match=r"minilm-l6-cross-encoder-\w+: model\.safetensors has \d+ bytes"):
+        assert embedded_model_path(tiny, progress=False) == folder
+    repaired = load_file(folder / "model.safetensors")
+    assert repaired.keys() == clean.keys()
+    for name, weights in clean.items():
+        np.testing.assert_allclose(repaired[name], weights, rtol=1e-5, atol=1e-7)
+
+    manifest = cache.manifest_path(folder)  # trained with another transformers: not reused
+    recorded = json.loads(manifest.read_text())
+    recorded["versions"]["transformers"] = "4.0.0"
+    manifest.write_text(json.dumps(recorded))
+    assert cache.problem(folder).startswith("written with transformers 4.0.0 (this is transformers ")
 
 
 # --- several processes -----------------------------------------------------------------------------
