@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import glob
 import hashlib
 import json
 import os
@@ -182,8 +183,9 @@ def ready(path: Path) -> bool:
     a half-written entry of another process is never taken for a damaged one), with a one-line warning.
     """
     path = Path(path)
-    if problem(path) is None:
-        return True
+    why = problem(path)
+    if why in (None, "absent"):
+        return why is None
     with lock(path):
         why = problem(path)
         if why is None:
@@ -310,7 +312,15 @@ def _existing_parent(path: Path) -> Path:
 
 
 def _replace_atomically(path: Path, write: Callable[[Path], None], estimate: int = 0) -> None:
-    """``write(tmp)`` a temporary file or folder beside ``path``, then rename it onto ``path``; never leaves it behind."""
+    """``write(tmp)`` a temporary file or folder beside ``path``, then rename it onto ``path``; never leaves it behind.
+
+    Called holding the entry's lock, so any other temporary file of this entry is a killed writer's: removed.
+    """
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.????????.tmp"):  # mkstemp's 8 random characters
+        if stale.is_dir():
+            shutil.rmtree(stale)
+        else:
+            stale.unlink()
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
     tmp = Path(tmp)
@@ -338,12 +348,12 @@ def write_atomic(path: Path, write: Callable[[Path], None], *, estimate: int = 0
     path = Path(path)
     _mkdir(path.parent)
     with lock(path, wait_message=False):
-        manifest_path(path).unlink(missing_ok=True)  # from here to the new manifest, the entry is incomplete
-        _replace_atomically(path, write, estimate)
+        _replace_atomically(path, write, estimate)  # an old manifest no longer matches: readers wait on the lock
         try:
             _write_manifest(path, meta)
         except BaseException:
             path.unlink(missing_ok=True)
+            manifest_path(path).unlink(missing_ok=True)
             raise
     return path
 
