@@ -91,6 +91,15 @@ def test_same_size_damage_is_caught_by_the_hash_and_a_file_without_manifest_is_i
     assert not cache.ready(path), "absent"
 
 
+def test_the_temporary_file_of_a_killed_writer_goes_at_the_next_write_of_its_entry(root):
+    path = root / "pruning" / "m" / "d" / "k.npz"
+    path.parent.mkdir(parents=True)
+    killed = path.with_name(".k.npz.a1b2c3d4.tmp")  # what `kill -9` during np.savez leaves
+    killed.write_bytes(b"half")
+    cache.save_arrays(path, scores=np.zeros(3))
+    assert not killed.exists() and cache.ready(path) and not leftovers(root)
+
+
 def test_a_truncated_nig_result_is_recomputed_to_the_clean_cache_result(root, monkeypatch):
     clean = nig()
     folder = results.result_folder(clean.manifest["parameters"])
@@ -205,10 +214,11 @@ pairs = [Pair(*p) for p in json.loads(sys.argv[2])]
 compute, calls = results._compute_chunk, []
 def slow(*args, **kwargs):
     calls.append(1)
-    time.sleep(0.5)  # long enough for the other process to try the same entry meanwhile
+    time.sleep(1)  # long enough for the other process to wait on the entry's lock (it says so after 2 s)
     return compute(*args, **kwargs)
 results._compute_chunk = slow
 start = Path(sys.argv[1])
+Path(sys.argv[5]).touch()  # imported: ready to start
 while not start.exists():
     time.sleep(0.01)
 result = results.cached_nig(lambda: random_cross_encoder(num_layers=2, seed=3), pairs, json.loads(sys.argv[3]),
@@ -222,10 +232,13 @@ def test_two_processes_on_the_same_entries_compute_each_once_and_both_get_the_re
     start = tmp_path / "start"
     env = {**os.environ, "PYTHONPATH": str(LIB), "NEURON_IG_CACHE": str(root)}
     workers = [subprocess.Popen([sys.executable, "-c", WORKER, str(start), json.dumps(PAIRS), json.dumps(PARAMETERS),
-                                 str(tmp_path / f"out{i}.npy")], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                 str(tmp_path / f"out{i}.npy"), str(tmp_path / f"ready{i}")],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                for i in range(2)]
-    time.sleep(1)
-    start.touch()
+    waited = time.monotonic()
+    while not all((tmp_path / f"ready{i}").exists() for i in range(2)) and time.monotonic() - waited < 120:
+        time.sleep(0.05)
+    start.touch()  # both at once
     outputs = [worker.communicate(timeout=300) for worker in workers]
     assert [w.returncode for w in workers] == [0, 0], outputs
     computed = sorted(json.loads(out.strip().splitlines()[-1])["computed"] for out, _ in outputs)
