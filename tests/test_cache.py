@@ -203,7 +203,6 @@ def test_a_truncated_trained_model_is_trained_again_to_the_same_weights(neuron_i
 WORKER = """
 import json, sys, time
 from collections import namedtuple
-from importlib import metadata
 from pathlib import Path
 import numpy as np
 import neuron_ig.results as results
