@@ -174,15 +174,16 @@ def effectiveness(encoder, dataset_id: str, *, depth: int = 100, max_queries: in
     parameters = {"model": encoder.name, "model_fingerprint": model_fingerprint(encoder.name), "dataset": dataset_id,
                   "score": "log-odds", "depth": depth, "max_queries": max_queries, "n_pairs": n_pairs, "seed": seed, "max_length": max_length}
     path = cache.cache_root() / "effectiveness" / f"{cache.slug(dataset_id)}-{cache.parameters_key(parameters)}.json"
-    if path.exists():
-        return cache.load_json(path)["effectiveness"]
-    bm25, model = rerank(encoder, dataset_id, depth=depth, max_queries=max_queries, seed=seed, max_length=max_length, progress=progress)
-    qrels = qrels_dict(dataset_id)
-    values = {"queries": len(bm25)}
-    values.update({f"BM25 {m}": v for m, v in evaluate(bm25, qrels).items()})
-    values.update({f"re-ranked {m}": v for m, v in evaluate(model, qrels).items()})
-    values.update({f"accuracy {k}": v for k, v in pair_accuracy(encoder, dataset_id, n=n_pairs, seed=seed + 1, max_length=max_length).items()})
-    cache.save_json(path, {"parameters": parameters, "effectiveness": values})
+    with cache.computing(path) as done:  # checked against its manifest; one process computes it at a time
+        if done:
+            return cache.load_json(path)["effectiveness"]
+        bm25, model = rerank(encoder, dataset_id, depth=depth, max_queries=max_queries, seed=seed, max_length=max_length, progress=progress)
+        qrels = qrels_dict(dataset_id)
+        values = {"queries": len(bm25)}
+        values.update({f"BM25 {m}": v for m, v in evaluate(bm25, qrels).items()})
+        values.update({f"re-ranked {m}": v for m, v in evaluate(model, qrels).items()})
+        values.update({f"accuracy {k}": v for k, v in pair_accuracy(encoder, dataset_id, n=n_pairs, seed=seed + 1, max_length=max_length).items()})
+        cache.save_json(path, {"parameters": parameters, "effectiveness": values})
     return values
 
 

@@ -195,11 +195,12 @@ def pruned_scores(encoder: CrossEncoder, inputs, neurons=None, *, token_types: S
                   "neurons": mask_fingerprint(mask) if mask.any() else "none", "token_types": types}
     path = (cache.cache_root() / "pruning" / cache.slug(encoder.name.rstrip("/").split("/")[-1])
             / cache.slug(inputs.dataset_id) / f"{cache.parameters_key(parameters)}.npz")
-    if path.exists():
-        return cache.load_arrays(path)["scores"]
-    with NeuronPruning(encoder, mask, token_types=types):
-        scores = encoder.score_batches(inputs.batches, progress=progress, log_odds=True).numpy().astype(np.float32)
-    cache.save_arrays(path, scores=scores)
+    with cache.computing(path) as done:  # checked against its manifest; one process computes it at a time
+        if done:
+            return cache.load_arrays(path)["scores"]
+        with NeuronPruning(encoder, mask, token_types=types):
+            scores = encoder.score_batches(inputs.batches, progress=progress, log_odds=True).numpy().astype(np.float32)
+        cache.save_arrays(path, scores=scores)
     return scores
 
 

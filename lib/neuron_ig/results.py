@@ -3,13 +3,16 @@
 A result is keyed by every parameter that changes it: model (and a fingerprint of its weights), dataset,
 class, number of pairs, sampling seed, baseline, steps, rule and max length. Pairs are processed in
 chunks, each chunk saved atomically, so an interrupted run resumes from the chunks already done; the
-finished result is one ``nig.npz`` plus a ``manifest.json`` of the parameters and software versions.
+finished result is one ``nig.npz`` plus a ``manifest.json`` of the parameters and software versions. Every
+file is a checked cache entry (:mod:`neuron_ig.cache`): a damaged one is moved to quarantine and computed
+again, and one process at a time computes a result (the folder's lock), the others wait and read it.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import shutil
 import time
 import warnings
 from dataclasses import dataclass
@@ -135,26 +138,35 @@ def cached_nig(
     parameters = dict(parameters, pairs_fingerprint=_pairs_fingerprint(pairs))
     folder = result_folder(parameters)
     final = folder / "nig.npz"
-    if final.exists():
+    if cache.ready(final) and cache.ready(folder / "manifest.json"):
         return _load(folder)
+    with cache.lock(folder):  # another process computing this result: wait for it, then read its result
+        if cache.ready(final) and cache.ready(folder / "manifest.json"):
+            return _load(folder)
+        return _compute(load_encoder, pairs, parameters, folder, chunk_pairs, batch_rows, progress)
 
+
+def _compute(load_encoder, pairs: Sequence, parameters: dict, folder: Path, chunk_pairs: int, batch_rows: int,
+             progress: bool) -> DatasetNIG:
     encoder = None  # loaded only if a chunk must be computed
     started = time.time()
     bar = tqdm(total=len(pairs), desc=f"NIG {parameters['dataset']} {CLASS_NAMES[parameters['label']]}", unit="pair", disable=not progress)
+    parts = []
     for index, start in enumerate(range(0, len(pairs), chunk_pairs)):
         chunk = pairs[start:start + chunk_pairs]
         part = folder / "parts" / f"{index:05d}.npz"
-        if not part.exists():
+        if not cache.ready(part):  # a damaged part goes to quarantine and is computed again
             encoder = encoder or load_encoder()
             cache.save_arrays(part, **_compute_chunk(encoder, chunk, parameters, batch_rows))
+        parts.append(part)
         bar.update(len(chunk))
     bar.close()
 
-    parts = [cache.load_arrays(p) for p in sorted((folder / "parts").glob("*.npz"))]
+    parts = [cache.load_arrays(p) for p in parts]
     arrays = {key: np.concatenate([p[key] for p in parts]) for key in parts[0] if key != "layer_names"}
     truncated = int(arrays.pop("truncated").sum())
     if truncated:
-        warnings.warn(f"{truncated} of {len(pairs)} pairs truncated to max_length={parameters['max_length']} tokens", stacklevel=2)
+        warnings.warn(f"{truncated} of {len(pairs)} pairs truncated to max_length={parameters['max_length']} tokens", stacklevel=3)
     from .provenance import software_versions
 
     manifest = {
@@ -168,9 +180,8 @@ def cached_nig(
         "versions": software_versions(),
     }
     cache.save_json(folder / "manifest.json", manifest)
-    cache.save_arrays(final, **arrays)  # written last: its presence means the result is complete
-    for part in (folder / "parts").glob("*.npz"):
-        part.unlink()
+    cache.save_arrays(folder / "nig.npz", **arrays)  # written last: its manifest means the result is complete
+    shutil.rmtree(folder / "parts", ignore_errors=True)
     return _load(folder)
 
 

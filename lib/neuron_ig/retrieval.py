@@ -5,7 +5,8 @@ documents not judged relevant: both come from `bm25_run`. Standard BM25 (bm25s d
 k1 = 1.5, b = 0.75) over `doc.default_text()`, lower-cased, split on `\\w\\w+`, English stopwords removed,
 Snowball English stemming (PyStemmer). The index is built once per document collection (the subsets of
 one dataset that share documents share it, e.g. `beir/nfcorpus/test` and `/dev`) and cached in
-`<cache root>/bm25/<collection>/<key>/`, keyed by bm25s version and tokenizer settings.
+`<cache root>/bm25/<collection>/<key>/`, keyed by bm25s version and tokenizer settings (a checked cache entry,
+see `neuron_ig.cache`).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import ir_datasets
 import numpy as np
 from tqdm.auto import tqdm
 
+from . import cache
 from .cache import cache_root, write_folder_atomic
 from .data import load_dataset
 from .embedded import COLLECTIONS, PREFIX, build_key
@@ -58,8 +60,9 @@ def _index_dir(dataset_id: str) -> Path:
 def bm25_index(dataset_id: str) -> Bm25Index:
     """The BM25 index of the dataset's documents: loaded from the cache, or built and cached first."""
     path = _index_dir(dataset_id)
-    if not (path / "doc_ids.json").exists():
-        _build(dataset_id, path)
+    with cache.computing(path) as done:  # checked against its manifest; one process builds it at a time
+        if not done:
+            _build(dataset_id, path)
     return _load(path)
 
 

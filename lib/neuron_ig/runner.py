@@ -423,32 +423,55 @@ def plan(root: Path, params_file: Path, scratch: Path) -> list[tuple[str, str, d
     return steps
 
 
+def one_build_at_a_time(root: Path):
+    """Take the lock of ``book/generated`` for this run (released when the run ends), or refuse a second run.
+
+    Two runs of one checkout at once would write the same executed notebooks; another process holding
+    the lock gives a one-line :class:`RunnerError`. The same process may take it again (a later call).
+    """
+    import filelock
+
+    lock_file = (root / GENERATED).with_name("generated.lock")  # beside the folder: `make clean` may remove it
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    held = filelock.FileLock(lock_file, is_singleton=True, thread_local=False)
+    try:
+        held.acquire(timeout=0)
+    except filelock.Timeout:
+        raise RunnerError(f"another build of this checkout is running (it holds {lock_file}): wait for it to "
+                          "finish, or build from another checkout") from None
+    return held
+
+
 def run(root: Path, params_file: Path, only: list[str] | None = None, build: bool = True) -> None:
     """Check every page and parameter, execute the chosen pages in toc order, then build the book."""
     root = Path(root).resolve()
-    params_file = Path(params_file)
-    cache = os.environ.get("NEURON_IG_CACHE") or str(root / ".cache" / "neuron_ig")
-    with tempfile.TemporaryDirectory(prefix="neuron_ig_runner_") as scratch:
-        steps = plan(root, params_file, Path(scratch))  # check everything before running anything
-        pages = [page for page, *_ in steps]
-        unknown = sorted(set(only or []) - set(pages))
-        if unknown:
-            raise RunnerError(f"--only {' '.join(unknown)}: not in _toc.yml (its pages: {', '.join(pages)})")
-        steps = [step for step in steps if not only or step[0] in only]
-        if steps:
-            check_kernel()
-        os.environ["NEURON_IG_CACHE"] = str(Path(cache).resolve())  # notebooks run in book/generated
-        generated = root / GENERATED
-        generated.mkdir(parents=True, exist_ok=True)
-        for number, (page, notebook, parameters, substitutions) in enumerate(steps, start=1):
-            shown = ", ".join(f"{name}={value!r}" for name, value in parameters.items())
-            made_by = "" if notebook == page else f" from {NOTEBOOKS}/{notebook}.md"
-            print(f"[{number}/{len(steps)}] {page}{made_by} ({shown})", flush=True)
-            start = time.monotonic()
-            output = execute(page, Path(scratch) / f"{notebook}.ipynb", parameters, generated, substitutions)
-            print(f"[{number}/{len(steps)}] {page} done in {time.monotonic() - start:.1f} s: {output}", flush=True)
-    if build:
-        build_book(root)
+    held = one_build_at_a_time(root)
+    try:
+        params_file = Path(params_file)
+        cache = os.environ.get("NEURON_IG_CACHE") or str(root / ".cache" / "neuron_ig")
+        with tempfile.TemporaryDirectory(prefix="neuron_ig_runner_") as scratch:
+            steps = plan(root, params_file, Path(scratch))  # check everything before running anything
+            pages = [page for page, *_ in steps]
+            unknown = sorted(set(only or []) - set(pages))
+            if unknown:
+                raise RunnerError(f"--only {' '.join(unknown)}: not in _toc.yml (its pages: {', '.join(pages)})")
+            steps = [step for step in steps if not only or step[0] in only]
+            if steps:
+                check_kernel()
+            os.environ["NEURON_IG_CACHE"] = str(Path(cache).resolve())  # notebooks run in book/generated
+            generated = root / GENERATED
+            generated.mkdir(parents=True, exist_ok=True)
+            for number, (page, notebook, parameters, substitutions) in enumerate(steps, start=1):
+                shown = ", ".join(f"{name}={value!r}" for name, value in parameters.items())
+                made_by = "" if notebook == page else f" from {NOTEBOOKS}/{notebook}.md"
+                print(f"[{number}/{len(steps)}] {page}{made_by} ({shown})", flush=True)
+                start = time.monotonic()
+                output = execute(page, Path(scratch) / f"{notebook}.ipynb", parameters, generated, substitutions)
+                print(f"[{number}/{len(steps)}] {page} done in {time.monotonic() - start:.1f} s: {output}", flush=True)
+        if build:
+            build_book(root)
+    finally:
+        held.release()
 
 
 def main(argv: list[str] | None = None) -> int:

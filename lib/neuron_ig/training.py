@@ -64,8 +64,9 @@ def embedded_model_path(config: TrainingConfig = TrainingConfig(), progress: boo
     base = packaged_minilm_path()
     key = cache.parameters_key({**dataclasses.asdict(config), "base": cache.file_fingerprint([base / "model.safetensors"])})
     folder = cache.cache_root() / "models" / f"minilm-l6-cross-encoder-{key}"
-    if not (folder / "config.json").exists():
-        fine_tune(base, config, folder, progress=progress)
+    with cache.computing(folder) as done:  # checked against its manifest; one process trains it at a time
+        if not done:
+            fine_tune(base, config, folder, progress=progress)
     return folder
 
 
@@ -165,7 +166,7 @@ def fine_tune(base: Path, config: TrainingConfig, folder: Path, progress: bool =
 
     checkpoint = folder.with_name(folder.name + ".checkpoint.pt")
     log, start = [], 0
-    if checkpoint.exists():
+    if cache.ready(checkpoint):  # a damaged checkpoint goes to quarantine: training starts again
         state = torch.load(checkpoint, weights_only=False)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -212,8 +213,8 @@ def fine_tune(base: Path, config: TrainingConfig, folder: Path, progress: bool =
             "seconds_this_run": round(time.time() - started, 1), "versions": software_versions(),
         }, indent=1))
 
-    cache.write_folder_atomic(folder, write)
-    checkpoint.unlink(missing_ok=True)
+    cache.write_folder_atomic(folder, write, meta={"training config": dataclasses.asdict(config), "base": str(base)})
+    cache.remove(checkpoint)
     return folder
 
 

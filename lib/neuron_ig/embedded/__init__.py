@@ -19,7 +19,8 @@ reads) and `build() -> (docs, {split: (queries, qrels)})`, deterministic given `
 A collection is built on first use (seconds) into `<cache root>/embedded/<name>/<VERSION>-<source_key>/`
 (cache root: `neuron_ig.cache.cache_root()`), written to a temporary folder and renamed
 into place, then read from there: `docs.jsonl`, `queries-<split>.jsonl`, `qrels-<split>.tsv`,
-`meta.json`, and the `ir_datasets` docstore `docs.pklz4`.
+`meta.json` (its manifest `<VERSION>-<source_key>.entry.json` beside it checks them), and the
+`ir_datasets` docstore `docs.pklz4`, which `ir_datasets` adds on first lookup.
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from ir_datasets.formats import BaseDocs, BaseQrels, BaseQueries, TrecQrel
 from ir_datasets.indices import DEFAULT_DOCSTORE_OPTIONS, PickleLz4FullStore
 from ir_datasets.util import use_docstore
 
-from ..cache import cache_root, write_folder_atomic
+from ..cache import cache_root, computing, write_folder_atomic
 from . import gcide, hpo, pystdlib
 
 PREFIX = "neuron-ig"
@@ -48,10 +49,19 @@ def build_key(name: str) -> str:
 
 
 def collection_dir(name: str) -> Path:
-    """The cached build of collection `name`, built now if absent (atomically: tmp folder, then rename)."""
+    """The cached build of collection `name`, built now if absent (atomically: tmp folder, then rename).
+
+    A checked cache entry (`neuron_ig.cache`): a damaged build goes to quarantine and is built again, and
+    one process builds it while another waits, then reads it.
+    """
     final = cache_root() / "embedded" / name / build_key(name)
-    if (final / "meta.json").exists():
-        return final
+    with computing(final) as done:
+        if not done:
+            _build(name, final)
+    return final
+
+
+def _build(name: str, final: Path) -> None:
     start = time.perf_counter()
     docs, splits = COLLECTIONS[name].build()
 
@@ -67,7 +77,6 @@ def collection_dir(name: str) -> Path:
         (folder / "meta.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
 
     write_folder_atomic(final, write)
-    return final
 
 
 def meta(name: str) -> dict:
