@@ -27,19 +27,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
-import contextlib
-
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from .baselines import Baseline, baseline_ids
 from .encoding import SEGMENTS, EncodedPairs
-from .models import CrossEncoder
+from .models import PRECISIONS, CrossEncoder, autocast  # noqa: F401 (PRECISIONS: the engine's options)
 
 RULES = ("left", "right")
-#: Arithmetic of the forward and backward passes: exact fp32, TF32 matrix products (CUDA), bf16 autocast.
-PRECISIONS = ("fp32", "tf32", "bf16")
 #: Segments attributions are split into (padding is excluded).
 ATTRIBUTED_SEGMENTS = SEGMENTS[:4]
 
@@ -144,30 +140,6 @@ def length_order(encoded: EncodedPairs) -> torch.Tensor:
     """``[pairs]`` indices of the pairs from the longest to the shortest (ties in their order): batches of
     neighbours in this order carry little padding, and the longest batch comes first (memory errors early)."""
     return torch.argsort(encoded.attention_mask.sum(dim=1), descending=True, stable=True)
-
-
-def autocast(device: torch.device, precision: str):
-    """Context: the arithmetic of ``precision`` (one of :data:`PRECISIONS`) for forward and backward passes on ``device``."""
-    device = torch.device(device)
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}: use 'fp32' (exact), 'bf16' (autocast) or 'tf32' (CUDA only)")
-    if precision == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    if precision == "tf32":
-        if device.type != "cuda":
-            raise ValueError(f"precision 'tf32' needs a CUDA device, the model is on {device}: use 'fp32' or 'bf16'")
-        return _tf32()
-    return contextlib.nullcontext()
-
-
-@contextlib.contextmanager
-def _tf32():
-    flags = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = flags
 
 
 def _batch_nig(encoder, encoded, labels, modules, recorded, baseline, steps, rule, batch_rows, unit_reduce, keep_tokens,
