@@ -35,8 +35,8 @@ id. Ratios are taken in one run because this machine is noisy. The last line is
 
     python benchmarks/nig_speed.py            # 8 pairs, m = 50, length 128
     python benchmarks/nig_speed.py --quick    # under a minute
-    python benchmarks/nig_speed.py --model-config bert-large --pairs 2 --steps 8
-    python benchmarks/nig_speed.py --model FOLDER --dataset neuron-ig/gcide/test --pairs 16   # agreement
+    python benchmarks/nig_speed.py --model-config bert-large --pairs 1 --steps 8 --repeats 1 --no-memory
+    python benchmarks/nig_speed.py --model FOLDER --dataset neuron-ig/gcide/test --pairs 16 --agreement-only
 """
 
 from __future__ import annotations
@@ -198,6 +198,14 @@ def matmul_rate(device, precision, size=2048, seconds=1.0) -> float:
     return 2 * size ** 3 / best
 
 
+def fast_bf16(device) -> bool:
+    """Whether ``device`` multiplies bf16 matrices in hardware (CUDA, or a CPU with AVX512-BF16 or AMX)."""
+    if torch.device(device).type == "cuda":
+        return True
+    flags = open("/proc/cpuinfo").read() if sys.platform == "linux" else ""
+    return any(flag in flags for flag in ("avx512_bf16", "amx_bf16"))
+
+
 def timed(function, *args, repeats=1):
     best, value = float("inf"), None
     for _ in range(repeats):
@@ -274,7 +282,9 @@ def main():
     parser.add_argument("--model-config", choices=list(SHAPES), default="minilm-l6",
                         help="shape of the random BERT when no --model is given")
     parser.add_argument("--dataset", default=None, help="an ir_datasets id: real pairs, half relevant (default: synthetic pairs)")
+    parser.add_argument("--repeats", type=int, default=2, help="timed runs of (a), (a16), (d), (d16), best kept; > 1 adds a warm-up")
     parser.add_argument("--references", action="store_true", help="time the loop and captum with bert-large too (slow on a CPU)")
+    parser.add_argument("--agreement-only", action="store_true", help="time only (a) and (a16) and check their agreement")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak memory check (two more runs of (a))")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
@@ -301,16 +311,21 @@ def main():
     references = args.model_config == "minilm-l6" or args.references or torch.cuda.is_available()
     engine = lambda precision: neuron_integrated_gradients(encoder, encoded, labels, steps=args.steps,
                                                            batch_rows=args.batch_rows, precision=precision).total()
-    engine("fp32"), engine("bf16")  # warm-up
+    # bf16 without bf16 hardware (a CPU without AVX512-BF16 or AMX) is many times slower: timed once there
+    repeats = {"fp32": args.repeats, "bf16": args.repeats if fast_bf16(encoder.device) else 1}
+    for precision in ("fp32", "bf16"):
+        if repeats[precision] > 1:
+            engine(precision)  # warm-up
     rows, results = {}, {}
-    rows["a engine fp32"], results["fp32"] = timed(engine, "fp32", repeats=2)
-    rows["a16 engine bf16"], results["bf16"] = timed(engine, "bf16", repeats=2)
-    if references:
+    rows["a engine fp32"], results["fp32"] = timed(engine, "fp32", repeats=repeats["fp32"])
+    rows["a16 engine bf16"], results["bf16"] = timed(engine, "bf16", repeats=repeats["bf16"])
+    if references and not args.agreement_only:
         rows["b authors' loop"], results["loop"] = timed(loop_reference, encoder, encoded, labels, args.steps)
         rows["c captum per layer"], results["captum"] = timed(captum_reference, encoder, encoded, labels, args.steps)
-    rows["d floor fp32"], _ = timed(floor, encoder, encoded, labels, args.steps, args.batch_rows, "fp32", repeats=2)
-    rows["d16 floor bf16"], _ = timed(floor, encoder, encoded, labels, args.steps, args.batch_rows, "bf16", repeats=2)
-    for name in ("loop", "captum") if references else ():
+    for precision in ("fp32", "bf16") if not args.agreement_only else ():
+        rows[f"d{'16' if precision == 'bf16' else ''} floor {precision}"], _ = timed(
+            floor, encoder, encoded, labels, args.steps, args.batch_rows, precision, repeats=repeats[precision])
+    for name in ("loop", "captum") if "loop" in results else ():
         error = ((results["fp32"] - results[name]).abs().max() / results[name].abs().max()).item()
         print(f"max relative difference to {name}: {error:.1e}")
         assert error < 1e-3, f"the engine disagrees with the {name} reference"
@@ -328,9 +343,11 @@ def main():
     passes = check["jaccard at p = 1%"] >= 0.9
     print(f"\nbf16 against fp32 ({encoder.name}, {args.dataset or 'synthetic pairs'}): "
           + ", ".join(f"{k} {v:.3f}" for k, v in check.items()) + f": {'passes' if passes else 'fails'} (Jaccard >= 0.9 at p = 1%)")
+    if args.agreement_only:
+        return
     if not args.no_memory:
         # the same chunk of m + 1 rows for both: memory is bounded by the chunk, whatever the number of steps
-        memory = {steps: peak_memory(args, steps, args.steps + 1) for steps in (args.steps, 4 * args.steps)}
+        memory = {steps: peak_memory(args, steps, args.steps + 1) for steps in (args.steps, 3 * args.steps)}
         print(f"peak memory of (a), chunks of {args.steps + 1} rows: " + ", ".join(f"m = {s}: {mib:.0f} MiB" for s, mib in memory.items()))
     a, a16 = rows["a engine fp32"], rows["a16 engine bf16"]
     b, c = rows.get("b authors' loop", float("nan")), rows.get("c captum per layer", float("nan"))
