@@ -1,5 +1,6 @@
 """NIG engine: agreement with captum's LayerConductance, completeness on a cut, batching, baselines."""
 
+import numpy as np
 import pytest
 import torch
 from captum.attr import LayerConductance
@@ -239,3 +240,22 @@ def test_unknown_or_unavailable_precision_is_refused(encoder, encoded):
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="'tf32' needs a CUDA device"):
             neuron_integrated_gradients(encoder, encoded, LABELS, steps=2, precision="tf32")
+
+
+def test_a_cached_dataset_result_is_computed_and_keyed_in_its_precision(tmp_path, monkeypatch):
+    from collections import namedtuple
+
+    import neuron_ig.results as results
+
+    monkeypatch.setenv("NEURON_IG_CACHE", str(tmp_path))
+    Pair = namedtuple("Pair", "query_id doc_id query passage label")
+    pairs = [Pair(f"q{i}", f"d{i}", QUERIES[i], PASSAGES[i], int(LABELS[i])) for i in range(3)]
+    parameters = {"model": "random-bert", "dataset": "toy/test", "label": 1, "baseline": "PAD_QUERY", "steps": 4,
+                  "rule": "left", "max_length": 48}
+    load = lambda: random_cross_encoder(num_layers=2, seed=3)
+    exact = results.cached_nig(load, pairs, parameters, progress=False)
+    rounded = results.cached_nig(load, pairs, dict(parameters, precision="bf16"), progress=False)
+    assert results.result_folder(dict(parameters, pairs_fingerprint="x")) != results.result_folder(
+        dict(parameters, pairs_fingerprint="x", precision="bf16"))
+    assert not np.array_equal(exact.attributions, rounded.attributions)
+    np.testing.assert_allclose(rounded.attributions, exact.attributions, atol=0.1 * np.abs(exact.attributions).max())
