@@ -1,5 +1,6 @@
 """NIG engine: agreement with captum's LayerConductance, completeness on a cut, batching, baselines."""
 
+import numpy as np
 import pytest
 import torch
 from captum.attr import LayerConductance
@@ -184,3 +185,77 @@ def test_the_speed_benchmark_references_compute_the_same_nig(encoder, encoded):
     ours = neuron_integrated_gradients(encoder, encoded, LABELS, steps=12).total()
     for reference in (benchmark.loop_reference, benchmark.captum_reference):
         torch.testing.assert_close(reference(encoder, encoded, LABELS, 12), ours, rtol=1e-4, atol=1e-4 * float(ours.abs().max()))
+
+
+def test_results_do_not_depend_on_the_order_of_the_pairs_nor_on_padding(encoder):
+    """Pairs are sorted by length inside the engine: any input order gives the same NIG, equal to each pair alone."""
+    queries = QUERIES + ["dog", "a very long question about the noise of a jet engine when it takes off at night"]
+    passages = PASSAGES + ["barks", PASSAGES[1] + " " + PASSAGES[2]]
+    labels = torch.tensor([1, 0, 1, 0, 1])
+    encoded = encode_pairs(encoder.tokenizer, queries, passages, max_length=64)
+    assert len(set(encoded.attention_mask.sum(1).tolist())) == 4, "the pairs must have different lengths (two tie)"
+    result = neuron_integrated_gradients(encoder, encoded, labels, steps=8, batch_rows=18, keep_tokens=True)
+    permutation = [3, 0, 4, 2, 1]
+    permuted = neuron_integrated_gradients(encoder, encoded.select(permutation), labels[permutation], steps=8, batch_rows=18)
+    alone = [neuron_integrated_gradients(encoder, encoded.select([i]), labels[i:i + 1], steps=8) for i in range(5)]
+    for name in result.attributions:
+        scale = float(result.attributions[name].abs().max())
+        torch.testing.assert_close(permuted.attributions[name], result.attributions[name][permutation], rtol=1e-4, atol=1e-5 * scale)
+        torch.testing.assert_close(torch.cat([r.attributions[name] for r in alone]), result.attributions[name], rtol=1e-4, atol=1e-5 * scale)
+        assert result.token_attributions[name].shape[:2] == encoded.input_ids.shape
+    torch.testing.assert_close(permuted.score, result.score[permutation])
+
+
+def test_the_backward_pass_stops_at_the_lowest_recorded_module_and_computes_no_weight_gradient(encoder, encoded):
+    layers = encoder.model.bert.encoder.layer
+    calls = {0: 0, 1: 0, 2: 0}
+    handles = [layers[i].attention.register_full_backward_hook(lambda *args, i=i: calls.__setitem__(i, calls[i] + 1))
+               for i in calls]
+    try:
+        modules = dict(list(encoder.ffn_layers().items())[1:])  # FFN of layers 1 and 2: attentions 0 and 1 are below
+        result = neuron_integrated_gradients(encoder, encoded, LABELS, modules=modules, steps=4)
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert calls[0] == calls[1] == 0, "nothing below the lowest recorded module may be differentiated"
+    assert calls[2] > 0, "the attention above the lowest recorded module is differentiated"
+    assert all(p.grad is None for p in encoder.model.parameters())
+    assert all(p.requires_grad for p in encoder.model.parameters()), "parameters are restored"
+    reference = captum_conductance(encoder, encoded, LABELS, modules[next(iter(modules))], Baseline.PAD_QUERY, 4)
+    torch.testing.assert_close(result.attributions[next(iter(modules))].sum(1), reference.sum(1), rtol=1e-4, atol=1e-6)
+
+
+def test_bf16_autocast_stays_close_to_fp32_and_keeps_completeness_sums_in_fp32(encoder, encoded):
+    exact = neuron_integrated_gradients(encoder, encoded, LABELS, steps=8)
+    rounded = neuron_integrated_gradients(encoder, encoded, LABELS, steps=8, precision="bf16")
+    assert all(t.dtype == torch.float32 for t in [*rounded.attributions.values(), rounded.score])
+    error = ((rounded.total() - exact.total()).norm() / exact.total().norm()).item()
+    assert 0 < error < 0.1, f"bf16 NIG differs from fp32 by {error:.2e} (relative norm)"
+    torch.testing.assert_close(rounded.score, exact.score, rtol=0, atol=2e-2)
+
+
+def test_unknown_or_unavailable_precision_is_refused(encoder, encoded):
+    with pytest.raises(ValueError, match="unknown precision 'fp16'"):
+        neuron_integrated_gradients(encoder, encoded, LABELS, steps=2, precision="fp16")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="'tf32' needs a CUDA device"):
+            neuron_integrated_gradients(encoder, encoded, LABELS, steps=2, precision="tf32")
+
+
+def test_a_cached_dataset_result_is_computed_and_keyed_in_its_precision(tmp_path, monkeypatch):
+    from collections import namedtuple
+
+    import neuron_ig.results as results
+
+    monkeypatch.setenv("NEURON_IG_CACHE", str(tmp_path))
+    Pair = namedtuple("Pair", "query_id doc_id query passage label")
+    pairs = [Pair(f"q{i}", f"d{i}", QUERIES[i], PASSAGES[i], int(LABELS[i])) for i in range(3)]
+    parameters = {"model": "random-bert", "dataset": "toy/test", "label": 1, "baseline": "PAD_QUERY", "steps": 4,
+                  "rule": "left", "max_length": 48}
+    load = lambda: random_cross_encoder(num_layers=2, seed=3)
+    exact = results.cached_nig(load, pairs, parameters, progress=False)
+    rounded = results.cached_nig(load, pairs, dict(parameters, precision="bf16"), progress=False)
+    assert results.result_folder(dict(parameters, pairs_fingerprint="x")) != results.result_folder(
+        dict(parameters, pairs_fingerprint="x", precision="bf16"))
+    assert not np.array_equal(exact.attributions, rounded.attributions)
+    np.testing.assert_allclose(rounded.attributions, exact.attributions, atol=0.1 * np.abs(exact.attributions).max())

@@ -423,3 +423,36 @@ def synthetic_inputs(encoder) -> RerankInputs:
     batches = encode_batches(encoder.tokenizer, QUERIES, PASSAGES, max_length=48, batch_size=2)
     return RerankInputs("synthetic", {q: {d: 1.0} for q, d in pairs}, pairs, batches, {q: {d: 1} for q, d in pairs},
                         {"dataset": "synthetic", "pairs": pairs})
+
+
+@pytest.mark.filterwarnings("ignore:1 of 1 pairs truncated")
+def test_re_ranking_batches_are_sorted_by_length_sized_by_tokens_and_scores_come_back_in_order(encoder):
+    queries = [f"query number {i} " + "word " * (i % 7) for i in range(40)]
+    passages = [("a passage " * (1 + (7 * i) % 23)).strip() for i in range(40)]
+    batches = encode_batches(encoder.tokenizer, queries, passages, max_length=48, batch_size=4)
+    assert sorted(i for index, _ in batches for i in index) == list(range(40))
+    widths = [batch.input_ids.shape[1] for _, batch in batches]
+    assert widths == sorted(widths, reverse=True), "longest pairs first"
+    assert all(len(index) * batch.input_ids.shape[1] <= 4 * 48 for index, batch in batches)
+    assert len(batches[-1][0]) > len(batches[0][0]) == 4, "short pairs fill larger batches"
+    padding = sum(int((batch.attention_mask == 0).sum()) for _, batch in batches) / sum(batch.attention_mask.numel() for _, batch in batches)
+    assert padding < 0.1
+    scores = encoder.score_batches(batches, log_odds=True)
+    alone = torch.cat([encoder.log_odds(*(getattr(encode_pairs(encoder.tokenizer, [q], [p], 48), k) for k in
+                                          ("input_ids", "attention_mask", "token_type_ids"))) for q, p in zip(queries, passages)])
+    torch.testing.assert_close(scores, alone, rtol=1e-4, atol=1e-5)
+
+
+def test_bf16_re_ranking_is_close_to_fp32_and_cached_apart(encoder, neuron_ig_cache):
+    inputs = synthetic_inputs(encoder)
+    files = lambda: len(list((neuron_ig_cache / "pruning").rglob("*.npz")))
+    exact = pruned_scores(encoder, inputs, last_layer_mask())
+    before = files()
+    rounded = pruned_scores(encoder, inputs, last_layer_mask(), precision="bf16")
+    assert files() == before + 1, "bf16 scores are cached under their own key"
+    assert rounded.dtype == np.float32 and not np.array_equal(rounded, exact)
+    np.testing.assert_allclose(rounded, exact, atol=0.05 * np.abs(exact).max())
+    assert np.array_equal(pruned_scores(encoder, inputs, last_layer_mask(), precision="bf16"), rounded)
+    assert np.array_equal(pruned_scores(encoder, inputs, last_layer_mask()), exact) and files() == before + 1
+    with pytest.raises(ValueError, match="unknown precision 'half'"):
+        pruned_scores(encoder, inputs, last_layer_mask(), precision="half")

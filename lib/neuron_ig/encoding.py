@@ -115,17 +115,23 @@ def encode_batches(
 ) -> list[tuple[list[int], EncodedPairs]]:
     """The pairs tokenised in batches of similar length (little padding): ``[(pair indices, EncodedPairs)]``.
 
-    For scoring many pairs, e.g. a re-ranking; truncation is expected there and not warned about.
+    For scoring many pairs, e.g. a re-ranking; truncation is expected there and not warned about. Pairs are
+    sorted by token count, longest first; a batch holds at most ``batch_size * max_length`` tokens with its
+    padding, so batches of short pairs hold more of them (a forward pass costs about its number of tokens).
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     if len(queries) != len(passages):
         raise ValueError(f"{len(queries)} queries but {len(passages)} passages: pass one passage per query")
-    order = sorted(range(len(queries)), key=lambda i: len(queries[i]) + len(passages[i]))
-    batches = []
-    for start in range(0, len(order), batch_size):
-        index = order[start:start + batch_size]
+    lengths = [len(ids) for ids in tokenizer(list(queries), list(passages), truncation="longest_first",
+                                              max_length=max_length)["input_ids"]] if len(queries) else []
+    order = sorted(range(len(queries)), key=lambda i: -lengths[i])
+    budget, batches, start = batch_size * max_length, [], 0
+    while start < len(order):
+        end = start + max(1, budget // lengths[order[start]])  # the first pair of a batch is its longest
+        index = order[start:end]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             batches.append((index, encode_pairs(tokenizer, [queries[i] for i in index], [passages[i] for i in index], max_length)))
+        start = end
     return batches

@@ -12,6 +12,7 @@ of its own class.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import dataclass
@@ -26,6 +27,36 @@ FFN_PATTERN = re.compile(r"^(?:.*\.)?encoder\.layer\.(\d+)\.intermediate$")
 LAYER_OUTPUT_PATTERN = re.compile(r"^(?:.*\.)?encoder\.layer\.(\d+)\.output$")
 #: Self-attention context of the same encoders (output before the attention projection), per head.
 ATTENTION_PATTERN = re.compile(r"^(?:.*\.)?encoder\.layer\.(\d+)\.attention\.self$")
+#: Arithmetic of forward (and backward) passes: exact fp32, TF32 matrix products (CUDA only), bf16 autocast.
+PRECISIONS = ("fp32", "tf32", "bf16")
+
+
+def autocast(device, precision: str):
+    """Context: the arithmetic of ``precision`` (one of :data:`PRECISIONS`) for passes on ``device``.
+
+    Raises:
+        ValueError: an unknown precision, or ``"tf32"`` without CUDA.
+    """
+    device = torch.device(device)
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}: use 'fp32' (exact), 'bf16' (autocast) or 'tf32' (CUDA only)")
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    if precision == "tf32":
+        if device.type != "cuda":
+            raise ValueError(f"precision 'tf32' needs a CUDA device, the model is on {device}: use 'fp32' or 'bf16'")
+        return _tf32()
+    return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _tf32():
+    flags = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = flags
 
 
 @dataclass
@@ -74,34 +105,40 @@ class CrossEncoder:
         return torch.sigmoid(self.log_odds(input_ids, attention_mask, token_type_ids))
 
     @torch.no_grad()
-    def log_odds(self, input_ids, attention_mask, token_type_ids) -> torch.Tensor:
-        """log(P(relevant) / P(non-relevant)) for a batch of encoded pairs, ``[batch]``.
+    def log_odds(self, input_ids, attention_mask, token_type_ids, precision: str = "fp32") -> torch.Tensor:
+        """log(P(relevant) / P(non-relevant)) for a batch of encoded pairs, ``[batch]`` fp32.
 
         The re-ranking score: it orders pairs as P(relevant) does, without P's saturation at 1 in float32.
+        ``precision``: one of :data:`PRECISIONS`.
         """
-        logits = self.model(
-            input_ids=input_ids.to(self.device),
-            attention_mask=attention_mask.to(self.device),
-            token_type_ids=token_type_ids.to(self.device),
-        ).logits
+        with autocast(self.device, precision):
+            logits = self.model(
+                input_ids=input_ids.to(self.device),
+                attention_mask=attention_mask.to(self.device),
+                token_type_ids=token_type_ids.to(self.device),
+            ).logits.float()
         return logits[:, 0] if self.num_labels == 1 else logits[:, 1] - logits[:, 0]
 
     def score(self, queries, passages, max_length: int = 128, batch_size: int = 64, progress: bool = False,
-              log_odds: bool = False) -> torch.Tensor:
+              log_odds: bool = False, precision: str = "fp32") -> torch.Tensor:
         """P(relevant) (or its log-odds) of each (query, passage) pair, ``[pairs]`` on the CPU."""
         from .encoding import encode_batches
 
         return self.score_batches(encode_batches(self.tokenizer, queries, passages, max_length, batch_size),
-                                  progress=progress, log_odds=log_odds)
+                                  progress=progress, log_odds=log_odds, precision=precision)
 
-    def score_batches(self, batches, progress: bool = False, log_odds: bool = False) -> torch.Tensor:
-        """Scores of pairs encoded by :func:`neuron_ig.encoding.encode_batches`, ``[pairs]`` in the pairs' order."""
+    def score_batches(self, batches, progress: bool = False, log_odds: bool = False, precision: str = "fp32") -> torch.Tensor:
+        """Scores of pairs encoded by :func:`neuron_ig.encoding.encode_batches`, ``[pairs]`` fp32 in the pairs' order.
+
+        One forward pass per batch and no gradient; ``precision`` is one of :data:`PRECISIONS`.
+        """
         from tqdm.auto import tqdm
 
+        autocast(self.device, precision)  # refuses an unknown or unavailable precision before any work
         scores = torch.empty(sum(len(index) for index, _ in batches))
-        score = self.log_odds if log_odds else self.relevance
         for index, batch in tqdm(batches, desc="scoring", unit="batch", disable=not progress, mininterval=2):
-            scores[index] = score(batch.input_ids, batch.attention_mask, batch.token_type_ids).float().cpu()
+            odds = self.log_odds(batch.input_ids, batch.attention_mask, batch.token_type_ids, precision)
+            scores[index] = (odds if log_odds else torch.sigmoid(odds)).cpu()
         return scores
 
 

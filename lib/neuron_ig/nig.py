@@ -12,9 +12,14 @@ F is the probability of the pair's own class (P(relevant) for relevant pairs, P(
 non-relevant ones). Units are the outputs of the chosen modules, by default every FFN intermediate
 layer (post-activation), at every token position.
 
-Speed: the path points of several pairs go through the model as one batch; rows do not interact, so
-one backward pass of sum(F) gives every point's gradient; step differences are accumulated chunk by
-chunk, so memory does not grow with m.
+Speed: pairs are sorted by length and each batch is cut to its longest pair, so batches carry almost
+no padding (results come back in the caller's order). The path points of several pairs go through the
+model as one batch; rows do not interact, so one backward pass of sum(F) gives every point's gradient.
+The backward pass stops at the lowest recorded module and computes no weight gradient: parameters are
+frozen and the path itself does not require a gradient, so the first recorded output is made an autograd
+leaf. Step differences are accumulated chunk by chunk, so memory does not grow with m. ``precision``
+``"bf16"`` runs the model under bf16 autocast (``"tf32"``: TF32 matrix products, CUDA only); step
+differences and sums are always taken in fp32.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from tqdm.auto import tqdm
 
 from .baselines import Baseline, baseline_ids
 from .encoding import SEGMENTS, EncodedPairs
-from .models import CrossEncoder
+from .models import PRECISIONS, CrossEncoder, autocast  # noqa: F401 (PRECISIONS: the engine's options)
 
 RULES = ("left", "right")
 #: Segments attributions are split into (padding is excluded).
@@ -79,6 +84,7 @@ def neuron_integrated_gradients(
     batch_rows: int = 128,
     unit_reduce: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] | None = None,
     keep_tokens: bool = False,
+    precision: str = "fp32",
     progress: bool = False,
 ) -> NIGResult:
     """NIG of every unit of ``modules`` (default: every FFN intermediate layer) for each pair.
@@ -95,7 +101,8 @@ def neuron_integrated_gradients(
         batch_rows: most path points (over all pairs of a batch) in one forward/backward pass.
         unit_reduce: optional per module name, ``[..., units] -> [..., groups]`` applied to the per-token
             attribution (e.g. summing the units of each attention head); conductance is additive.
-        keep_tokens: also return the per-token attributions.
+        keep_tokens: also return the per-token attributions (``[pairs, tokens, units]``, ``tokens`` of ``encoded``).
+        precision: ``"fp32"`` (exact), ``"bf16"`` (autocast, CPU or CUDA) or ``"tf32"`` (CUDA only).
         progress: show a progress bar over pairs.
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
@@ -113,21 +120,30 @@ def neuron_integrated_gradients(
 
     points = steps + 1
     pairs_per_batch = max(1, batch_rows // points)
+    autocast(encoder.device, precision)  # refuses an unknown or unavailable precision now
+    order = length_order(encoded)
     outputs: list[dict] = []
     bar = tqdm(total=len(encoded), desc=f"NIG ({steps} steps)", unit="pair", disable=not progress)
     with _frozen(encoder.model), _recording(modules) as recorded:
         for start in range(0, len(encoded), pairs_per_batch):
-            index = slice(start, start + pairs_per_batch)
+            index = order[start:start + pairs_per_batch]
             outputs.append(
                 _batch_nig(encoder, encoded.select(index), labels[index], modules, recorded,
-                           baseline, steps, rule, batch_rows, unit_reduce, keep_tokens)
+                           baseline, steps, rule, batch_rows, unit_reduce, keep_tokens, precision)
             )
             bar.update(len(outputs[-1]["score"]))
     bar.close()
-    return _concatenate(outputs, list(modules), keep_tokens)
+    return _concatenate(outputs, list(modules), keep_tokens, torch.argsort(order), encoded.input_ids.shape[1])
 
 
-def _batch_nig(encoder, encoded, labels, modules, recorded, baseline, steps, rule, batch_rows, unit_reduce, keep_tokens):
+def length_order(encoded: EncodedPairs) -> torch.Tensor:
+    """``[pairs]`` indices of the pairs from the longest to the shortest (ties in their order): batches of
+    neighbours in this order carry little padding, and the longest batch comes first (memory errors early)."""
+    return torch.argsort(encoded.attention_mask.sum(dim=1), descending=True, stable=True)
+
+
+def _batch_nig(encoder, encoded, labels, modules, recorded, baseline, steps, rule, batch_rows, unit_reduce, keep_tokens,
+               precision):
     """NIG of one batch of pairs, its path points chunked so at most ``batch_rows`` go through at once."""
     device = encoder.device
     encoded = encoded.to(device)
@@ -138,39 +154,42 @@ def _batch_nig(encoder, encoded, labels, modules, recorded, baseline, steps, rul
         inputs = embed(encoded.input_ids)
         baselines = embed(baseline_ids(encoded, baseline, encoder.tokenizer.pad_token_id))
     alphas = torch.linspace(0, 1, steps + 1, device=device, dtype=inputs.dtype)
-    points_per_chunk = max(1, batch_rows // pairs)
+    chunks = torch.split(alphas, max(1, batch_rows // pairs))
 
-    accumulated = {name: None for name in modules}  # [pairs, tokens, units] running NIG per token
+    accumulated = {name: None for name in modules}  # [pairs, tokens, units] running NIG per token, fp32
     previous = {}  # name -> (activation, gradient) at the last point of the previous chunk, [pairs, tokens, units]
     first_score = last_score = None  # F at the chunk's first and last points: F(x') and F(x) in the end
-    for chunk in torch.split(alphas, points_per_chunk):
+    for number, chunk in enumerate(chunks):
         span = len(chunk)
-        path = baselines[:, None] + chunk[None, :, None, None] * (inputs - baselines)[:, None]
-        path = path.reshape(pairs * span, tokens, -1).requires_grad_(True)
+        # the path needs no gradient: the backward pass stops at the first recorded module (see _recording)
+        path = (baselines[:, None] + chunk[None, :, None, None] * (inputs - baselines)[:, None]).reshape(pairs * span, tokens, -1)
         with torch.enable_grad():
-            logits = encoder.model(
-                inputs_embeds=path,
-                attention_mask=encoded.attention_mask.repeat_interleave(span, dim=0),
-                token_type_ids=encoded.token_type_ids.repeat_interleave(span, dim=0),
-            ).logits
-            target = encoder.class_probabilities(logits).gather(1, labels.repeat_interleave(span)[:, None])[:, 0]
+            with autocast(device, precision):
+                logits = encoder.model(
+                    inputs_embeds=path,
+                    attention_mask=encoded.attention_mask.repeat_interleave(span, dim=0),
+                    token_type_ids=encoded.token_type_ids.repeat_interleave(span, dim=0),
+                ).logits
+            target = encoder.class_probabilities(logits.float()).gather(1, labels.repeat_interleave(span)[:, None])[:, 0]
             activations = [recorded[name] for name in modules]
             gradients = torch.autograd.grad(target.sum(), activations)
         target = target.detach().view(pairs, span)
         first_score = target[:, 0] if first_score is None else first_score
         last_score = target[:, -1]
         for name, activation, gradient in zip(modules, activations, gradients):
-            a = activation.detach().view(pairs, span, tokens, -1)
-            g = gradient.view(pairs, span, tokens, -1)
+            # fp32 differences: bf16 activations of neighbouring points differ in their last bits
+            a = activation.detach().float().view(pairs, span, tokens, -1)
+            g = gradient.float().view(pairs, span, tokens, -1)
             contribution = _step_contributions(a, g, previous.get(name), rule)
             if contribution is not None:
-                accumulated[name] = contribution if accumulated[name] is None else accumulated[name] + contribution
-            previous[name] = (a[:, -1].clone(), g[:, -1].clone())
+                accumulated[name] = contribution if accumulated[name] is None else accumulated[name].add_(contribution)
+            if number + 1 < len(chunks):  # a copy, so the chunk's activations can be freed
+                previous[name] = (a[:, -1].clone(), g[:, -1].clone())
         del logits, target, activations, gradients, path
         recorded.clear()
 
     # one-hot of the attributed segments, [pairs, tokens, 4]; padding rows are all zero
-    segment_onehot = torch.stack([encoded.segments == s for s in range(len(ATTRIBUTED_SEGMENTS))], dim=-1).to(inputs.dtype)
+    segment_onehot = torch.stack([encoded.segments == s for s in range(len(ATTRIBUTED_SEGMENTS))], dim=-1).float()
     result = {"attributions": {}, "tokens": {}}
     for name, per_token in accumulated.items():
         if name in unit_reduce:
@@ -203,15 +222,15 @@ def _step_contributions(a, g, previous, rule):
     return total
 
 
-def _concatenate(outputs, names, keep_tokens) -> NIGResult:
-    cat = lambda key: torch.cat([o[key] for o in outputs])
+def _concatenate(outputs, names, keep_tokens, inverse, width) -> NIGResult:
+    """The batches' results joined, back in the caller's order (``inverse`` undoes the length order)."""
+    cat = lambda key: torch.cat([o[key] for o in outputs])[inverse]
     tokens = {}
     if keep_tokens:
-        width = max(o["tokens"][names[0]].shape[1] for o in outputs)
         pad = lambda t: torch.nn.functional.pad(t, (0, 0, 0, width - t.shape[1]))
-        tokens = {n: torch.cat([pad(o["tokens"][n]) for o in outputs]) for n in names}
+        tokens = {n: torch.cat([pad(o["tokens"][n]) for o in outputs])[inverse] for n in names}
     return NIGResult(
-        attributions={n: torch.cat([o["attributions"][n] for o in outputs]) for n in names},
+        attributions={n: torch.cat([o["attributions"][n] for o in outputs])[inverse] for n in names},
         score=cat("score"),
         baseline_score=cat("baseline_score"),
         relevance=cat("relevance"),
@@ -236,7 +255,12 @@ class _frozen:
 
 
 class _recording:
-    """Context: forward hooks that keep each module's latest output (in the autograd graph) by name."""
+    """Context: forward hooks that keep each module's latest output (in the autograd graph) by name.
+
+    An output that does not require a gradient (the lowest recorded module's, as parameters are frozen
+    and the path needs none) is replaced by a detached copy that does: an autograd leaf, where the
+    backward pass stops, so nothing below the lowest recorded module is differentiated.
+    """
 
     def __init__(self, modules: Mapping[str, nn.Module]):
         self.modules = modules
@@ -246,7 +270,12 @@ class _recording:
 
         def hook_for(name):
             def hook(_module, _inputs, output):
-                self.recorded[name] = output[0] if isinstance(output, tuple) else output
+                tensor = output[0] if isinstance(output, tuple) else output
+                if torch.is_grad_enabled() and not tensor.requires_grad:
+                    tensor = tensor.detach().requires_grad_(True)
+                    output = (tensor, *output[1:]) if isinstance(output, tuple) else tensor
+                self.recorded[name] = tensor
+                return output
             return hook
 
         self.handles = [m.register_forward_hook(hook_for(n)) for n, m in self.modules.items()]
@@ -297,7 +326,6 @@ def path_trace(
     alphas = torch.linspace(0, 1, steps + 1, device=device, dtype=inputs.dtype)
     path = baselines + alphas[:, None, None] * (inputs - baselines)
     with _frozen(encoder.model), _recording({module_name: module}) as recorded, torch.enable_grad():
-        path.requires_grad_(True)
         logits = encoder.model(inputs_embeds=path, attention_mask=encoded.attention_mask.expand(steps + 1, -1),
                                token_type_ids=encoded.token_type_ids.expand(steps + 1, -1)).logits
         score = encoder.class_probabilities(logits)[:, label]

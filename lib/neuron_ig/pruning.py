@@ -21,7 +21,7 @@ import torch
 
 from . import cache
 from .encoding import SEGMENTS
-from .models import CrossEncoder
+from .models import CrossEncoder, autocast
 
 
 def as_mask(neurons, shape: tuple[int, int]) -> np.ndarray:
@@ -180,26 +180,31 @@ def weights_fingerprint(encoder: CrossEncoder) -> str:
 
 
 def pruned_scores(encoder: CrossEncoder, inputs, neurons=None, *, token_types: Sequence[str] | None = None,
-                  progress: bool = False) -> np.ndarray:
+                  precision: str = "fp32", progress: bool = False) -> np.ndarray:
     """Log-odds of relevance of every pair of ``inputs`` (a :class:`RerankInputs`) with ``neurons`` pruned.
 
     ``neurons=None`` (or an empty set) scores the unpruned model. Returns ``[pairs]`` float32, in the
-    order of ``inputs.pairs``. Cached in ``<cache>/pruning/<model>/<dataset>/`` by a hash of the model's
-    weights (:func:`weights_fingerprint`), the task's parameters, the set and the token types.
+    order of ``inputs.pairs``. ``precision``: one of :data:`neuron_ig.models.PRECISIONS` (``"bf16"``:
+    autocast). Cached in ``<cache>/pruning/<model>/<dataset>/`` by a hash of the model's weights
+    (:func:`weights_fingerprint`), the task's parameters, the set, the token types and the precision
+    (left out of the key for fp32, so that earlier fp32 scores stay valid).
     """
     shape = ffn_shape(encoder)
     mask = np.zeros(shape, dtype=bool) if neurons is None else as_mask(neurons, shape)
     types = checked_token_types(token_types)
     types = types if mask.any() else None  # an empty set prunes nothing, wherever
+    autocast(encoder.device, precision)  # an unknown or unavailable precision is refused before the cache is read
     parameters = {"model": encoder.name, "weights": weights_fingerprint(encoder), **inputs.parameters,
-                  "neurons": mask_fingerprint(mask) if mask.any() else "none", "token_types": types}
+                  "neurons": mask_fingerprint(mask) if mask.any() else "none", "token_types": types,
+                  **({"precision": precision} if precision != "fp32" else {})}
     path = (cache.cache_root() / "pruning" / cache.slug(encoder.name.rstrip("/").split("/")[-1])
             / cache.slug(inputs.dataset_id) / f"{cache.parameters_key(parameters)}.npz")
     with cache.computing(path) as done:  # checked against its manifest; one process computes it at a time
         if done:
             return cache.load_arrays(path)["scores"]
         with NeuronPruning(encoder, mask, token_types=types):
-            scores = encoder.score_batches(inputs.batches, progress=progress, log_odds=True).numpy().astype(np.float32)
+            scores = encoder.score_batches(inputs.batches, progress=progress, log_odds=True,
+                                           precision=precision).numpy().astype(np.float32)
         cache.save_arrays(path, scores=scores)
     return scores
 
@@ -210,7 +215,8 @@ MEASURES = ("nDCG@10", "RR@10")
 
 
 def pruning_study(encoder: CrossEncoder, tasks, schemes, *, random_seeds: int = 3, seed: int = 0,
-                  token_types: Sequence[str] | None = None, n_resamples: int = 10_000, progress: bool = True):
+                  token_types: Sequence[str] | None = None, n_resamples: int = 10_000, precision: str = "fp32",
+                  progress: bool = True):
     """Re-rank every task with every neuron set pruned, and with its random controls; compare per query.
 
     Args:
@@ -219,6 +225,7 @@ def pruning_study(encoder: CrossEncoder, tasks, schemes, *, random_seeds: int = 
         schemes: ``{name: mask [layers, units]}``, the neuron sets to prune.
         random_seeds: random controls per set (:func:`random_control`, seeds ``seed``, ``seed + 1``...).
         token_types: prune only at these token types (default: every position).
+        precision: the re-rankings' arithmetic (:func:`pruned_scores`).
 
     Returns ``(table, per_query)``:
 
@@ -251,7 +258,7 @@ def pruning_study(encoder: CrossEncoder, tasks, schemes, *, random_seeds: int = 
         rows += [{"scheme": "BM25", "variant": "set", "task": task_name, **r} for r in measured(inputs.first_stage)]
         for name, control, mask in variants:
             neurons = mask if control is None or mask is None else random_control(mask, control)
-            scores = pruned_scores(encoder, inputs, neurons, token_types=token_types)
+            scores = pruned_scores(encoder, inputs, neurons, token_types=token_types, precision=precision)
             variant = "set" if control is None else f"random {control}"
             rows += [{"scheme": name, "variant": variant, "task": task_name, **r} for r in measured(inputs.run(scores))]
             bar.update()
@@ -287,7 +294,7 @@ def pruning_study(encoder: CrossEncoder, tasks, schemes, *, random_seeds: int = 
 
 def relevance_pruning(encoder: CrossEncoder, tasks, scores, in_domain: str, p_values: Sequence[float], *,
                       sets: Sequence[str] | None = None, random_seeds: int = 3, seed: int = 0,
-                      token_types: Sequence[str] | None = None, progress: bool = True):
+                      token_types: Sequence[str] | None = None, precision: str = "fp32", progress: bool = True):
     """The pruning study of the relevance neurons: every class's sets at every p (Figures 6 and 7).
 
     The arguments not listed here are :func:`pruning_study`'s.
@@ -318,7 +325,7 @@ def relevance_pruning(encoder: CrossEncoder, tasks, scores, in_domain: str, p_va
                     schemes[f"{class_name} · {name}"] = mask
                     names[f"{class_name} · {name}"] = (class_name, name)
         table, queries = pruning_study(encoder, tasks, schemes, random_seeds=random_seeds, seed=seed,
-                                       token_types=token_types, progress=progress)
+                                       token_types=token_types, precision=precision, progress=progress)
         table.insert(0, "p", p)
         table.insert(1, "class", [names[s][0] for s in table["scheme"]])
         table.insert(2, "set", [names[s][1] for s in table["scheme"]])

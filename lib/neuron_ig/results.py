@@ -27,7 +27,7 @@ from . import cache
 from .baselines import Baseline
 from .encoding import encode_pairs
 from .models import CrossEncoder, load_cross_encoder
-from .nig import ATTRIBUTED_SEGMENTS, neuron_integrated_gradients
+from .nig import ATTRIBUTED_SEGMENTS, PRECISIONS, neuron_integrated_gradients
 
 CLASS_NAMES = {1: "relevant", 0: "non-relevant"}
 
@@ -94,6 +94,7 @@ def dataset_nig(
     rule: str = "left",
     max_length: int = 128,
     batch_rows: int = 128,
+    precision: str = "fp32",
     device: str | None = None,
     progress: bool = True,
 ) -> DatasetNIG:
@@ -101,16 +102,20 @@ def dataset_nig(
 
     Loads from the cache when this exact computation was done before; otherwise samples the pairs with
     :func:`neuron_ig.data.relevance_pairs`, computes and caches them, resuming an interrupted run.
+    ``precision`` is the engine's (:data:`neuron_ig.nig.PRECISIONS`); it is in the key unless ``"fp32"``.
     """
     from .data import relevance_pairs
 
     if label not in CLASS_NAMES:
         raise ValueError(f"label must be 1 (relevant) or 0 (non-relevant), got {label!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}")
     pairs = relevance_pairs(dataset, n_pairs, label, seed=seed)
     parameters = {
         "model": str(model), "model_fingerprint": model_fingerprint(str(model)), "dataset": dataset,
         "label": label, "n_pairs": n_pairs, "seed": seed, "baseline": Baseline.parse(baseline).value,
         "steps": steps, "rule": rule, "max_length": max_length, "modules": "ffn",
+        **({"precision": precision} if precision != "fp32" else {}),  # fp32 keys stay those of earlier results
     }
     return cached_nig(lambda: cached_encoder(str(model), device), pairs, parameters, batch_rows=batch_rows, progress=progress)
 
@@ -192,7 +197,7 @@ def _compute_chunk(encoder: CrossEncoder, chunk, parameters: dict, batch_rows: i
     labels = torch.tensor([p.label for p in chunk])
     result = neuron_integrated_gradients(
         encoder, encoded, labels, baseline=parameters["baseline"], steps=parameters["steps"],
-        rule=parameters["rule"], batch_rows=batch_rows,
+        rule=parameters["rule"], batch_rows=batch_rows, precision=parameters.get("precision", "fp32"),
     )
     return {
         "attributions": result.stacked().numpy().astype(np.float32),
