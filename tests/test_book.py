@@ -177,7 +177,19 @@ def test_overlap_matrix_is_a_jaccard_matrix(small_book):
 def test_paper_page_gives_a_verdict_on_every_claim(small_book):
     claims = glued(small_book, "10_paper_vs_reproduction")["claims"]
     assert {row["verdict"] for row in claims} <= {"supported", "not supported", "inconclusive", "not computed"}
-    assert any("Pruning" in row["claim"] for row in claims)
+    assert sum("Pruning" in row["claim"] for row in claims) == 8  # 2 classes x 2 sets x 2 kinds of control
+    assert len(claims) == 14
+    tested = [row for row in claims if row["p"] is not None]
+    assert tested, "some claim is tested"
+    for row in tested:  # Holm over the page's tested claims
+        assert 0 < row["p"] <= row["p (Holm)"] <= 1
+        assert row["verdict"] != "supported" or row["p (Holm)"] <= 0.05
+        assert row["verdict"] != "not supported" or not row["in claimed direction"]
+    for row in claims:
+        if row["p"] is None:
+            assert row["verdict"] == "not computed" and row["note"]
+    html = (small_book / "_build" / "html" / "book" / "generated" / "10_paper_vs_reproduction.html").read_text()
+    assert "paper:" not in html and "reconstructed" in html
 
 
 def test_pruning_page_compares_every_set_with_the_unpruned_model_and_its_random_controls(small_book):
@@ -185,6 +197,7 @@ def test_pruning_page_compares_every_set_with_the_unpruned_model_and_its_random_
     tasks = {row["collection"]: row for row in values["pruning_tasks"]}
     assert set(tasks) == set(DATASETS)
     assert all(row["queries"] <= 4 and row["pairs re-ranked"] <= 4 * 5 for row in tasks.values())
+    assert all(0 <= row["informative queries"] <= row["queries"] for row in tasks.values())
     table = values["pruning_table"]
     n_neurons = 6 * 1536
     assert {row["p"] for row in table} == {1.0}
@@ -192,15 +205,23 @@ def test_pruning_page_compares_every_set_with_the_unpruned_model_and_its_random_
     for row in table:
         assert row["delta"] == pytest.approx(row["nDCG@10"] - row["unpruned nDCG@10"], abs=1e-9)
         assert row["unpruned nDCG@10"] == pytest.approx(tasks[row["task"]]["unpruned nDCG@10"])
-        assert row["random min"] <= row["random delta"] <= row["random max"]
         if row["set"].startswith(("top: ", "lowest: ")) or row["set"] == "fusion":
             assert row["neurons"] == -(-n_neurons * 1.0 // 100)
-        if row["neurons"] == 0:
-            assert row["delta"] == 0 and row["p vs unpruned"] == 1 and row["random max"] == row["random min"] == 0
-        else:
-            assert 0 < row["p vs random (Holm)"] <= 1 and row["p vs random"] <= row["p vs random (Holm)"]
+        # controls only for the verdict sets (in-domain top, fusion), on the in-domain collection
+        controlled = row["set"] in (f"top: {DATASETS[0]}", "fusion") and row["task"] == DATASETS[0]
+        assert row["controls"] == (2 if controlled else 0), row
+        if not controlled:
+            assert row["random delta"] is None and row["test vs random"] == "no control"
+            continue
+        assert row["random min"] <= row["random delta"] <= row["random max"]
+        assert row["matched delta"] is not None and row["p vs matched (Holm)"] >= row["p vs matched"]
+        assert row["test vs random"] == "t prediction interval"  # 2 controls: a rank p-value could not pass
+        assert 0 < row["p vs random"] <= row["p vs random (Holm)"] <= 1
+        assert row["p vs random"] == pytest.approx(row["p random (t)"])
+        assert row["delta vs random"] == pytest.approx(row["delta"] - row["random delta"])
     verdicts = {row["verdict"] for row in values["pruning_verdicts"]}
-    assert verdicts <= {"hurts more than random", "hurts less than random", "no significant difference", "empty set"}
+    assert verdicts <= {"hurts more than random", "does not hurt more than random", "no significant difference",
+                        "empty set", "no control"}
 
 
 def test_figure7_prunes_growing_sets_of_the_in_domain_negative_class(small_book):
@@ -224,8 +245,8 @@ def test_one_notebook_per_analysis_makes_the_pages_of_both_classes(small_book):
     html = small_book / "_build" / "html" / "book" / "generated"
     for page, title in [("03_positive_neurons", "Relevance neurons of the positive class (Figure 2)"),
                         ("05_negative_neurons", "Relevance neurons of the negative class (Figure 4)"),
-                        ("04_positive_neurons_core", "A shared core of positive-class neurons (Figure 3)"),
-                        ("06_negative_neurons_core", "A shared core of negative-class neurons (Figure 5)")]:
+                        ("04_positive_neurons_core", "Is there a shared core of positive-class neurons? (Figure 3)"),
+                        ("06_negative_neurons_core", "Is there a shared core of negative-class neurons? (Figure 5)")]:
         assert f"<h1>{title}<" in (html / f"{page}.html").read_text(), page
     positive, negative = (glued(small_book, page)["layer_counts"] for page in ("03_positive_neurons", "05_negative_neurons"))
     assert positive != negative  # each page computed its own class
@@ -262,3 +283,57 @@ def test_pruning_table_downloads_from_page_11(small_book):
     table = glued(small_book, "11_pruning")["pruning_table"]
     assert len(rows) == len(table)
     assert [float(row["delta"]) for row in rows] == pytest.approx([row["delta"] for row in table])
+
+
+@pytest.mark.parametrize("stem", ["03_positive_neurons", "05_negative_neurons"])
+def test_relevance_pages_show_the_change_each_pair_has_to_attribute(small_book, stem):
+    values = glued(small_book, stem)
+    changes = {row["dataset"]: row for row in values["change_table"]}
+    assert set(changes) == set(DATASETS)
+    for dataset, row in changes.items():
+        assert row["pairs"] == values["pairs_used"][dataset]["correct"]  # the pairs the class mean uses
+        assert 0 <= row["negative"] <= row["below min_change"] <= row["pairs"]
+        if row["pairs"]:
+            assert row["smallest change"] <= row["median change"]
+
+
+@pytest.mark.parametrize("stem", ["04_positive_neurons_core", "06_negative_neurons_core"])
+def test_core_pages_compare_the_core_with_within_dataset_parts_and_the_drop_rule_null(small_book, stem):
+    values = glued(small_book, stem)
+    for row in values["core_nulls"]:
+        assert row["p"] in SMALL["book"]["p_values"]
+        assert 0 < row["p (drop rule in the null)"] <= 1
+        assert row["within (parts)"] >= 0 and row["across (parts)"] >= 0 and row["uniform chance"] >= 0
+        if row["ratio"] is not None:
+            assert row["ratio"] == pytest.approx(row["across (parts)"] / row["within (parts)"])
+
+
+def test_overlaps_page_gives_ratios_to_within_dataset_agreement_fusion_shares_and_ood_counts_in_noise(small_book):
+    values = glued(small_book, "07_overlaps")
+    for row in values["agreement_ratios"]:
+        assert 0 <= row["cross"] <= 1 and 0 <= row["within"] <= 1 and 0 <= row["chance Jaccard"] < 1
+        if row["ratio"] is not None:
+            assert row["ratio"] == pytest.approx(row["cross"] / row["within"])
+    shares = {}
+    for row in values["fusion_shares"]:
+        assert row["normalisation"] == "rank" and 0 <= row["in its top p%"] <= 1
+        shares[(row["class"], row["p"])] = shares.get((row["class"], row["p"]), 0) + row["share of fused score"]
+    assert shares and all(total == pytest.approx(1) for total in shares.values())
+    for row in values["ood_tests"]:
+        assert row["OOD neurons"] >= 0 and row["tested null mean"] >= 0 and row["rank-gap null mean"] >= 0
+        assert 0 < row["p (max-t)"] <= 1
+
+
+def test_robustness_page_gives_membership_probabilities_and_within_beside_between_agreement(small_book):
+    values = glued(small_book, "09_robustness")
+    for row in values["membership"]:
+        assert 0 <= row["mean probability of the selected"] <= 1
+        assert row["selected with probability >= 0.9"] + row["selected with probability < 0.5"] <= row["set size"]
+    kinds = {row["compared"].startswith("within ") for row in values["agreement"]}
+    assert kinds == {True, False}
+    assert all(0 <= row["Jaccard"] <= 1 and 0 <= row["RBO"] <= 1 for row in values["agreement"])
+
+
+def test_figure7_scores_controls_on_the_in_domain_collection_only(small_book):
+    for row in glued(small_book, "12_pruning_negative_in_domain")["figure7_table"]:
+        assert (row["controls"] > 0) == (row["task"] == DATASETS[0] and row["neurons"] > 0) or row["neurons"] == 0

@@ -64,3 +64,14 @@ def test_informative_queries_have_a_relevant_document_in_the_reranked_depth():
     run = {"q1": {"d1": 2.0, "d2": 1.0}, "q2": {"d3": 1.0}, "q3": {}}
     qrels = {"q1": {"d2": 1, "d9": 2}, "q2": {"d3": 0, "d8": 1}, "q3": {"d1": 1}}
     assert informative_queries(run, qrels) == ["q1"]
+
+
+def test_drop_small_changes_keeps_everything_at_zero_and_applies_the_rule_to_every_dataset():
+    from neuron_ig.change import drop_small_changes
+
+    results = {"a": result([0.9, 0.6, 0.2], [0.1, 0.58, 0.4]), "b": result([0.9], [0.2])}
+    assert drop_small_changes(results, 0) == results
+    dropped = drop_small_changes(results, 0.05)
+    assert [len(r.score) for r in dropped.values()] == [1, 1]
+    with pytest.raises(ValueError, match="min_change"):
+        drop_small_changes(results, -1)

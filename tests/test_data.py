@@ -62,3 +62,20 @@ def test_relevance_pairs_errors(cranfield):
 
 def test_fingerprint_is_stable(cranfield):
     assert collection_fingerprint(cranfield) == collection_fingerprint(cranfield)
+
+
+def test_pairs_come_from_the_selection_queries_and_rerank_inputs_from_the_evaluation_queries(cranfield):
+    from neuron_ig.evaluation import rerank_inputs
+    from neuron_ig.query_split import EVALUATION, SELECTION, query_part, queries_in_part
+    from neuron_ig.models import random_cross_encoder
+
+    pairs = relevance_pairs(cranfield, 40, 1) + relevance_pairs(cranfield, 40, 0, bm25_depth=20)
+    assert {query_part(p.query_id) for p in pairs} == {SELECTION}
+    every = {p.query_id for p in relevance_pairs(cranfield, 40, 1, part=None)}
+    assert {query_part(q) for q in every} == {SELECTION, EVALUATION}  # the split is a choice, not the data's
+    inputs = rerank_inputs(random_cross_encoder().tokenizer, cranfield, depth=5, max_queries=6, part=EVALUATION)
+    assert len(inputs.first_stage) == 6 and {query_part(q) for q in inputs.first_stage} == {EVALUATION}
+    assert inputs.parameters["part"] == EVALUATION
+    assert queries_in_part(["a", "b"], None) == ["a", "b"]
+    with pytest.raises(ValueError, match="query part"):
+        queries_in_part(["a"], "train")

@@ -267,3 +267,42 @@ def test_robustness_page_texts():
     assert text == "No dataset and class had a correctly classified pair among the first 4."
     assert narrative.steps_text(convergence, steps_j, 0.8, steps=50, other_steps=100, first_pairs=4,
                                 stable_jaccard=0.5).endswith("50 steps are enough for every set compared.")
+
+
+# --- verdicts against nulls and controls ---------------------------------------------------------------
+
+def test_records_turn_missing_values_into_none_so_glued_values_read_back():
+    table = pd.DataFrame({"a": [1.0, np.nan], "b": ["x", None]})
+    assert narrative.records(table) == [{"a": 1.0, "b": "x"}, {"a": None, "b": None}]
+
+
+def test_control_tests_text_names_the_test_and_its_floor():
+    from neuron_ig.pruning import choose_control_tests
+
+    rng = np.random.default_rng(0)
+    deltas = rng.normal(0, 0.01, 19)
+    from neuron_ig.controls import control_test
+
+    test = control_test(-0.08, deltas)
+    table = pd.DataFrame([{"p": 1.0, "class": "positive", "set": "fusion", "task": "t", "neurons": 92, "delta": -0.08,
+                           "controls": 19, "random delta": deltas.mean(), "random sd": deltas.std(ddof=1),
+                           "p random (rank)": test["p rank"], "p random (t)": test["p t"]},
+                          {"p": 1.0, "class": "positive", "set": "other", "task": "t", "neurons": 92, "delta": -0.01,
+                           "controls": 0, "random delta": np.nan, "random sd": np.nan, "p random (rank)": np.nan,
+                           "p random (t)": np.nan}])
+    text = narrative.control_tests_text(choose_control_tests(table))
+    assert "positive · fusion, top 1%, `t`: delta -0.080" in text and "other" not in text.split("\n\n")[1]
+    assert "rank among controls" in text  # a family of one: the floor 0.05 passes 0.05
+    assert "1 / (R + 1) = 0.050" in text
+    assert narrative.control_tests_text(table.iloc[1:].assign(**{"p vs random": np.nan})).startswith("No set")
+
+
+def test_verdicts_text_counts_the_verdicts_and_states_the_level():
+    from neuron_ig.verdicts import page_verdicts
+
+    table = page_verdicts([{"claim": "a", "p": 0.001, "in claimed direction": True},
+                           {"claim": "b", "p": 0.2, "in claimed direction": True},
+                           {"claim": "c", "p": np.nan, "in claimed direction": False, "note": "no data"}])
+    text = narrative.verdicts_text(table, 0.05)
+    assert text.startswith("1 supported, 1 inconclusive, 1 not computed (of 3 claims)")
+    assert "over the 2 tested claims" in text and "at most 0.05" in text

@@ -85,3 +85,14 @@ def test_charts_render_with_tooltips_in_a_real_browser_and_load_nothing(monkeypa
     assert "L0.U7" in tooltip.inner_text() and "0.25" in tooltip.inner_text()
     assert errors == []
     assert [url for url in requests if not url.startswith(("file:", "data:", "about:", "blob:"))] == []
+
+
+def test_change_chart_draws_every_pair_and_the_threshold():
+    from neuron_ig.change import change_distribution
+
+    class Result:  # the fields change_distribution reads, as DatasetNIG has them
+        score, baseline_score, labels = [0.9, 0.8], [0.1, 0.85], [0, 0]
+
+    distribution = change_distribution({"d": Result()})
+    svg = plots.to_svg(plots.change_chart(distribution, threshold=0.05, title="changes"))
+    assert "changes" in svg and svg.count("<path") >= 2

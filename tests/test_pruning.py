@@ -456,3 +456,54 @@ def test_bf16_re_ranking_is_close_to_fp32_and_cached_apart(encoder, neuron_ig_ca
     assert np.array_equal(pruned_scores(encoder, inputs, last_layer_mask()), exact) and files() == before + 1
     with pytest.raises(ValueError, match="unknown precision 'half'"):
         pruned_scores(encoder, inputs, last_layer_mask(), precision="half")
+
+
+def test_pruning_study_gives_controls_only_to_the_controlled_sets_on_the_control_tasks(cranfield):
+    from neuron_ig.controls import activation_matched_controls, control_test
+    from neuron_ig.pruning import choose_control_tests
+
+    encoder, inputs = cranfield
+    mask = np.zeros((2, 64), dtype=bool)
+    mask[0, :6] = mask[1, 10:16] = True
+    other = np.zeros_like(mask)
+    other[1, :3] = True
+    activation = np.random.default_rng(0).random((2, 64))
+    tasks = {"a": inputs, "b": inputs}
+    table, queries = pruning_study(encoder, tasks, {"set": mask, "other": other}, random_seeds=3, progress=False,
+                                   n_resamples=500, controlled=["set"], control_tasks=["a"], activation=activation)
+    variants = set(queries[(queries["scheme"] == "set") & (queries["task"] == "a")]["variant"])
+    assert variants == {"set", "random 0", "random 1", "random 2", "matched 0", "matched 1", "matched 2"}
+    assert set(queries[(queries["scheme"] == "set") & (queries["task"] == "b")]["variant"]) == {"set"}
+    assert set(queries[queries["scheme"] == "other"]["variant"]) == {"set"}
+    rows = table.set_index(["scheme", "task"])
+    assert rows.loc[("set", "a"), "controls"] == 3 and rows.loc[("set", "b"), "controls"] == 0
+    assert rows.loc[("other", "a"), "controls"] == 0 and np.isnan(rows.loc[("other", "a"), "random delta"])
+    unpruned = ndcg_at_10(inputs.run(pruned_scores(encoder, inputs)), inputs.qrels)
+    matched = activation_matched_controls(mask, activation, 3)
+    deltas = [ndcg_at_10(inputs.run(pruned_scores(encoder, inputs, m)), inputs.qrels) - unpruned for m in matched]
+    assert rows.loc[("set", "a"), "matched delta"] == pytest.approx(np.mean(deltas))
+    expected = control_test(rows.loc[("set", "a"), "delta"], deltas)
+    assert rows.loc[("set", "a"), "p matched (t)"] == pytest.approx(expected["p t"])
+    assert rows.loc[("set", "a"), "p matched (rank)"] == pytest.approx(expected["p rank"])
+
+    chosen = choose_control_tests(table.assign(set=table["scheme"]), family="set")
+    row = chosen.set_index(["scheme", "task"]).loc[("set", "a")]
+    # 3 controls: the rank p-value's floor 1/4 cannot pass 0.05, so the t prediction interval is used
+    assert row["test vs random"] == "t prediction interval" and row["p vs random"] == pytest.approx(row["p random (t)"])
+    assert row["p vs random (Holm)"] == pytest.approx(row["p vs random"])  # a family of one
+    assert chosen.set_index(["scheme", "task"]).loc[("other", "a"), "test vs random"] == "no control"
+    with pytest.raises(ValueError, match="not among"):
+        pruning_study(encoder, tasks, {"set": mask}, random_seeds=1, progress=False, controlled=["nope"])
+
+
+def test_choose_control_tests_uses_the_rank_p_value_when_its_floor_passes_holm():
+    import pandas as pd
+
+    from neuron_ig.pruning import choose_control_tests
+
+    table = pd.DataFrame({"set": ["s", "s", "t"], "neurons": [5, 5, 0], "controls": [99, 99, 99],
+                          "p random (rank)": [0.01, 0.5, 0.5], "p random (t)": [0.002, 0.4, 0.5]})
+    chosen = choose_control_tests(table)
+    assert list(chosen["test vs random"]) == ["rank among controls", "rank among controls", "empty set"]
+    assert chosen["p vs random"].iloc[0] == 0.01 and chosen["p vs random (Holm)"].iloc[0] == pytest.approx(0.02)
+    assert np.isnan(chosen["p vs random"].iloc[2]) and chosen["family size"].tolist() == [2, 2, 0]

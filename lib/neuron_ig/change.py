@@ -61,3 +61,13 @@ def drop_small_change(result: DatasetNIG, min_change: float = 0.05) -> DatasetNI
     manifest = dict(result.manifest, n_pairs=int(keep.sum()), n_correct=int((per_pair["score"] > 0.5).sum()),
                     min_change=min_change, n_small_change_dropped=int((~keep).sum()))
     return dataclasses.replace(result, manifest=manifest, **per_pair)
+
+
+def drop_small_changes(results: Mapping[str, DatasetNIG], min_change: float = 0.0) -> dict[str, DatasetNIG]:
+    """:func:`drop_small_change` of every dataset's result, ``{dataset: DatasetNIG}``; ``min_change`` 0 (the book's
+    default) keeps every pair and returns the results as they are. The one rule the pages share."""
+    if isinstance(min_change, bool) or not isinstance(min_change, (int, float)) or min_change < 0:
+        raise ValueError(f"min_change must be a number >= 0, got {min_change!r}: 0 keeps every pair, 0.05 drops small changes")
+    if min_change == 0:
+        return dict(results)
+    return {dataset: drop_small_change(result, min_change) for dataset, result in results.items()}

@@ -99,7 +99,7 @@ def _round_robin(order: list[str], candidates: dict[str, list[str]], per_query):
 
 
 def relevance_pairs(dataset_id: str, n: int, label: int, seed: int = 0, bm25_depth: int = 100,
-                    max_pairs_per_query: int | None = None) -> list[Pair]:
+                    max_pairs_per_query: int | None = None, part: str | None = "selection") -> list[Pair]:
     """n (query, passage) pairs of class `label` from the dataset, the same for the same seed.
 
     label 1: (query, document) judged relevant (relevance > 0). label 0: a document in the query's BM25
@@ -107,6 +107,8 @@ def relevance_pairs(dataset_id: str, n: int, label: int, seed: int = 0, bm25_dep
     Pairs are spread over queries: queries are shuffled with `seed`, each query's candidates too, and
     pairs are taken one per query, then a second per query, ... up to `max_pairs_per_query` (None: no
     limit). Returned deduplicated and sorted by (query_id, doc_id); texts are `default_text()`.
+    Only queries of the `part` of :func:`neuron_ig.query_split.queries_in_part` are used (default "selection":
+    the queries whose pruning the book evaluates are never used to select neurons; None: every query).
     """
     if n <= 0:
         raise ValueError(f"n must be positive, got {n}")
@@ -118,7 +120,9 @@ def relevance_pairs(dataset_id: str, n: int, label: int, seed: int = 0, bm25_dep
     queries = {q.query_id: q.default_text() for q in dataset.queries_iter()}
     relevant = relevant_qrels(dataset_id)
     rng = random.Random(seed)
-    order = sorted(q for q in relevant if q in queries)
+    from .query_split import queries_in_part
+
+    order = queries_in_part(sorted(q for q in relevant if q in queries), part)
     rng.shuffle(order)
     if label == 1:
         candidates = {q: rng.sample(sorted(relevant[q]), len(relevant[q])) for q in order}

@@ -106,8 +106,11 @@ class RerankInputs:
 
 
 def rerank_inputs(tokenizer, dataset_id: str, *, depth: int = 100, max_queries: int = 1000, seed: int = 0,
-                  max_length: int = 128, batch_size: int = 64) -> RerankInputs:
+                  max_length: int = 128, batch_size: int = 64, part: str | None = None) -> RerankInputs:
     """The BM25 top ``depth`` of up to ``max_queries`` judged queries (drawn with ``seed``), tokenised.
+
+    ``part``: draw the queries from that side of :func:`neuron_ig.query_split.queries_in_part` only
+    (``"evaluation"`` for the pruning study: queries no selected neuron was chosen on; default None: every query).
 
     Raises:
         ValueError: ``depth`` or ``max_queries`` is not a positive int.
@@ -122,7 +125,11 @@ def rerank_inputs(tokenizer, dataset_id: str, *, depth: int = 100, max_queries: 
     for name, value in (("depth", depth), ("max_queries", max_queries)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}: the paper re-ranks the BM25 top 100 of up to 1,000 queries")
-    query_ids = sorted(relevant_qrels(dataset_id))
+    from .query_split import queries_in_part
+
+    query_ids = queries_in_part(sorted(relevant_qrels(dataset_id)), part)
+    if not query_ids:
+        raise ValueError(f"{dataset_id} has no judged query in the {part!r} part: use part=None (every query)")
     if len(query_ids) > max_queries:
         query_ids = sorted(random.Random(seed).sample(query_ids, max_queries))
     first_stage = bm25_run(dataset_id, k=depth, query_ids=query_ids)
@@ -134,7 +141,7 @@ def rerank_inputs(tokenizer, dataset_id: str, *, depth: int = 100, max_queries: 
     batches = encode_batches(tokenizer, [queries[q] for q, _ in pairs], [texts[d] for _, d in pairs], max_length, batch_size)
     digest = hashlib.sha256("\n".join(f"{q}\t{d}\t{queries[q]}\t{texts[d]}" for q, d in pairs).encode()).hexdigest()[:16]
     parameters = {"dataset": dataset_id, "depth": depth, "max_queries": max_queries, "seed": seed,
-                  "max_length": max_length, "pairs_fingerprint": digest}
+                  "max_length": max_length, "part": part, "pairs_fingerprint": digest}
     return RerankInputs(dataset_id, first_stage, pairs, batches, qrels_dict(dataset_id), parameters)
 
 

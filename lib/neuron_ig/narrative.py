@@ -451,3 +451,44 @@ def stability_text(passed: pd.DataFrame, grid: pd.DataFrame, table: pd.DataFrame
                if skipped else "")
             + "\n\nIn short, by this threshold the top-p% sets are "
             + "; ".join(f"{_robustness(share)} to the change to {variant}" for variant, share in shares.items()) + ".")
+
+
+# --- verdicts against nulls and controls (issue 14) ----------------------------------------------------
+
+def records(table: pd.DataFrame) -> list[dict]:
+    """``table`` as a list of row dicts for ``glue``, missing values as None (a NaN would not read back)."""
+    return table.astype(object).where(table.notna(), None).to_dict(orient="records")
+
+
+def control_tests_text(table: pd.DataFrame, alpha: float = 0.05) -> str:
+    """How each controlled set of a pruning table (:func:`neuron_ig.pruning.relevance_pruning`) compares with its
+    random and activation-matched controls, one bullet per row with controls, and which test gave the p-value."""
+    rows = table[(table["controls"] > 0) & (table["neurons"] > 0)] if "controls" in table else table.iloc[0:0]
+    if rows.empty:
+        return "No set was pruned with controls here: every row reads 'no control'."
+    lines = []
+    for _, row in rows.iterrows():
+        parts = []
+        for kind, words in (("random", "random"), ("matched", "activation-matched")):
+            if f"p vs {kind}" in row and pd.notna(row.get(f"p vs {kind}")):
+                parts.append(f"{words} {row[f'{kind} delta']:+.3f} (sd {row[f'{kind} sd']:.3f}; "
+                             f"{row[f'test vs {kind}']}, p = {row[f'p vs {kind}']:.2g}, Holm {row[f'p vs {kind} (Holm)']:.2g})")
+        lines.append(f"- {row['class']} · {row['set']}, top {row['p']:g}%, `{row['task']}`: delta {row['delta']:+.3f} "
+                     f"against " + "; ".join(parts) + ".")
+    r = int(rows["controls"].max())
+    return ("Each controlled set against the spread of its controls' deltas (the null):\n\n" + "\n".join(lines) + "\n\n"
+            f"With R = {r} controls a rank p-value cannot go below 1 / (R + 1) = {1 / (r + 1):.3f}: where that floor "
+            f"cannot pass the Holm threshold {alpha} / (family size), the test is the t prediction interval "
+            "t = (d_set - mean) / (sd x sqrt(1 + 1/R)) with R - 1 degrees of freedom, which uses the controls' spread "
+            "(and assumes their deltas roughly normal). Holm is applied within each set over its classes, collections and p.")
+
+
+def verdicts_text(table: pd.DataFrame, alpha: float = 0.05) -> str:
+    """The count of each verdict of a :func:`neuron_ig.verdicts.page_verdicts` table and what the verdicts mean."""
+    counts = table["verdict"].value_counts()
+    tested = int(table["p"].notna().sum()) if "p" in table else 0
+    return (", ".join(f"{n} {v}" for v, n in counts.items()) + f" (of {len(table)} claims). "
+            f"Each claim is tested against its null (column `test`); 'supported' means the one-sided p-value, "
+            f"Holm-adjusted over the {tested} tested claims of this page, is at most {alpha}; 'inconclusive' that the "
+            "effect points the claimed way but the data cannot tell it from the null; 'not supported' that it does not "
+            "point the claimed way; 'not computed' that the data lack (see `note`).")

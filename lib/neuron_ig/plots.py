@@ -323,3 +323,24 @@ def p_curve_chart(table: pd.DataFrame, *, column: str = "task", title: str | lis
     chart = alt.layer(band, control, zero, pruned, data=table).properties(width=width, height=180)
     chart = chart.facet(column=alt.Facet(f"{column}:N", title=None, sort=list(dict.fromkeys(table[column]))))
     return chart.properties(title=title) if title else chart
+
+
+def change_chart(distribution: pd.DataFrame, *, threshold: float = 0.0, title: str | None = None,
+                 width: int = 320) -> alt.LayerChart:
+    """Every pair's change F(x) - F(x') (a tick per pair) per dataset, coloured by correct classification.
+
+    ``distribution`` is :func:`neuron_ig.change.change_distribution` output; a dashed rule marks ``threshold``
+    (the change below which a pair is flagged) and a black one 0.
+    """
+    # Vega field names cannot hold quotes: F(x') is renamed for the chart
+    data = distribution.rename(columns={"F(x)": "F at the pair", "F(x')": "F at the baseline", "F(x) - F(x')": "change"})
+    base = alt.Chart().mark_tick(thickness=2, size=14).encode(
+        x=alt.X("change:Q", title="F(x) - F(x'): the change NIG distributes"),
+        y=alt.Y("dataset:N", title=None, axis=alt.Axis(labelLimit=320)),
+        color=alt.Color("correct:N", title="correctly classified", legend=alt.Legend(orient="bottom")),
+        tooltip=["dataset", "class", "pair", alt.Tooltip("F at the pair:Q", format=".3f"),
+                 alt.Tooltip("F at the baseline:Q", format=".3f"), alt.Tooltip("change:Q", format=".3f"), "correct"])
+    zero = alt.Chart().mark_rule(color="#000000").encode(x=alt.datum(0))
+    cut = alt.Chart().mark_rule(color="#D55E00", strokeDash=[4, 3]).encode(x=alt.datum(threshold))
+    chart = alt.layer(base, zero, cut, data=data).properties(width=width)
+    return chart.properties(title=title) if title else chart

@@ -216,14 +216,20 @@ MEASURES = ("nDCG@10", "RR@10")
 
 def pruning_study(encoder: CrossEncoder, tasks, schemes, *, random_seeds: int = 3, seed: int = 0,
                   token_types: Sequence[str] | None = None, n_resamples: int = 10_000, precision: str = "fp32",
-                  progress: bool = True):
+                  progress: bool = True, controlled: Sequence[str] | None = None,
+                  control_tasks: Sequence[str] | None = None, activation: np.ndarray | None = None):
     """Re-rank every task with every neuron set pruned, and with its random controls; compare per query.
 
     Args:
         encoder: the cross-encoder.
         tasks: ``{name: RerankInputs}`` (:func:`neuron_ig.evaluation.rerank_inputs`), e.g. one per collection.
         schemes: ``{name: mask [layers, units]}``, the neuron sets to prune.
-        random_seeds: random controls per set (:func:`random_control`, seeds ``seed``, ``seed + 1``...).
+        random_seeds: R, random controls per controlled set (:func:`random_control`, seeds ``seed``, ``seed + 1``...).
+        controlled: the schemes that get controls (default: every one); the others are scored without.
+        control_tasks: the tasks on which controls are scored (default: every one).
+        activation: mean activation of every neuron ``[layers, units]``
+            (:func:`neuron_ig.controls.mean_activation`): when given, each controlled set also gets R controls
+            matched on activation within each layer (:func:`neuron_ig.controls.activation_matched_controls`).
         token_types: prune only at these token types (default: every position).
         precision: the re-rankings' arithmetic (:func:`pruned_scores`).
 
@@ -231,37 +237,63 @@ def pruning_study(encoder: CrossEncoder, tasks, schemes, *, random_seeds: int = 
 
     - ``table``, one row per (scheme, task): ``neurons``; ``nDCG@10`` pruned, ``unpruned nDCG@10``,
       ``BM25 nDCG@10``; ``delta`` (pruned - unpruned, mean over queries) and its ``p vs unpruned`` (paired
-      randomization test, :func:`neuron_ig.evaluation.paired_test`); the random controls' deltas
-      ``random delta`` (mean over seeds), ``random sd``, ``random min``, ``random max``; ``delta vs random``
-      (pruned - the controls' per-query mean) and its ``p vs random``; ``delta RR@10``.
-    - ``per_query``: columns ``scheme``, ``variant`` (``"set"`` for the set itself, ``"random <seed>"`` for a
-      control; the unpruned model is scheme ``"unpruned"``, BM25 ``"BM25"``), ``task``, ``query_id`` and one
-      column per measure.
+      randomization test, :func:`neuron_ig.evaluation.paired_test`); ``delta RR@10``; ``controls`` (R, 0 for a
+      row without). With controls: their deltas ``random delta`` (mean over controls), ``random sd``,
+      ``random min``, ``random max``; ``delta vs random`` (the set's delta minus the controls' mean delta);
+      ``p random (rank)`` and ``p random (t)`` (:func:`neuron_ig.controls.control_test`: the set's delta against
+      the spread of its R controls' deltas, the null); ``p vs random (paired)`` (a secondary per-query test
+      against the controls' per-query mean, which ignores how much controls differ from each other). With
+      ``activation``, the same columns for ``matched`` controls.
+    - ``per_query``: columns ``scheme``, ``variant`` (``"set"`` for the set itself, ``"random <seed>"`` and
+      ``"matched <seed>"`` for controls; the unpruned model is scheme ``"unpruned"``, BM25 ``"BM25"``), ``task``,
+      ``query_id`` and one column per measure.
     """
     import pandas as pd
     from tqdm.auto import tqdm
 
+    from .controls import activation_matched_controls, control_test
     from .evaluation import paired_test, per_query_measures
 
     if isinstance(random_seeds, bool) or not isinstance(random_seeds, int) or random_seeds < 0:
         raise ValueError(f"random_seeds must be an int >= 0, got {random_seeds!r}")
+    unknown = sorted(set(controlled or ()) - set(schemes)) + sorted(set(control_tasks or ()) - set(tasks))
+    if unknown:
+        raise ValueError(f"controlled sets or tasks {unknown} are not among the schemes {list(schemes)} or tasks {list(tasks)}")
+    controlled = list(schemes) if controlled is None else list(controlled)
+    control_tasks = list(tasks) if control_tasks is None else list(control_tasks)
     seeds = [seed + s for s in range(random_seeds)]
-    variants = [("unpruned", None, None)] + [(name, control, mask) for name, mask in schemes.items()
-                                             for control in (None, *seeds)]  # control: None or a seed
-    bar = tqdm(total=len(tasks) * len(variants), desc="pruned re-ranking", unit="run", disable=not progress)
+    kinds = ["random"] + (["matched"] if activation is not None else [])
+
+    def controls_of(name, mask):
+        """{variant: control mask} of one scheme."""
+        if name not in controlled:
+            return {}
+        out = {f"random {s}": random_control(mask, s) for s in seeds}
+        if activation is not None and np.asarray(mask).any():
+            out.update({f"matched {s}": m for s, m in zip(seeds, activation_matched_controls(mask, activation, len(seeds), seed=seed))})
+        return out
+
+    variants = {name: controls_of(name, mask) for name, mask in schemes.items()}
+    runs = sum(1 + len(schemes) + sum(len(v) for v in variants.values()) * (t in control_tasks) for t in tasks)
+    bar = tqdm(total=runs, desc="pruned re-ranking", unit="run", disable=not progress)
     rows = []
     for task_name, inputs in tasks.items():
         def measured(run):
             values = per_query_measures(run, inputs.qrels, MEASURES)
             return [{"query_id": q, **{m: values[m][q] for m in MEASURES}} for q in values[MEASURES[0]]]
 
-        rows += [{"scheme": "BM25", "variant": "set", "task": task_name, **r} for r in measured(inputs.first_stage)]
-        for name, control, mask in variants:
-            neurons = mask if control is None or mask is None else random_control(mask, control)
+        def score(scheme, variant, neurons):
             scores = pruned_scores(encoder, inputs, neurons, token_types=token_types, precision=precision)
-            variant = "set" if control is None else f"random {control}"
-            rows += [{"scheme": name, "variant": variant, "task": task_name, **r} for r in measured(inputs.run(scores))]
             bar.update()
+            return [{"scheme": scheme, "variant": variant, "task": task_name, **r} for r in measured(inputs.run(scores))]
+
+        rows += [{"scheme": "BM25", "variant": "set", "task": task_name, **r} for r in measured(inputs.first_stage)]
+        rows += score("unpruned", "set", None)
+        for name, mask in schemes.items():
+            rows += score(name, "set", mask)
+            if task_name in control_tasks:
+                for variant, control in variants[name].items():
+                    rows += score(name, variant, control)
     bar.close()
     per_query_table = pd.DataFrame(rows)
 
@@ -273,28 +305,72 @@ def pruning_study(encoder: CrossEncoder, tasks, schemes, *, random_seeds: int = 
         unpruned = values[("unpruned", "set")]
         for name, mask in schemes.items():
             pruned = values[(name, "set")]
-            controls = [values[(name, f"random {s}")]["nDCG@10"] for s in seeds]
             versus_unpruned = paired_test(pruned["nDCG@10"].to_dict(), unpruned["nDCG@10"].to_dict(),
                                           n_resamples=n_resamples, seed=seed)
             row = {"scheme": name, "task": task_name, "neurons": int(np.asarray(mask).sum()),
                    "nDCG@10": pruned["nDCG@10"].mean(), "unpruned nDCG@10": unpruned["nDCG@10"].mean(),
                    "BM25 nDCG@10": values[("BM25", "set")]["nDCG@10"].mean(),
                    "delta": versus_unpruned["delta"], "p vs unpruned": versus_unpruned["p randomization"],
-                   "delta RR@10": pruned["RR@10"].mean() - unpruned["RR@10"].mean()}
-            if controls:
+                   "delta RR@10": pruned["RR@10"].mean() - unpruned["RR@10"].mean(), "controls": 0}
+            for kind in kinds:
+                if task_name not in control_tasks:
+                    break
+                controls = [values[(name, v)]["nDCG@10"] for v in variants[name] if v.startswith(kind + " ")]
+                if not controls:
+                    continue
                 deltas = np.array([c.mean() - unpruned["nDCG@10"].mean() for c in controls])
-                versus_random = paired_test(pruned["nDCG@10"].to_dict(), pd.concat(controls, axis=1).mean(axis=1).to_dict(),
-                                            n_resamples=n_resamples, seed=seed)
-                row.update({"random delta": deltas.mean(), "random sd": deltas.std(ddof=1) if len(deltas) > 1 else np.nan,
-                            "random min": deltas.min(), "random max": deltas.max(),
-                            "delta vs random": versus_random["delta"], "p vs random": versus_random["p randomization"]})
+                paired = paired_test(pruned["nDCG@10"].to_dict(), pd.concat(controls, axis=1).mean(axis=1).to_dict(),
+                                     n_resamples=n_resamples, seed=seed)
+                test = control_test(row["delta"], deltas) if len(deltas) >= 2 else {"p rank": np.nan, "p t": np.nan}
+                row.update({"controls": len(deltas), f"{kind} delta": deltas.mean(),
+                            f"{kind} sd": deltas.std(ddof=1) if len(deltas) > 1 else np.nan,
+                            f"{kind} min": deltas.min(), f"{kind} max": deltas.max(),
+                            f"delta vs {kind}": row["delta"] - deltas.mean(),
+                            f"p {kind} (rank)": test["p rank"], f"p {kind} (t)": test["p t"],
+                            f"p vs {kind} (paired)": paired["p randomization"]})
             table.append(row)
     return pd.DataFrame(table), per_query_table
 
 
+def choose_control_tests(table, *, family: str = "set", alpha: float = 0.05):
+    """Each controlled row's test against its controls, chosen for its Holm family, and the Holm adjustment.
+
+    ``table``: a pruning study table with a ``family`` column (e.g. ``set``: each set over its classes, tasks and
+    p). Within each family, over its rows with controls and neurons: the rank p-value when its floor
+    1 / (R + 1) can pass alpha / (family size), else the t prediction interval
+    (:func:`neuron_ig.controls.control_method`). Adds, per kind of control (``random``, ``matched``):
+    ``p vs <kind>`` (the chosen p), ``test vs <kind>`` (its name) and ``p vs <kind> (Holm)``; ``family size``.
+    Returns a new table.
+    """
+    from .controls import control_method
+    from .evaluation import holm
+
+    table = table.copy()
+    table["family size"] = 0
+    for kind in ("random", "matched"):
+        if f"p {kind} (rank)" not in table:
+            continue
+        table[f"p vs {kind}"] = np.nan
+        table[f"test vs {kind}"] = "no control"
+        table[f"p vs {kind} (Holm)"] = np.nan
+        tested = table[(table["neurons"] > 0) & table[f"p {kind} (rank)"].notna()]
+        for _, rows in tested.groupby(family, sort=False):
+            methods = [control_method(int(r), len(rows), alpha) for r in rows["controls"]]
+            p = [row[f"p {kind} (rank)"] if m.startswith("rank") else row[f"p {kind} (t)"]
+                 for m, (_, row) in zip(methods, rows.iterrows())]
+            table.loc[rows.index, f"p vs {kind}"] = p
+            table.loc[rows.index, f"test vs {kind}"] = methods
+            table.loc[rows.index, f"p vs {kind} (Holm)"] = holm(np.asarray(p, dtype=float))
+            table.loc[rows.index, "family size"] = len(rows)
+        table.loc[(table["neurons"] == 0) & (table["controls"] > 0), f"test vs {kind}"] = "empty set"
+    return table
+
+
 def relevance_pruning(encoder: CrossEncoder, tasks, scores, in_domain: str, p_values: Sequence[float], *,
                       sets: Sequence[str] | None = None, random_seeds: int = 3, seed: int = 0,
-                      token_types: Sequence[str] | None = None, precision: str = "fp32", progress: bool = True):
+                      token_types: Sequence[str] | None = None, precision: str = "fp32", progress: bool = True,
+                      controlled_sets: Sequence[str] | None = None, control_tasks: Sequence[str] | None = None,
+                      activation: np.ndarray | None = None, normalise: str | None = None):
     """The pruning study of the relevance neurons: every class's sets at every p (Figures 6 and 7).
 
     The arguments not listed here are :func:`pruning_study`'s.
@@ -303,15 +379,17 @@ def relevance_pruning(encoder: CrossEncoder, tasks, scores, in_domain: str, p_va
         scores: ``{class name: {dataset: class mean [layers, units]}}`` (:func:`neuron_ig.aggregation.class_means`).
         in_domain: the in-domain dataset's key.
         sets: keep only these sets of :func:`neuron_ig.selection.pruning_schemes` (e.g. ``["top: <in-domain>"]``).
+        controlled_sets: the sets (names of :func:`~neuron_ig.selection.pruning_schemes`, every class) that get
+            the ``random_seeds`` controls (default: every set); the others are marked "no control".
+        normalise: the fusion's normalisation (:func:`neuron_ig.selection.fusion`).
 
     Returns ``(table, per_query)`` as :func:`pruning_study` does, with columns ``p``, ``class`` and ``set``
-    added, ``scheme`` being ``"<class> · <set>"``, and (with random controls) ``p vs random (Holm)``: the
-    p-values against the controls adjusted within each set (e.g. ``"top: <in-domain>"``) over its non-empty
-    rows (classes, tasks and p values). The per-query table holds every p.
+    added, ``scheme`` being ``"<class> · <set>"``, and the tests against the controls of
+    :func:`choose_control_tests`, one Holm family per set (e.g. ``"top: <in-domain>"``) over its non-empty
+    controlled rows (classes, tasks and p values). The per-query table holds every p.
     """
     import pandas as pd
 
-    from .evaluation import holm
     from .selection import pruning_schemes
 
     tables, per_query = [], []
@@ -320,19 +398,18 @@ def relevance_pruning(encoder: CrossEncoder, tasks, scores, in_domain: str, p_va
         for class_name, per_dataset in scores.items():
             if not per_dataset:
                 continue
-            for name, mask in pruning_schemes(per_dataset, in_domain, p).items():
+            for name, mask in pruning_schemes(per_dataset, in_domain, p, normalise=normalise).items():
                 if sets is None or name in sets:
                     schemes[f"{class_name} · {name}"] = mask
                     names[f"{class_name} · {name}"] = (class_name, name)
+        controlled = [s for s, (_, name) in names.items() if controlled_sets is None or name in controlled_sets]
         table, queries = pruning_study(encoder, tasks, schemes, random_seeds=random_seeds, seed=seed,
-                                       token_types=token_types, precision=precision, progress=progress)
+                                       token_types=token_types, precision=precision, progress=progress,
+                                       controlled=controlled, control_tasks=control_tasks, activation=activation)
         table.insert(0, "p", p)
         table.insert(1, "class", [names[s][0] for s in table["scheme"]])
         table.insert(2, "set", [names[s][1] for s in table["scheme"]])
         tables.append(table)
         per_query.append(queries.assign(p=p))
-    table = pd.concat(tables, ignore_index=True)
-    if random_seeds:
-        for _, rows in table[table["neurons"] > 0].groupby("set", sort=False):
-            table.loc[rows.index, "p vs random (Holm)"] = holm(rows["p vs random"])
+    table = choose_control_tests(pd.concat(tables, ignore_index=True), family="set")
     return table, pd.concat(per_query, ignore_index=True)

@@ -13,6 +13,7 @@ import hashlib
 from typing import Iterable
 
 SELECTION, EVALUATION = "selection", "evaluation"
+SPLIT_SEED = 0  # the book's split: fixed, so that the pair-sampling seed can vary (robustness) without moving it
 
 
 def query_part(query_id: str, *, seed: int = 0, selection_share: float = 0.5) -> str:
@@ -33,6 +34,18 @@ def split_queries(query_ids: Iterable[str], *, seed: int = 0, selection_share: f
     for query_id in sorted({str(q) for q in query_ids}):
         parts[query_part(query_id, seed=seed, selection_share=selection_share)].append(query_id)
     return parts
+
+
+def queries_in_part(query_ids: Iterable[str], part: str | None, *, seed: int = SPLIT_SEED) -> list[str]:
+    """The ids of ``query_ids`` on side ``part`` of :func:`query_part` (``"selection"``, ``"evaluation"``, or
+    None: all of them), in their order. The one place where the book's pair sampling
+    (:func:`neuron_ig.data.relevance_pairs`, selection) and re-ranking tasks
+    (:func:`neuron_ig.evaluation.rerank_inputs`, evaluation) split a collection's judged queries."""
+    if part is None:
+        return list(query_ids)
+    if part not in (SELECTION, EVALUATION):
+        raise ValueError(f"query part must be {SELECTION!r}, {EVALUATION!r} or None (every query), got {part!r}")
+    return [q for q in query_ids if query_part(str(q), seed=seed) == part]
 
 
 def informative_queries(run: dict, qrels: dict) -> list[str]:

@@ -366,10 +366,10 @@ def score_ranks(scores: np.ndarray) -> np.ndarray:
 
 
 def ood_rank_gap(scores: Mapping[str, np.ndarray], in_domain: str, p: float, *, in_domain_p: float | None = None) -> np.ndarray:
-    """OOD neurons by a rank gap: in every out-of-domain top-p% set and outside the in-domain top ``in_domain_p``%.
+    """OOD neurons by a rank gap: in every out-of-domain top-p% set and outside the in-domain top ``in_domain_p`` percent.
 
     A neuron just below the in-domain top-p% cut is not specific to out-of-domain data; with ``in_domain_p``
-    (default ``5 * p``, capped at 100) it must rank below the in-domain top ``in_domain_p``% as well.
+    (default ``5 * p``, capped at 100) it must rank below the in-domain top ``in_domain_p`` percent as well.
     Returns a mask ``[layers, units]``.
     """
     if in_domain not in scores or len(scores) < 2:
