@@ -213,6 +213,19 @@ def test_repository_params_files_pass_every_check_and_run_each_class_notebook_tw
         assert steps[page][0] == notebook and steps[page][1]["label"] == label
 
 
+def test_the_default_build_runs_every_notebook_with_its_own_defaults(tmp_path):
+    """A notebook opened in JupyterLab reruns from the book's cache only if its parameter cell holds what
+    the default build ran it with: the defaults of every notebook are those of params/default.yml (a
+    page of another name differs only by what its notebook's front matter lists)."""
+    listed = runner.notebook_pages(REPO)
+    for page, notebook, parameters, _ in runner.plan(REPO, REPO / "params" / "default.yml", tmp_path):
+        declared = runner.declared_parameters(tmp_path / f"{notebook}.ipynb")
+        own = listed[page][1] if page in listed else {}
+        differing = {name: (declared[name], value) for name, value in parameters.items()
+                     if declared[name] != value and name not in own}
+        assert not differing, f"{page}: notebooks/{notebook}.md's defaults differ from params/default.yml: {differing}"
+
+
 def test_notebook_without_parameters_cell_is_refused(tmp_path):
     params_file = make_book(tmp_path, {"01_first": HEADER + "\n# First\n\n```{code-cell} ipython3\nx = 1\n```\n"},
                             {"book": {}})
