@@ -71,3 +71,31 @@ def test_example_pairs_share_a_query_one_relevant_one_not(ir_datasets_home, neur
     assert qrels[relevant.query_id][relevant.doc_id] > 0 and relevant.label == 1
     assert qrels[relevant.query_id].get(non_relevant.doc_id, 0) <= 0 and non_relevant.label == 0
     assert example_pairs("cranfield", seed=3) == (relevant, non_relevant)
+
+
+def test_reliability_bins_probabilities_against_the_share_of_relevant_pairs():
+    from neuron_ig.evaluation import reliability
+
+    p = [0.05, 0.08, 0.15, 0.55, 0.95, 1.0, 0.97]
+    y = [0, 0, 1, 1, 1, 0, 1]
+    table = reliability(p, y, bins=10)
+    assert table["bin"].tolist() == pytest.approx([0.0, 0.1, 0.5, 0.9])  # empty bins left out, P = 1 in the last
+    assert table["pairs"].tolist() == [2, 1, 1, 3]
+    assert table["share relevant"].tolist() == pytest.approx([0.0, 1.0, 1.0, 2 / 3])
+    assert table["mean P"].tolist() == pytest.approx([0.065, 0.15, 0.55, (0.95 + 1.0 + 0.97) / 3])
+    with pytest.raises(ValueError, match="log-odds"):
+        reliability([2.5], [1])
+    with pytest.raises(ValueError, match="one value per pair"):
+        reliability([0.5, 0.2], [1])
+
+
+def test_pair_probabilities_are_those_pair_accuracy_counts(ir_datasets_home, neuron_ig_cache):
+    from neuron_ig.evaluation import pair_accuracy, pair_probabilities
+    from neuron_ig.models import random_cross_encoder
+
+    encoder = random_cross_encoder(seed=2)
+    p, labels = pair_probabilities(encoder, "cranfield", n=6, seed=1)
+    assert labels.tolist() == [1] * 6 + [0] * 6 and ((p >= 0) & (p <= 1)).all()
+    accuracy = pair_accuracy(encoder, "cranfield", n=6, seed=1)
+    assert accuracy["relevant"] == pytest.approx((p[:6] > 0.5).mean())
+    assert accuracy["non-relevant"] == pytest.approx((p[6:] <= 0.5).mean())
