@@ -6,19 +6,25 @@ VENV   ?= .venv
 PARAMS ?= params/default.yml
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# TREC RAG 2024 queries with MS MARCO v2.1 passages, read from this wheel (never installed) by neuron_ig.trec_rag
+RAG_WHEEL := $(VENV)/share/neuron-ig/ir_axioms-1.2.5-py3-none-any.whl
 
 .PHONY: all venv book test lab benchmark browser clean
 
 all: book
 
-## venv: create .venv and install the package with its book, test and lab extras (again only when pyproject.toml changes)
-venv: $(STAMP)
+## venv: create .venv and install the package with its book, test and lab extras (again only when pyproject.toml
+## changes), and download the ir-axioms wheel whose MS MARCO text trains the embedded cross-encoder
+venv: $(STAMP) $(RAG_WHEEL)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -e '.[book,test,lab]'
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (neuron-ig)"
 	touch $(STAMP)
+
+$(RAG_WHEEL): | $(STAMP)
+	$(PY) -m pip download --no-deps --quiet ir-axioms==1.2.5 -d $(dir $(RAG_WHEEL))
 
 ## book: execute every notebook with $(PARAMS) and build the HTML book into _build/html
 book: venv

@@ -104,8 +104,11 @@ def test_model_page_reports_every_collection(small_book):
     assert list(table) == DATASETS
     for row in table.values():
         assert row["queries"] == 10
-        for key in ("BM25 nDCG@10", "re-ranked nDCG@10", "accuracy relevant", "accuracy non-relevant"):
+        for key in ("BM25 nDCG@10", "teacher nDCG@10", "re-ranked nDCG@10", "accuracy relevant", "accuracy non-relevant"):
             assert 0 <= row[key] <= 1
+    bins = glued(small_book, "02_embedded_model")["reliability"]
+    assert {row["collection"] for row in bins} == set(DATASETS)
+    assert sum(row["pairs"] for row in bins) == 2 * SMALL["02_embedded_model"]["accuracy_pairs"] * len(DATASETS)
 
 
 def test_built_pages_render_their_charts_offline_in_a_real_browser(small_book, browser):

@@ -48,6 +48,19 @@ def test_gcide_train_split_is_large_and_disjoint_from_test(built):
     assert not words["train"] & words["test"]
 
 
+def test_gcide_train_holds_no_held_out_example_and_no_variant_of_a_held_out_headword(built):
+    from neuron_ig.embedded.gcide import held_out_key
+
+    splits = {s: list(ir_datasets.load(f"neuron-ig/gcide/{s}").queries_iter()) for s in ("train", "dev", "test")}
+    held_out = splits["dev"] + splits["test"]
+    examples = {q.example.lower() for q in held_out}
+    words = {held_out_key(q.headword) for q in held_out}
+    assert not [q for q in splits["train"] if q.example.lower() in examples]
+    assert not [q for q in splits["train"] if held_out_key(q.headword) in words]
+    assert held_out_key("Banks") == held_out_key("bank") == held_out_key("banking")
+    assert held_out_key("carried") == held_out_key("carry") and held_out_key("sea horse") == "sea hors"
+
+
 def test_builds_are_reproducible(built, tmp_path, monkeypatch):
     first = {d: collection_fingerprint(d) for d in TEST_SPLITS}
     monkeypatch.setenv("NEURON_IG_CACHE", str(tmp_path))

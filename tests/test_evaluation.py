@@ -84,3 +84,31 @@ def test_collection_summary_of_a_real_ir_datasets_id(ir_datasets_home, neuron_ig
     assert 0.1 < row["BM25 nDCG@10"] < 0.8 and 0.1 < row["BM25 RR@10"] <= 1
     assert narrative.other_collections_text(["cranfield"]).startswith("The book's `datasets` also name `cranfield`:")
     assert narrative.other_collections_text([]) == ""
+
+
+def test_reliability_bins_probabilities_against_the_share_of_relevant_pairs():
+    from neuron_ig.evaluation import reliability
+
+    p = [0.05, 0.08, 0.15, 0.55, 0.95, 1.0, 0.97]
+    y = [0, 0, 1, 1, 1, 0, 1]
+    table = reliability(p, y, bins=10)
+    assert table["bin"].tolist() == pytest.approx([0.0, 0.1, 0.5, 0.9])  # empty bins left out, P = 1 in the last
+    assert table["pairs"].tolist() == [2, 1, 1, 3]
+    assert table["share relevant"].tolist() == pytest.approx([0.0, 1.0, 1.0, 2 / 3])
+    assert table["mean P"].tolist() == pytest.approx([0.065, 0.15, 0.55, (0.95 + 1.0 + 0.97) / 3])
+    with pytest.raises(ValueError, match="log-odds"):
+        reliability([2.5], [1])
+    with pytest.raises(ValueError, match="one value per pair"):
+        reliability([0.5, 0.2], [1])
+
+
+def test_pair_probabilities_are_those_pair_accuracy_counts(ir_datasets_home, neuron_ig_cache):
+    from neuron_ig.evaluation import pair_accuracy, pair_probabilities
+    from neuron_ig.models import random_cross_encoder
+
+    encoder = random_cross_encoder(seed=2)
+    p, labels = pair_probabilities(encoder, "cranfield", n=6, seed=1)
+    assert labels.tolist() == [1] * 6 + [0] * 6 and ((p >= 0) & (p <= 1)).all()
+    accuracy = pair_accuracy(encoder, "cranfield", n=6, seed=1)
+    assert accuracy["relevant"] == pytest.approx((p[:6] > 0.5).mean())
+    assert accuracy["non-relevant"] == pytest.approx((p[6:] <= 0.5).mean())

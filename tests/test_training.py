@@ -8,7 +8,8 @@ import torch
 import neuron_ig.training as training
 from neuron_ig.models import load_cross_encoder, packaged_minilm_path
 
-TINY = training.TrainingConfig(steps=4, groups_per_step=2, negatives=2, bm25_depth=10, max_length=48, checkpoint_every=2, warmup_steps=1)
+TINY = training.TrainingConfig(steps=4, groups_per_step=2, rag_groups_per_step=1, negatives=2, bm25_depth=10, max_length=48,
+                               checkpoint_every=2, warmup_steps=1)
 
 
 class Interrupted(Exception):
@@ -29,6 +30,21 @@ def test_training_groups_put_a_relevant_document_first_then_hard_negatives(neuro
         relevant_texts = {texts[d] for d in relevant[queries[query]]}
         assert docs[0] in relevant_texts and not set(docs[1:]) & relevant_texts
     assert groups == training.training_groups(TINY), "seeded"
+
+
+def test_rag_groups_put_one_of_the_teachers_best_own_passages_first_then_other_queries_passages():
+    from neuron_ig.teacher import similarity
+    from neuron_ig.trec_rag import rag_queries
+
+    groups = training.rag_groups(TINY)
+    assert len(groups) == TINY.steps * TINY.rag_groups_per_step
+    by_text = {q.query: q for q in rag_queries("train")}
+    for query, passages in groups:
+        own = by_text[query].passages
+        assert len(passages) == 1 + TINY.negatives and passages[0] in own and not set(passages[1:]) & set(own)
+        cosine = similarity([query] * len(own), list(own))
+        assert float(similarity([query], passages[:1])[0]) >= float(cosine.sort(descending=True).values[TINY.rag_positive_top - 1]) - 1e-5
+    assert groups == training.rag_groups(TINY), "seeded"
 
 
 def test_group_loss_rewards_ranking_the_relevant_document_first():
@@ -73,3 +89,24 @@ def test_the_embedded_id_names_the_cached_model_and_typos_are_refused():
     with pytest.raises(ValueError, match="unknown embedded model 'neuron-ig/minilm'.*neuron-ig/minilm-l6-cross-encoder"):
         resolve_model("neuron-ig/minilm")
     assert resolve_model("castorini/monobert-large-msmarco") == "castorini/monobert-large-msmarco"
+
+
+def test_the_same_seed_gives_the_same_weights_whatever_the_callers_thread_count(neuron_ig_cache, tmp_path):
+    from safetensors.torch import load_file
+
+    config = dataclasses.replace(TINY, steps=2)
+    threads = torch.get_num_threads()
+    weights = []
+    try:
+        for run, callers_threads in enumerate((1, 2)):
+            torch.set_num_threads(callers_threads)
+            folder = training.fine_tune(packaged_minilm_path(), config, tmp_path / f"run{run}", progress=False)
+            weights.append(load_file(folder / "model.safetensors"))
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.get_num_threads() == threads, "the caller's thread count is restored"
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])
+    initial = load_file(packaged_minilm_path() / "model.safetensors")
+    name = next(n for n in weights[0] if n.endswith("encoder.layer.0.intermediate.dense.weight"))
+    assert not torch.equal(weights[0][name], initial[next(k for k in initial if k.endswith("layer.0.intermediate.dense.weight"))]), "it trained"

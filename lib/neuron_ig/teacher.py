@@ -1,0 +1,88 @@
+"""The bi-encoder teacher: the packaged all-MiniLM-L6-v2 as a sentence encoder (cosine of mean-pooled embeddings).
+
+The embedded cross-encoder starts from this encoder and distils its relevance (see
+:mod:`neuron_ig.training`); the model page also shows it as a re-ranker of the same BM25 candidates,
+so a reader sees what the cross-encoder gained or lost against the model it learnt from.
+"""
+from __future__ import annotations
+
+import functools
+
+import torch
+from tqdm.auto import tqdm
+
+MAX_LENGTH = 128  # tokens per text (all-MiniLM-L6-v2 was trained with 128)
+
+
+@functools.lru_cache(maxsize=1)
+def _bi_encoder():
+    from transformers import AutoModel, AutoTokenizer
+
+    from .models import packaged_minilm_path
+
+    path = packaged_minilm_path()
+    return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+
+
+def embed(texts, batch_size: int = 128, progress: bool = False) -> dict[str, torch.Tensor]:
+    """{text: unit-length mean-pooled embedding ``[384]``} of each distinct text, first ``MAX_LENGTH`` tokens."""
+    tokenizer, model = _bi_encoder()
+    ordered = sorted(set(texts), key=lambda t: (len(t), t))  # similar lengths together: little padding
+    embeddings = {}
+    with torch.no_grad():
+        for start in tqdm(range(0, len(ordered), batch_size), desc="bi-encoder", unit="batch", leave=False,
+                          disable=not progress):
+            chunk = ordered[start:start + batch_size]
+            batch = tokenizer(chunk, padding=True, truncation=True, max_length=MAX_LENGTH, return_tensors="pt")
+            hidden = model(**batch).last_hidden_state
+            mask = batch["attention_mask"][..., None]
+            pooled = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
+            embeddings.update(zip(chunk, pooled))
+    return embeddings
+
+
+def similarity(queries, passages, progress: bool = False) -> torch.Tensor:
+    """Cosine similarity of each (query, passage) pair by the bi-encoder, ``[pairs]`` in [-1, 1]."""
+    if len(queries) != len(passages):
+        raise ValueError(f"{len(queries)} queries but {len(passages)} passages: pass one passage per query")
+    embeddings = embed([*queries, *passages], progress=progress)
+    return torch.stack([embeddings[q] @ embeddings[p] for q, p in zip(queries, passages)]) if queries else torch.empty(0)
+
+
+def teacher_rerank(dataset_id: str, *, depth: int = 100, max_queries: int = 1000, seed: int = 0,
+                   progress: bool = False) -> tuple[dict, dict]:
+    """``(bm25 run, bi-encoder run)``: the bi-encoder re-ranking the same BM25 candidates as
+    :func:`neuron_ig.evaluation.rerank` (same queries for the same ``depth``, ``max_queries`` and ``seed``)."""
+    from .data import load_dataset
+    from .evaluation import rerank_query_ids, rerank_run
+    from .retrieval import bm25_run
+
+    first_stage = bm25_run(dataset_id, k=depth, query_ids=rerank_query_ids(dataset_id, max_queries, seed))
+    dataset = load_dataset(dataset_id)
+    queries = {q.query_id: q.default_text() for q in dataset.queries_iter() if q.query_id in first_stage}
+    doc_ids = sorted({d for ranking in first_stage.values() for d in ranking})
+    texts = {doc.doc_id: doc.default_text() for doc in dataset.docs_store().get_many_iter(doc_ids)}
+    pairs = [(q, d) for q in sorted(first_stage) for d in first_stage[q]]
+    scores = similarity([queries[q] for q, _ in pairs], [texts[d] for _, d in pairs], progress=progress)
+    return first_stage, rerank_run(dict(zip(pairs, scores.tolist())))
+
+
+def teacher_effectiveness(dataset_id: str, *, depth: int = 100, max_queries: int = 1000, seed: int = 0) -> dict[str, float]:
+    """nDCG@10 and RR@10 of the bi-encoder re-ranking the BM25 top ``depth`` (see :func:`teacher_rerank`).
+
+    Cached by the bi-encoder's weights, dataset and every parameter (``<cache>/effectiveness/``).
+    """
+    from . import cache
+    from .evaluation import evaluate, qrels_dict
+    from .models import packaged_minilm_path
+
+    parameters = {"teacher": cache.file_fingerprint([packaged_minilm_path() / "model.safetensors"]), "dataset": dataset_id,
+                  "depth": depth, "max_queries": max_queries, "seed": seed, "max_length": MAX_LENGTH}
+    path = cache.cache_root() / "effectiveness" / f"teacher-{cache.slug(dataset_id)}-{cache.parameters_key(parameters)}.json"
+    with cache.computing(path) as done:  # checked against its manifest; one process computes it at a time
+        if done:
+            return cache.load_json(path)["effectiveness"]
+        _, run = teacher_rerank(dataset_id, depth=depth, max_queries=max_queries, seed=seed)
+        values = {f"teacher {m}": v for m, v in evaluate(run, qrels_dict(dataset_id)).items()}
+        cache.save_json(path, {"parameters": parameters, "effectiveness": values})
+    return values
