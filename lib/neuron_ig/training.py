@@ -11,8 +11,9 @@ and ``negatives`` non-relevant texts per query, in every step:
 - general: a TREC RAG 2024 query with real MS MARCO v2.1 passages (:mod:`neuron_ig.trec_rag`, train
   split), one of the bi-encoder teacher's best passages among the 20 retrieved for it, and BM25 negatives
   among the passages retrieved for other queries, so that the model learns what relevance looks like
-  beyond dictionary glosses (without them it falls below BM25 out of domain and calls almost every
-  out-of-domain relevant pair non-relevant);
+  beyond dictionary glosses (trained on GCIDE alone, the model called almost every out-of-domain
+  relevant pair non-relevant; with these groups it calls most of them relevant, but also too many
+  non-relevant ones: the negatives here are easier than BM25's out-of-domain candidates);
 
 with
 
