@@ -30,8 +30,7 @@ SMALL = {
     "11_pruning": {"p_values": [1.0]},
 }
 # the pages one notebook makes per class, as in params/default.yml
-CLASS_PAGES = {page: section for page, section in yaml.safe_load((REPO / "params" / "default.yml").read_text()).items()
-               if isinstance(section, dict) and "notebook" in section}
+CLASS_PAGES = runner.notebook_pages(REPO)  # {page: (notebook, its parameters)}: pages 03 to 06
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +44,7 @@ def small_book(tmp_path_factory, neuron_ig_cache):
         shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("generated"))
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy(REPO / name, root / name)
-    params = {**SMALL, **CLASS_PAGES, "book": {**SMALL["book"], "model": str(model)}}
+    params = {**SMALL, "book": {**SMALL["book"], "model": str(model)}}
     (root / "params.yml").write_text(yaml.safe_dump(params))
     runner.run(root, root / "params.yml")
     return root
@@ -244,7 +243,7 @@ def test_figure7_prunes_growing_sets_of_the_in_domain_negative_class(small_book)
 
 
 def test_one_notebook_per_analysis_makes_the_pages_of_both_classes(small_book):
-    assert {section["notebook"] for section in CLASS_PAGES.values()} == {"03_relevance_neurons", "04_relevance_neurons_core"}
+    assert {notebook for notebook, _ in CLASS_PAGES.values()} == {"03_relevance_neurons", "04_relevance_neurons_core"}
     html = small_book / "_build" / "html" / "book" / "generated"
     for page, title in [("03_positive_neurons", "Relevance neurons of the positive class (Figure 2)"),
                         ("05_negative_neurons", "Relevance neurons of the negative class (Figure 4)"),
