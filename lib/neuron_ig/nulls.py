@@ -260,7 +260,7 @@ def agreement_ratio(per_pair: Mapping[str, np.ndarray], p: float, *, n_splits: i
     within, cross = _split_agreement(flat, p, n_splits, rng)
     boot = []
     for _ in range(n_bootstrap):
-        counts = {name: np.bincount(rng.integers(0, len(a), len(a)), minlength=len(a)) for name, a in flat.items()}
+        counts = _bootstrap_counts(flat, rng)
         w, c = _split_agreement(flat, p, max(1, n_splits // 4), rng, counts)
         boot.append({pair: c[pair] / ((w[pair[0]] + w[pair[1]]) / 2) if w[pair[0]] + w[pair[1]] > 0 else np.nan for pair in c})
     n_neurons = next(iter(flat.values())).shape[1]
@@ -278,6 +278,11 @@ def agreement_ratio(per_pair: Mapping[str, np.ndarray], p: float, *, n_splits: i
             "chance Jaccard": random_jaccard(n_neurons, p),
         }
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis(["dataset", "other"])
+
+
+def _bootstrap_counts(flat: Mapping[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """One bootstrap resample of each dataset's pairs, as how often each pair is drawn: {dataset: [pairs]}."""
+    return {name: np.bincount(rng.integers(0, len(a), len(a)), minlength=len(a)) for name, a in flat.items()}
 
 
 def _part_intersections(flat: Mapping[str, np.ndarray], p: float, n_splits: int, rng: np.random.Generator,
@@ -323,7 +328,7 @@ def intersection_ratio(per_pair: Mapping[str, np.ndarray], p: float, *, n_splits
     across, within = _part_intersections(flat, p, n_splits, rng)
     ratios = []
     for _ in range(n_bootstrap):
-        counts = {name: np.bincount(rng.integers(0, len(a), len(a)), minlength=len(a)) for name, a in flat.items()}
+        counts = _bootstrap_counts(flat, rng)
         a_, w_ = _part_intersections(flat, p, max(1, n_splits // 4), rng, counts)
         ratios.append(a_ / w_ if w_ > 0 else np.nan)
     n_neurons = next(iter(flat.values())).shape[1]
