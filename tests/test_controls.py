@@ -28,8 +28,9 @@ def test_prediction_interval_p_value_is_the_t_formula():
     t, p = prediction_interval_p_value(-0.1, controls)
     expected = (-0.1 - controls.mean()) / (controls.std(ddof=1) * np.sqrt(1 + 1 / 5))
     assert t == pytest.approx(expected) and p == pytest.approx(stats.t.cdf(expected, 4))
-    assert prediction_interval_p_value(-0.1, [0.0, 0.0]) == (-np.inf, 0.0)
-    assert prediction_interval_p_value(0.0, [0.0, 0.0])[1] == pytest.approx(0.5)
+    # controls that all agree leave the spread unknown: the rank p-value, not 0
+    assert prediction_interval_p_value(-0.1, [0.0, 0.0]) == (-np.inf, pytest.approx(1 / 3))
+    assert prediction_interval_p_value(0.0, [0.0, 0.0]) == (0.0, 1.0)  # a tie counts against the set
     with pytest.raises(ValueError, match="at least 19 per set"):
         rank_p_value(0.0, [0.1])
 

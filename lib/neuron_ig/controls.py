@@ -119,7 +119,9 @@ def prediction_interval_p_value(set_delta: float, control_deltas) -> tuple[float
     """One-sided p-value of the set's delta against a t prediction interval of its R controls' deltas.
 
     t = (d_set - mean) / (sd x sqrt(1 + 1/R)), R - 1 degrees of freedom, lower tail (the set hurts more). Exact
-    when the deltas are normal; no floor. Returns ``(t, p)``; controls that all agree give t = -inf or +inf.
+    when the deltas are normal; no floor. Returns ``(t, p)``. Controls that all agree (sd = 0: pruning them
+    never moved a ranking) give t = -inf, 0 or +inf and leave the spread unknown, so p is then the rank
+    p-value (:func:`rank_p_value`, exact whatever the distribution), never 0.
     """
     from scipy import stats
 
@@ -129,8 +131,8 @@ def prediction_interval_p_value(set_delta: float, control_deltas) -> tuple[float
     difference = set_delta - deltas.mean()
     if spread == 0:
         t = 0.0 if difference == 0 else np.copysign(np.inf, difference)
-    else:
-        t = difference / spread
+        return float(t), rank_p_value(set_delta, deltas)
+    t = difference / spread
     return float(t), float(stats.t.cdf(t, df=r - 1))
 
 
