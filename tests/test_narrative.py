@@ -43,7 +43,8 @@ def test_class_means_text_names_every_dataset_the_left_out_and_the_noisy():
     scores = scores_of(["in", "a"])
     text = narrative.class_means_text(used, scores, label=1)
     assert text.startswith("Each dataset's neuron scores are the mean NIG over the relevant pairs that the model gives "
-                           "P(relevant) > 0.5: 20 of 32 for `in`, 3 of 32 for `a`, 0 of 32 for `b`.")
+                           "P(relevant) > 0.5, the first ones of the seeded draw (NIG is computed for those only): 20 of 32 drawn for "
+                           "`in`, 3 of 32 drawn for `a`, 0 of 32 drawn for `b`.")
     assert "none of the sampled relevant pairs of `b` correctly: that dataset has no class mean and is left out" in text
     assert "the intersection is over 2 datasets only" in text
     assert "The mean of `a` rests on 3 pairs: its set is noisy, read it with care." in text

@@ -507,3 +507,25 @@ def test_choose_control_tests_uses_the_rank_p_value_when_its_floor_passes_holm()
     assert list(chosen["test vs random"]) == ["rank among controls", "rank among controls", "empty set"]
     assert chosen["p vs random"].iloc[0] == 0.01 and chosen["p vs random (Holm)"].iloc[0] == pytest.approx(0.02)
     assert np.isnan(chosen["p vs random"].iloc[2]) and chosen["family size"].tolist() == [2, 2, 0]
+
+
+def test_the_study_scores_pruned_models_on_the_informative_queries_only(cranfield, monkeypatch):
+    from neuron_ig.evaluation import informative_part
+    from neuron_ig.query_split import informative_queries
+
+    encoder, inputs = cranfield
+    part, position = informative_part(inputs, encoder.tokenizer)
+    informative = informative_queries(inputs.first_stage, inputs.qrels)
+    assert 0 < len(informative) < len(inputs.first_stage), "the test needs both kinds of queries"
+    assert sorted(part.first_stage) == informative and len(part.pairs) < len(inputs.pairs)
+    assert [inputs.pairs[i] for i in position] == part.pairs
+    assert part.parameters["pairs_fingerprint"] != inputs.parameters["pairs_fingerprint"]
+    pruned_scores(encoder, inputs)  # the unpruned model scores every pair once (cached)
+    scored = []
+    score_batches = encoder.score_batches
+    monkeypatch.setattr(encoder, "score_batches", lambda batches, **kw: scored.append(sum(len(i) for i, _ in batches))
+                        or score_batches(batches, **kw))
+    mask = np.zeros((2, 64), dtype=bool)
+    mask[0, 20:26] = True
+    pruning_study(encoder, {"cranfield": inputs}, {"other set": mask}, random_seeds=1, progress=False, n_resamples=100)
+    assert scored == [len(part.pairs), len(part.pairs)]  # the set and its control, informative pairs only

@@ -83,3 +83,70 @@ def test_top_p_percent_of_a_cached_result(cache_dir):
     result = results.cached_nig(load, PAIRS, PARAMETERS, chunk_pairs=4, progress=False)
     mask = top_p_percent(result.total().mean(0), 1.0)
     assert mask.sum() == 2  # ceil(1% of 2 x 64)
+
+
+# --- the pairs NIG attributes: the first correctly classified ones of the seeded draw ----------------
+
+def _saved(folder, seed):
+    encoder = random_cross_encoder(num_layers=2, seed=seed)
+    encoder.model.save_pretrained(folder)
+    encoder.tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory):
+    """A random BERT that calls about a third of Cranfield's relevant pairs relevant, and most non-relevant ones not."""
+    return _saved(tmp_path_factory.mktemp("model") / "random-bert", seed=10)
+
+
+@pytest.fixture(scope="module")
+def never_relevant_model(tmp_path_factory):
+    """A random BERT whose P(relevant) stays below 0.33 on Cranfield: it classifies no relevant pair correctly."""
+    return _saved(tmp_path_factory.mktemp("model") / "random-bert-never", seed=1)
+
+
+@pytest.mark.parametrize("label", [1, 0])
+def test_nig_pairs_are_the_first_correctly_classified_pairs_of_the_draw(ir_datasets_home, neuron_ig_cache, saved_model,
+                                                                         label, monkeypatch):
+    from neuron_ig.data import relevance_pairs
+
+    pairs, drawn = results.nig_pairs(saved_model, "cranfield", label, n_pairs=6, seed=2, max_length=64)
+    draw = relevance_pairs("cranfield", drawn, label, seed=2, draw_order=True)
+    encoder = results.cached_encoder(saved_model)
+    relevance = encoder.score([p.query for p in draw], [p.passage for p in draw], max_length=64).numpy()
+    correct = (relevance if label == 1 else 1 - relevance) > 0.5
+    assert 6 <= drawn and correct.sum() == 6 and correct[-1]  # the draw stops at the 6th correct pair
+    assert pairs == sorted(p for p, c in zip(draw, correct) if c)
+    assert all(p.label == label for p in pairs)
+    monkeypatch.setattr(results, "_first_correct", lambda *a, **k: pytest.fail("re-drew cached pairs"))
+    assert results.nig_pairs(saved_model, "cranfield", label, n_pairs=6, seed=2, max_length=64) == (pairs, drawn)
+
+
+def test_dataset_nig_attributes_only_the_selected_pairs_and_reports_the_draw(ir_datasets_home, neuron_ig_cache, saved_model):
+    from neuron_ig.aggregation import pairs_used
+
+    result = results.dataset_nig(saved_model, "cranfield", 1, n_pairs=4, steps=3, max_length=64, progress=False)
+    pairs, drawn = results.nig_pairs(saved_model, "cranfield", 1, n_pairs=4, max_length=64)
+    assert [(p.query_id, p.doc_id) for p in pairs] == list(zip(result.query_ids, result.doc_ids))
+    assert result.correct.all() and result.manifest["n_drawn"] == drawn
+    used = pairs_used({"cranfield": result}).loc["cranfield"]
+    assert (used["sampled"], used["correct"], used["used"]) == (drawn, 4, 4)
+    assert used["share correct"] == pytest.approx(4 / drawn)
+
+
+def test_a_dataset_with_no_correct_pair_gives_an_empty_result(ir_datasets_home, neuron_ig_cache, never_relevant_model):
+    from neuron_ig.aggregation import class_means, pairs_used
+
+    assert results.nig_pairs(never_relevant_model, "cranfield", 1, n_pairs=3, max_length=64, max_drawn=20) == ([], 20)
+    result = results.dataset_nig(never_relevant_model, "cranfield", 1, n_pairs=3, max_length=64, progress=False)
+    assert result.attributions.shape[0] == 0 and result.manifest["n_drawn"] == 150  # 50 x n_pairs drawn, none correct
+    assert class_means({"cranfield": result}) == {}
+    assert pairs_used({"cranfield": result}).loc["cranfield", "correct"] == 0
+
+
+def test_nig_pairs_refuses_a_bad_count(saved_model):
+    with pytest.raises(ValueError, match="n_pairs must be a positive int"):
+        results.nig_pairs(saved_model, "cranfield", 1, n_pairs=0)
+    with pytest.raises(ValueError, match="n_pairs must be a positive int"):
+        results.nig_pairs(saved_model, "cranfield", 1, n_pairs=2.5)

@@ -54,18 +54,24 @@ def segment_layer_table(result: DatasetNIG, *, correct_only: bool = True) -> pd.
 
 
 def pairs_used(results: Mapping[str, DatasetNIG]) -> pd.DataFrame:
-    """Per dataset: pairs sampled, pairs classified correctly (those a class mean averages), and the scores.
+    """Per dataset: pairs drawn, pairs classified correctly among them, pairs each class mean averages, and the scores.
 
-    Columns: ``sampled``, ``correct``, ``share correct``, ``mean F(x), correct pairs`` and ``mean F(x')``
-    (the baseline's probability of the class, over all sampled pairs: near 0.5 means a neutral start).
+    Columns: ``sampled`` (pairs drawn: :func:`neuron_ig.results.nig_pairs` draws until ``n_pairs`` are classified
+    correctly), ``correct``, ``share correct`` (correct / sampled, the model's accuracy on the class), ``used`` (the
+    correct pairs left after a ``min_change`` drop, :func:`neuron_ig.change.drop_small_changes`), ``mean F(x),
+    correct pairs`` and ``mean F(x')`` (the baseline's probability of the class: near 0.5 means a neutral start).
     """
     rows = {}
     for dataset, result in results.items():
         keep = result.correct
+        dropped = int(result.manifest.get("n_small_change_dropped", 0))  # pairs of the draw's correct ones
+        correct = int(keep.sum()) + dropped
+        sampled = int(result.manifest.get("n_drawn", len(keep) + dropped))
         rows[dataset] = {
-            "sampled": len(keep),
-            "correct": int(keep.sum()),
-            "share correct": float(keep.mean()) if len(keep) else float("nan"),
+            "sampled": sampled,
+            "correct": correct,
+            "share correct": correct / sampled if sampled else float("nan"),
+            "used": int(keep.sum()),
             "mean F(x), correct pairs": float(result.score[keep].mean()) if keep.any() else float("nan"),
             "mean F(x')": float(result.baseline_score.mean()) if len(keep) else float("nan"),
         }

@@ -78,6 +78,15 @@ def collection_fingerprint(dataset_id: str) -> str:
     return digest.hexdigest()
 
 
+def collection_key(dataset_id: str) -> str:
+    """What identifies the content of a dataset for cache keys: the build of an embedded collection
+    (``neuron-ig/...``, which the project may rebuild differently), else the ``ir_datasets`` id itself."""
+    from .embedded import COLLECTIONS, PREFIX, build_key
+
+    name = dataset_id.removeprefix(f"{PREFIX}/").split("/")[0]
+    return f"{dataset_id}@{build_key(name)}" if dataset_id.startswith(f"{PREFIX}/") and name in COLLECTIONS else dataset_id
+
+
 def relevant_qrels(dataset_id: str) -> dict[str, set[str]]:
     """{query_id: doc ids judged relevant (relevance > 0)} for queries that have at least one."""
     relevant = {}
@@ -99,14 +108,16 @@ def _round_robin(order: list[str], candidates: dict[str, list[str]], per_query):
 
 
 def relevance_pairs(dataset_id: str, n: int, label: int, seed: int = 0, bm25_depth: int = 100,
-                    max_pairs_per_query: int | None = None, part: str | None = "selection") -> list[Pair]:
+                    max_pairs_per_query: int | None = None, part: str | None = "selection",
+                    draw_order: bool = False) -> list[Pair]:
     """n (query, passage) pairs of class `label` from the dataset, the same for the same seed.
 
     label 1: (query, document) judged relevant (relevance > 0). label 0: a document in the query's BM25
     top `bm25_depth` that is not judged relevant, for queries with at least one relevant document.
     Pairs are spread over queries: queries are shuffled with `seed`, each query's candidates too, and
     pairs are taken one per query, then a second per query, ... up to `max_pairs_per_query` (None: no
-    limit). Returned deduplicated and sorted by (query_id, doc_id); texts are `default_text()`.
+    limit). Returned deduplicated and sorted by (query_id, doc_id); texts are `default_text()`. With
+    `draw_order`, in the order drawn instead, and fewer than n where the dataset has fewer (no error).
     Only queries of the `part` of :func:`neuron_ig.query_split.queries_in_part` are used (default "selection":
     the queries whose pruning the book evaluates are never used to select neurons; None: every query).
     """
@@ -147,11 +158,11 @@ def relevance_pairs(dataset_id: str, n: int, label: int, seed: int = 0, bm25_dep
             texts[doc_id] = found[doc_id].default_text() if doc_id in found else None
         if texts[doc_id] is not None:
             chosen.append((query_id, doc_id))
-    if len(chosen) < n:
+    if len(chosen) < n and not draw_order:
         limit = "" if max_pairs_per_query is None else f" with at most {max_pairs_per_query} per query"
         raise ValueError(f"{dataset_id} has only {len(chosen)} {'relevant' if label else 'non-relevant'} pairs"
                          f"{limit}, {n} asked: lower n" + (" or raise max_pairs_per_query" if limit else ""))
-    return [Pair(q, d, queries[q], texts[d], label) for q, d in sorted(chosen)]
+    return [Pair(q, d, queries[q], texts[d], label) for q, d in (chosen if draw_order else sorted(chosen))]
 
 
 def example_pairs(dataset_id: str, seed: int = 0, bm25_depth: int = 100) -> tuple[Pair, Pair]:

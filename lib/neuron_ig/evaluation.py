@@ -139,24 +139,51 @@ def rerank_inputs(tokenizer, dataset_id: str, *, depth: int = 100, max_queries: 
     Raises:
         ValueError: ``depth`` or ``max_queries`` is not a positive int.
     """
-    import hashlib
-
-    from .encoding import encode_batches
     from .retrieval import bm25_run
 
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
         raise ValueError(f"depth must be a positive int, got {depth!r}: the paper re-ranks the BM25 top 100 of up to 1,000 queries")
     first_stage = bm25_run(dataset_id, k=depth, query_ids=rerank_query_ids(dataset_id, max_queries, seed, part=part))
+    parameters = {"dataset": dataset_id, "depth": depth, "max_queries": max_queries, "seed": seed,
+                  "max_length": max_length, "part": part}
+    return _tokenised(tokenizer, dataset_id, first_stage, parameters, batch_size)
+
+
+def informative_part(inputs: RerankInputs, tokenizer, batch_size: int = 64) -> tuple[RerankInputs, np.ndarray]:
+    """The task restricted to its informative queries (a relevant document among the candidates), and the
+    positions of its pairs in ``inputs.pairs``: ``(RerankInputs, [informative pairs] int)``.
+
+    Every measure of the other queries is 0 whatever the scores (no relevant document to rank), so a pruned
+    model needs to score only these pairs: the pruning study's deltas are the same, for a fraction of the work.
+    """
+    from .query_split import informative_queries
+
+    keep = set(informative_queries(inputs.first_stage, inputs.qrels))
+    first_stage = {q: ranking for q, ranking in inputs.first_stage.items() if q in keep}
+    parameters = {k: v for k, v in inputs.parameters.items() if k != "pairs_fingerprint"}
+    part = _tokenised(tokenizer, inputs.dataset_id, first_stage, dict(parameters, queries="informative"), batch_size,
+                      qrels=inputs.qrels)
+    position = {pair: i for i, pair in enumerate(inputs.pairs)}
+    return part, np.array([position[pair] for pair in part.pairs], dtype=int)
+
+
+def _tokenised(tokenizer, dataset_id: str, first_stage: dict, parameters: dict, batch_size: int,
+               qrels: dict | None = None) -> RerankInputs:
+    """The RerankInputs of a first-stage run: its pairs query by query, tokenised, and their fingerprint."""
+    import hashlib
+
+    from .encoding import encode_batches
+
     dataset = load_dataset(dataset_id)
     queries = {q.query_id: q.default_text() for q in dataset.queries_iter() if q.query_id in first_stage}
     doc_ids = sorted({d for ranking in first_stage.values() for d in ranking})
     texts = {doc.doc_id: doc.default_text() for doc in dataset.docs_store().get_many_iter(doc_ids)}
     pairs = [(q, d) for q in sorted(first_stage) for d in first_stage[q]]
-    batches = encode_batches(tokenizer, [queries[q] for q, _ in pairs], [texts[d] for _, d in pairs], max_length, batch_size)
+    batches = encode_batches(tokenizer, [queries[q] for q, _ in pairs], [texts[d] for _, d in pairs],
+                             parameters["max_length"], batch_size)
     digest = hashlib.sha256("\n".join(f"{q}\t{d}\t{queries[q]}\t{texts[d]}" for q, d in pairs).encode()).hexdigest()[:16]
-    parameters = {"dataset": dataset_id, "depth": depth, "max_queries": max_queries, "seed": seed,
-                  "max_length": max_length, "part": part, "pairs_fingerprint": digest}
-    return RerankInputs(dataset_id, first_stage, pairs, batches, qrels_dict(dataset_id), parameters)
+    return RerankInputs(dataset_id, first_stage, pairs, batches, qrels_dict(dataset_id) if qrels is None else qrels,
+                        dict(parameters, pairs_fingerprint=digest))
 
 
 def rerank(encoder, dataset_id: str, *, depth: int = 100, max_queries: int = 1000, seed: int = 0,

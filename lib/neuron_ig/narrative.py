@@ -57,12 +57,14 @@ def other_collections_text(others: Sequence[str]) -> str:
 
 def _few_pairs(used: pd.DataFrame, scores: Mapping) -> list[str]:
     """The datasets with a class mean over fewer than FEW_PAIRS pairs."""
-    return [d for d in scores if used.loc[d, "correct"] < FEW_PAIRS]
+    column = "used" if "used" in used else "correct"
+    return [d for d in scores if used.loc[d, column] < FEW_PAIRS]
 
 
 def _rests_on(used: pd.DataFrame, few: Sequence[str]) -> str:
     """``The mean of `a` rests on 3 pairs, `b` rests on 1 pair``."""
-    return "The mean of " + ", ".join(f"`{d}` rests on {plural(int(used.loc[d, 'correct']), 'pair')}" for d in few)
+    column = "used" if "used" in used else "correct"
+    return "The mean of " + ", ".join(f"`{d}` rests on {plural(int(used.loc[d, column]), 'pair')}" for d in few)
 
 
 def class_means_text(used: pd.DataFrame, scores: Mapping, label: int) -> str:
@@ -74,8 +76,9 @@ def class_means_text(used: pd.DataFrame, scores: Mapping, label: int) -> str:
     pairs = CLASS_NAMES[label]
     datasets = list(used.index)
     left_out = [d for d in datasets if d not in scores]
-    text = (f"Each dataset's neuron scores are the mean NIG over the {pairs} pairs that the model gives P({pairs}) > 0.5: "
-            + ", ".join(f"{used.loc[d, 'correct']} of {used.loc[d, 'sampled']} for `{d}`" for d in datasets) + ". "
+    text = (f"Each dataset's neuron scores are the mean NIG over the {pairs} pairs that the model gives P({pairs}) > 0.5, "
+            "the first ones of the seeded draw (NIG is computed for those only): "
+            + ", ".join(f"{used.loc[d, 'correct']} of {used.loc[d, 'sampled']} drawn for `{d}`" for d in datasets) + ". "
             + "F(x') is the probability of the class at the baseline, where the path starts. ")
     if left_out:
         one = len(left_out) == 1

@@ -220,6 +220,9 @@ def pruning_study(encoder: CrossEncoder, tasks, schemes, *, random_seeds: int = 
                   control_tasks: Sequence[str] | None = None, activation: np.ndarray | None = None):
     """Re-rank every task with every neuron set pruned, and with its random controls; compare per query.
 
+    Pruned models re-score only the pairs of each task's informative queries
+    (:func:`neuron_ig.evaluation.informative_part`): the other queries' measures are 0 whatever the model.
+
     Args:
         encoder: the cross-encoder.
         tasks: ``{name: RerankInputs}`` (:func:`neuron_ig.evaluation.rerank_inputs`), e.g. one per collection.
@@ -252,7 +255,7 @@ def pruning_study(encoder: CrossEncoder, tasks, schemes, *, random_seeds: int = 
     from tqdm.auto import tqdm
 
     from .controls import activation_matched_controls, control_test
-    from .evaluation import paired_test, per_query_measures
+    from .evaluation import informative_part, paired_test, per_query_measures
 
     if isinstance(random_seeds, bool) or not isinstance(random_seeds, int) or random_seeds < 0:
         raise ValueError(f"random_seeds must be an int >= 0, got {random_seeds!r}")
@@ -282,13 +285,18 @@ def pruning_study(encoder: CrossEncoder, tasks, schemes, *, random_seeds: int = 
             values = per_query_measures(run, inputs.qrels, MEASURES)
             return [{"query_id": q, **{m: values[m][q] for m in MEASURES}} for q in values[MEASURES[0]]]
 
+        unpruned_scores = pruned_scores(encoder, inputs, None, precision=precision)
+        informative, position = informative_part(inputs, encoder.tokenizer)
+
         def score(scheme, variant, neurons):
-            scores = pruned_scores(encoder, inputs, neurons, token_types=token_types, precision=precision)
+            scores = unpruned_scores.copy()  # the other queries' measures are 0 whatever their scores
+            scores[position] = pruned_scores(encoder, informative, neurons, token_types=token_types, precision=precision)
             bar.update()
             return [{"scheme": scheme, "variant": variant, "task": task_name, **r} for r in measured(inputs.run(scores))]
 
         rows += [{"scheme": "BM25", "variant": "set", "task": task_name, **r} for r in measured(inputs.first_stage)]
-        rows += score("unpruned", "set", None)
+        bar.update()
+        rows += [{"scheme": "unpruned", "variant": "set", "task": task_name, **r} for r in measured(inputs.run(unpruned_scores))]
         for name, mask in schemes.items():
             rows += score(name, "set", mask)
             if task_name in control_tasks:

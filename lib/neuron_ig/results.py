@@ -98,26 +98,92 @@ def dataset_nig(
     device: str | None = None,
     progress: bool = True,
 ) -> DatasetNIG:
-    """NIG of ``n_pairs`` pairs of class ``label`` (1 relevant, 0 non-relevant) sampled from ``dataset``.
+    """NIG of ``n_pairs`` correctly classified pairs of class ``label`` (1 relevant, 0 non-relevant) of ``dataset``.
 
-    Loads from the cache when this exact computation was done before; otherwise samples the pairs with
-    :func:`neuron_ig.data.relevance_pairs`, computes and caches them, resuming an interrupted run.
-    ``precision`` is the engine's (:data:`neuron_ig.nig.PRECISIONS`); it is in the key unless ``"fp32"``.
+    The pairs are :func:`nig_pairs`: the first ``n_pairs`` of the seeded draw that the model puts in their own
+    class (fewer where the dataset runs out; the manifest's ``n_drawn`` says how many pairs were drawn).
+    Loads from the cache when this exact computation was done before; otherwise computes and caches it,
+    resuming an interrupted run. ``precision`` is the engine's (:data:`neuron_ig.nig.PRECISIONS`); it is in
+    the key unless ``"fp32"``.
     """
-    from .data import relevance_pairs
-
     if label not in CLASS_NAMES:
         raise ValueError(f"label must be 1 (relevant) or 0 (non-relevant), got {label!r}")
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}")
-    pairs = relevance_pairs(dataset, n_pairs, label, seed=seed)
+    pairs, drawn = nig_pairs(model, dataset, label, n_pairs=n_pairs, seed=seed, max_length=max_length, device=device)
     parameters = {
         "model": str(model), "model_fingerprint": model_fingerprint(str(model)), "dataset": dataset,
-        "label": label, "n_pairs": n_pairs, "seed": seed, "baseline": Baseline.parse(baseline).value,
-        "steps": steps, "rule": rule, "max_length": max_length, "modules": "ffn",
-        **({"precision": precision} if precision != "fp32" else {}),  # fp32 keys stay those of earlier results
+        "label": label, "n_pairs": n_pairs, "pairs": "first correctly classified", "n_drawn": drawn, "seed": seed,
+        "baseline": Baseline.parse(baseline).value, "steps": steps, "rule": rule, "max_length": max_length,
+        "modules": "ffn", **({"precision": precision} if precision != "fp32" else {}),  # fp32 keys as before
     }
-    return cached_nig(lambda: cached_encoder(str(model), device), pairs, parameters, batch_rows=batch_rows, progress=progress)
+    encoder = functools.partial(cached_encoder, str(model), device)
+    if not pairs:
+        return _no_pairs(encoder(), parameters)
+    return cached_nig(encoder, pairs, parameters, batch_rows=batch_rows, progress=progress)
+
+
+def nig_pairs(model: str, dataset: str, label: int, *, n_pairs: int, seed: int = 0, max_length: int = 128,
+              device: str | None = None, max_drawn: int | None = None) -> tuple[list, int]:
+    """The pairs NIG attributes: the first ``n_pairs`` pairs of class ``label`` in the seeded draw of
+    :func:`neuron_ig.data.relevance_pairs` that the model classifies correctly (F(x) > 0.5, the paper's filter),
+    and how many pairs were drawn to find them: ``(pairs sorted by (query_id, doc_id), drawn)``.
+
+    The class means average over correctly classified pairs only, so attributing the others would be wasted
+    work; and every dataset's mean then rests on the same number of pairs, however often the model errs there.
+    The share ``n_pairs / drawn`` estimates the model's accuracy on the class. Fewer pairs where the dataset
+    (its selection half of the queries) or ``max_drawn`` (default ``50 * n_pairs``) runs out; none if the
+    model classifies no pair correctly. Cached beside the NIG results, keyed by model weights, dataset,
+    class, ``n_pairs``, seed and ``max_length``.
+    """
+    from .data import Pair, collection_key
+
+    if isinstance(n_pairs, bool) or not isinstance(n_pairs, int) or n_pairs <= 0:
+        raise ValueError(f"n_pairs must be a positive int, got {n_pairs!r}")
+    max_drawn = 50 * n_pairs if max_drawn is None else max_drawn
+    parameters = {"model": str(model), "model_fingerprint": model_fingerprint(str(model)), "dataset": dataset,
+                  "collection": collection_key(dataset), "label": label, "n_pairs": n_pairs, "seed": seed,
+                  "max_length": max_length, "max_drawn": max_drawn}
+    path = (cache.cache_root() / "nig" / cache.slug(Path(str(model)).name) / cache.slug(dataset)
+            / f"pairs-{CLASS_NAMES[label].replace('-', '')}-{cache.parameters_key(parameters)}.json")
+    with cache.computing(path) as done:
+        if not done:
+            chosen, drawn = _first_correct(cached_encoder(str(model), device), dataset, label, n_pairs, seed,
+                                           max_length, max_drawn)
+            cache.save_json(path, {"parameters": parameters, "drawn": drawn, "pairs": [list(p) for p in chosen]})
+    saved = cache.load_json(path)
+    return sorted(Pair(*p) for p in saved["pairs"]), saved["drawn"]
+
+
+def _first_correct(encoder: CrossEncoder, dataset: str, label: int, n_pairs: int, seed: int, max_length: int,
+                   max_drawn: int) -> tuple[list, int]:
+    """Draw more pairs until ``n_pairs`` of them are classified correctly: (those pairs, pairs drawn up to the last)."""
+    from .data import relevance_pairs
+
+    draw = min(n_pairs, max_drawn)
+    while True:
+        drawn = relevance_pairs(dataset, draw, label, seed=seed, draw_order=True)
+        relevance = encoder.score([p.query for p in drawn], [p.passage for p in drawn], max_length=max_length)
+        correct = np.flatnonzero(((relevance if label == 1 else 1 - relevance) > 0.5).numpy())  # F(x) > 0.5
+        if len(correct) >= n_pairs:
+            return [drawn[i] for i in correct[:n_pairs]], int(correct[n_pairs - 1]) + 1
+        if len(drawn) < draw or draw >= max_drawn:  # the dataset, or the allowance, runs out
+            return [drawn[i] for i in correct], len(drawn)
+        share = max(len(correct), 1) / len(drawn)  # the accuracy so far says how many more to draw
+        draw = min(max_drawn, max(draw + 16, int(n_pairs / share * 1.2) + 16))
+
+
+def _no_pairs(encoder: CrossEncoder, parameters: dict) -> DatasetNIG:
+    """The result of a dataset where the model classifies none of the drawn pairs correctly: no pairs."""
+    layers = encoder.ffn_layers()
+    units = next(iter(layers.values())).dense.out_features
+    empty = np.zeros(0, dtype=np.float32)
+    manifest = {"parameters": parameters, "layer_names": list(layers), "segments": list(ATTRIBUTED_SEGMENTS),
+                "n_pairs": 0, "n_correct": 0, "n_drawn": parameters["n_drawn"], "n_truncated": 0}
+    return DatasetNIG(attributions=np.zeros((0, len(ATTRIBUTED_SEGMENTS), len(layers), units), dtype=np.float32),
+                      score=empty, baseline_score=empty, relevance=empty, labels=np.zeros(0, dtype=np.int64),
+                      query_ids=np.array([], dtype=str), doc_ids=np.array([], dtype=str),
+                      layer_names=list(layers), manifest=manifest)
 
 
 def result_folder(parameters: dict) -> Path:
@@ -180,6 +246,7 @@ def _compute(load_encoder, pairs: Sequence, parameters: dict, folder: Path, chun
         "segments": list(ATTRIBUTED_SEGMENTS),
         "n_pairs": len(pairs),
         "n_correct": int((arrays["score"] > 0.5).sum()),
+        "n_drawn": parameters.get("n_drawn", len(pairs)),
         "n_truncated": truncated,
         "seconds": round(time.time() - started, 1),
         "versions": software_versions(),

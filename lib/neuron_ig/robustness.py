@@ -152,13 +152,13 @@ def variant_runs(model: str, datasets: Sequence[str], label: int, variants: Mapp
     ``defaults`` are the keyword arguments of :func:`neuron_ig.results.datasets_nig` of the book (``n_pairs``,
     ``seed``, ``baseline``, ``steps``, ...); each variant overrides some of them (``{"steps": 200, "n_pairs": 4}``;
     its ``n_pairs`` is capped at the book's) and draws its pairs with its own seed. The default run on a
-    variant's number of pairs is the book's result restricted to the pairs that the book's seed draws for that
-    number (the book's sample contains them), computed only if it does not. A variant is not computed (None)
-    on a dataset where the model classifies none of its pairs correctly: NIG is averaged over those only.
+    variant's number of pairs is the book's result restricted to the pairs that the book's seed selects for that
+    number (:func:`neuron_ig.results.nig_pairs`: the first correctly classified ones of the draw, usually among the
+    book's), computed only if the book's result lacks one. A variant is None on a dataset where the model
+    classifies none of its pairs correctly: NIG is averaged over those only.
     Returns ``{variant name: (default runs, variant runs)}``, each ``{dataset: DatasetNIG}``.
     """
-    from .data import relevance_pairs
-    from .results import cached_encoder, dataset_nig, datasets_nig
+    from .results import dataset_nig, datasets_nig, nig_pairs
 
     book = datasets_nig(model, datasets, label, **defaults)
     compared = {}
@@ -168,14 +168,12 @@ def variant_runs(model: str, datasets: Sequence[str], label: int, variants: Mapp
         small = dict(defaults, n_pairs=chosen["n_pairs"])
         reference, runs = {}, {}
         for dataset in datasets:
-            sample = relevance_pairs(dataset, small["n_pairs"], label, seed=small.get("seed", 0))
+            sample, _ = nig_pairs(model, dataset, label, n_pairs=small["n_pairs"], seed=small.get("seed", 0),
+                                  max_length=small.get("max_length", 128), device=small.get("device"))
             reference[dataset] = (matching_pairs(book[dataset], [p.query_id for p in sample], [p.doc_id for p in sample])
                                   or dataset_nig(model, dataset, label, **small))
-            sample = relevance_pairs(dataset, chosen["n_pairs"], label, seed=chosen.get("seed", 0))
-            relevance = cached_encoder(str(model)).score([p.query for p in sample], [p.passage for p in sample],
-                                                         max_length=chosen.get("max_length", 128))
-            correct = (relevance > 0.5) if label == 1 else (relevance < 0.5)
-            runs[dataset] = dataset_nig(model, dataset, label, **chosen) if bool(correct.any()) else None
+            run = dataset_nig(model, dataset, label, **chosen)
+            runs[dataset] = run if run.correct.any() else None
         compared[name] = (reference, runs)
     return compared
 
