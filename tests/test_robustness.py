@@ -56,3 +56,23 @@ def test_agreement_within_equals_agreement_between_datasets_drawn_alike():
     within = table.loc[["within a", "within b"]].mean()
     assert abs(table.loc["a / b", "Jaccard"] - within["Jaccard"]) < 0.1 and abs(table.loc["a / b", "RBO"] - within["RBO"]) < 0.1
     assert table.loc["a / c", "Jaccard"] < within["Jaccard"] / 2
+
+
+def test_variant_runs_apply_the_pages_min_change_rule_to_both_runs(ir_datasets_home, neuron_ig_cache, tmp_path):
+    from neuron_ig.change import score_change
+    from neuron_ig.models import random_cross_encoder
+    from neuron_ig.robustness import variant_runs
+
+    encoder = random_cross_encoder(num_layers=2, seed=10)  # calls some Cranfield pairs relevant, some not
+    encoder.model.save_pretrained(tmp_path / "m")
+    encoder.tokenizer.save_pretrained(tmp_path / "m")
+    defaults = dict(n_pairs=4, seed=0, steps=3, max_length=64, progress=False)
+    variants = {"seed 1": {"seed": 1}}
+    kept = variant_runs(str(tmp_path / "m"), ["cranfield"], 1, variants, **defaults)["seed 1"]
+    threshold = 0.003  # the random model's changes are of this order: about half of the pairs fall below it
+    dropped = variant_runs(str(tmp_path / "m"), ["cranfield"], 1, variants, min_change=threshold, **defaults)["seed 1"]
+    for full, cut in zip(kept, dropped):  # the default run on the variant's pairs, then the variant
+        change = score_change(full["cranfield"])
+        assert len(cut["cranfield"].score) == int((change >= threshold).sum())
+        assert (score_change(cut["cranfield"]) >= threshold).all()
+    assert all(0 < len(cut["cranfield"].score) < len(full["cranfield"].score) for full, cut in zip(kept, dropped))

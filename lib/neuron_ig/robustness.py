@@ -145,8 +145,8 @@ def completeness_gaps(encoder, pairs: Sequence, steps_values: Sequence[int], *, 
     return rows
 
 
-def variant_runs(model: str, datasets: Sequence[str], label: int, variants: Mapping[str, dict], **defaults
-                 ) -> dict[str, tuple[dict[str, DatasetNIG], dict[str, DatasetNIG | None]]]:
+def variant_runs(model: str, datasets: Sequence[str], label: int, variants: Mapping[str, dict], *,
+                 min_change: float = 0.0, **defaults) -> dict[str, tuple[dict[str, DatasetNIG], dict[str, DatasetNIG | None]]]:
     """Each variant of the default run, and the default run on the same number of pairs, per dataset.
 
     ``defaults`` are the keyword arguments of :func:`neuron_ig.results.datasets_nig` of the book (``n_pairs``,
@@ -155,9 +155,11 @@ def variant_runs(model: str, datasets: Sequence[str], label: int, variants: Mapp
     variant's number of pairs is the book's result restricted to the pairs that the book's seed selects for that
     number (:func:`neuron_ig.results.nig_pairs`: the first correctly classified ones of the draw, usually among the
     book's), computed only if the book's result lacks one. A variant is None on a dataset where the model
-    classifies none of its pairs correctly: NIG is averaged over those only.
+    classifies none of its pairs correctly: NIG is averaged over those only. ``min_change``: the pages' rule
+    (:func:`neuron_ig.change.drop_small_changes`), applied to both runs of every comparison.
     Returns ``{variant name: (default runs, variant runs)}``, each ``{dataset: DatasetNIG}``.
     """
+    from .change import drop_small_changes
     from .results import dataset_nig, datasets_nig, nig_pairs
 
     book = datasets_nig(model, datasets, label, **defaults)
@@ -174,6 +176,8 @@ def variant_runs(model: str, datasets: Sequence[str], label: int, variants: Mapp
                                   or dataset_nig(model, dataset, label, **small))
             run = dataset_nig(model, dataset, label, **chosen)
             runs[dataset] = run if run.correct.any() else None
+        reference = drop_small_changes(reference, min_change)
+        runs = {d: None if r is None else drop_small_changes({d: r}, min_change)[d] for d, r in runs.items()}
         compared[name] = (reference, runs)
     return compared
 
