@@ -391,3 +391,38 @@ def test_kernel_of_another_python_is_refused(monkeypatch):
         runner.check_kernel()
     monkeypatch.undo()
     runner.check_kernel()  # the venv's own kernel is accepted
+
+
+def test_a_page_executed_with_the_same_key_is_kept_and_any_change_executes_it_again(tmp_path, capsys):
+    runs = tmp_path / "runs.txt"
+    params_file = make_book(tmp_path, {
+        "01_counted": notebook("Counted", "steps = 50", f"open({str(runs)!r}, 'a').write(f'{{steps}}\\n')"),
+    }, {"book": {"steps": 3}})
+
+    def executions():
+        runner.run(tmp_path, params_file, build=False)
+        return runs.read_text().split()
+
+    assert executions() == ["3"]
+    assert executions() == ["3"]  # kept
+    assert "01_counted kept" in capsys.readouterr().out
+    params_file.write_text(yaml.safe_dump({"book": {"steps": 4}}))
+    assert executions() == ["3", "4"]  # another parameter
+    notebook_file = tmp_path / "notebooks" / "01_counted.md"
+    notebook_file.write_text(notebook_file.read_text() + "\n```{code-cell} ipython3\nz = 1\n```\n")
+    assert executions() == ["3", "4", "4"]  # another notebook
+    runner.run(tmp_path, params_file, build=False, rerun=True)
+    assert runs.read_text().split() == ["3", "4", "4", "4"]
+
+
+def test_the_page_key_follows_the_library_code(tmp_path, monkeypatch):
+    ipynb = tmp_path / "page.ipynb"
+    runner.to_ipynb(REPO / "notebooks" / "00_introduction.md", ipynb)
+    key = runner.page_key(ipynb, {"steps": 3})
+    assert runner.page_key(ipynb, {"steps": 3}) == key and runner.page_key(ipynb, {"steps": 4}) != key
+    library = tmp_path / "lib" / "neuron_ig"
+    shutil.copytree(REPO / "lib" / "neuron_ig", library, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(runner, "__file__", str(library / "runner.py"))
+    assert runner.page_key(ipynb, {"steps": 3}) == key
+    (library / "nig.py").write_text((library / "nig.py").read_text() + "\n# a change\n")
+    assert runner.page_key(ipynb, {"steps": 3}) != key

@@ -26,10 +26,12 @@ declares. Before anything runs, every page must have a notebook, every section m
 every ``book:`` key must be declared by some notebook, every key of a page's section by its notebook,
 and every value must have the type of the notebook's default. The notebook's printed output streams
 to the terminal, with one line a minute naming the cell that runs; the run stops at the first failing
-page. A page's markdown may use its parameters as MyST substitutions (``{{ label }}``). Finally
-``jupyter-book build . -W`` makes the HTML site in ``_build/html``.
+page. A page's markdown may use its parameters as MyST substitutions (``{{ label }}``). A page already
+executed with the same notebook, parameters, library code and package versions is kept (``--rerun``
+executes it anyway): a rebuild redoes only what changed. Finally ``jupyter-book build . -W`` makes the
+HTML site in ``_build/html``.
 
-Usage: ``python -m neuron_ig.runner --params params/default.yml [--only PAGE ...] [--no-build]``.
+Usage: ``python -m neuron_ig.runner --params params/default.yml [--only PAGE ...] [--no-build] [--rerun]``.
 """
 
 from __future__ import annotations
@@ -322,12 +324,14 @@ class _Heartbeat:
             print(f"  ... {self.page}: {minutes:.1f} min, running {self.running_cell()}", flush=True)
 
 
-def execute(page: str, ipynb: Path, parameters: dict, generated: Path, substitutions: dict | None = None) -> Path:
+def execute(page: str, ipynb: Path, parameters: dict, generated: Path, substitutions: dict | None = None,
+            key: str | None = None) -> Path:
     """Run one notebook with papermill into ``generated/PAGE.ipynb``, working in ``generated``.
 
     The notebook's stdout and stderr stream to this process's as it runs. On failure the partial
     output is renamed ``PAGE.failed.ipynb`` (so nothing builds on it) and a RunnerError names the
-    page, the cell and its exception. ``substitutions`` become the page's MyST substitutions.
+    page, the cell and its exception. ``substitutions`` become the page's MyST substitutions; ``key`` (its
+    :func:`page_key`) is stored in the notebook's metadata.
     """
     import papermill
 
@@ -356,13 +360,45 @@ def execute(page: str, ipynb: Path, parameters: dict, generated: Path, substitut
         raise
     finally:
         os.environ.pop(PAGE_VARIABLE, None)
-    _finish_page(output, substitutions or {})
+    _finish_page(output, substitutions or {}, key)
     return output
 
 
-def _finish_page(notebook_path: Path, substitutions: dict) -> None:
+def page_key(ipynb: Path, parameters: dict) -> str:
+    """What an executed page depends on: the notebook's cells, its parameters, the library's source files and
+    the versions of the packages behind the numbers (:func:`neuron_ig.provenance.software_versions`)."""
+    import hashlib
+    import json
+
+    import nbformat
+
+    from neuron_ig.provenance import software_versions
+
+    digest = hashlib.sha256()
+    cells = [(cell.cell_type, cell.source) for cell in nbformat.read(ipynb, as_version=4).cells]
+    digest.update(json.dumps([cells, parameters], sort_keys=True, default=str).encode())
+    library = Path(__file__).resolve().parent
+    for source in sorted(library.rglob("*.py")):
+        digest.update(f"{source.relative_to(library)}\n".encode() + source.read_bytes())
+    versions = {k: v for k, v in software_versions().items() if k != "git commit"}  # code is hashed above
+    digest.update(json.dumps(versions, sort_keys=True).encode())
+    return digest.hexdigest()[:20]
+
+
+def unchanged(output: Path, key: str) -> bool:
+    """Whether ``output`` is a page executed to its end with this :func:`page_key` (so running it again would
+    remake it from the same cached results)."""
+    import nbformat
+
+    try:
+        return nbformat.read(output, as_version=4).metadata.get("neuron_ig", {}).get("page_key") == key
+    except Exception:  # absent, or not a notebook
+        return False
+
+
+def _finish_page(notebook_path: Path, substitutions: dict, key: str | None = None) -> None:
     """Tag the ``parameters`` cell and papermill's injected cell ``remove-cell`` (the page shows the
-    values it ran with in its provenance table, not as code), and store the page's substitutions."""
+    values it ran with in its provenance table, not as code), and store the page's substitutions and key."""
     import nbformat
 
     notebook = nbformat.read(notebook_path, as_version=4)
@@ -372,6 +408,8 @@ def _finish_page(notebook_path: Path, substitutions: dict) -> None:
             tags.append("remove-cell")
     if substitutions:
         notebook.metadata.setdefault("myst", {})["substitutions"] = substitutions
+    if key:
+        notebook.metadata.setdefault("neuron_ig", {})["page_key"] = key
     nbformat.write(notebook, notebook_path)
 
 
@@ -442,8 +480,12 @@ def one_build_at_a_time(root: Path):
     return held
 
 
-def run(root: Path, params_file: Path, only: list[str] | None = None, build: bool = True) -> None:
-    """Check every page and parameter, execute the chosen pages in toc order, then build the book."""
+def run(root: Path, params_file: Path, only: list[str] | None = None, build: bool = True, rerun: bool = False) -> None:
+    """Check every page and parameter, execute the chosen pages in toc order, then build the book.
+
+    A page already executed with the same :func:`page_key` (notebook, parameters, library code, package
+    versions) is kept as it is, unless ``rerun``: its numbers would come out of the same cached results.
+    """
     root = Path(root).resolve()
     held = one_build_at_a_time(root)
     try:
@@ -465,8 +507,14 @@ def run(root: Path, params_file: Path, only: list[str] | None = None, build: boo
                 shown = ", ".join(f"{name}={value!r}" for name, value in parameters.items())
                 made_by = "" if notebook == page else f" from {NOTEBOOKS}/{notebook}.md"
                 print(f"[{number}/{len(steps)}] {page}{made_by} ({shown})", flush=True)
+                ipynb = Path(scratch) / f"{notebook}.ipynb"
+                key = page_key(ipynb, parameters)
+                if not rerun and unchanged(generated / f"{page}.ipynb", key):
+                    print(f"[{number}/{len(steps)}] {page} kept: executed before with the same notebook, parameters, "
+                          "library and package versions (--rerun executes it again)", flush=True)
+                    continue
                 start = time.monotonic()
-                output = execute(page, Path(scratch) / f"{notebook}.ipynb", parameters, generated, substitutions)
+                output = execute(page, ipynb, parameters, generated, substitutions, key)
                 print(f"[{number}/{len(steps)}] {page} done in {time.monotonic() - start:.1f} s: {output}", flush=True)
         if build:
             build_book(root)
@@ -481,9 +529,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these pages (names in _toc.yml)")
     parser.add_argument("--no-build", action="store_true", help="execute the notebooks, do not build the book")
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="the book's root folder (default: here)")
+    parser.add_argument("--rerun", action="store_true",
+                        help="execute every page, even one already executed with the same notebook, parameters and code")
     args = parser.parse_args(argv)
     try:
-        run(args.root, args.params, only=args.only, build=not args.no_build)
+        run(args.root, args.params, only=args.only, build=not args.no_build, rerun=args.rerun)
     except RunnerError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
