@@ -97,25 +97,30 @@ def dataset_nig(
     precision: str = "fp32",
     device: str | None = None,
     progress: bool = True,
+    min_grade=None,
 ) -> DatasetNIG:
     """NIG of ``n_pairs`` pairs of class ``label`` (1 relevant, 0 non-relevant) sampled from ``dataset``.
 
     Loads from the cache when this exact computation was done before; otherwise samples the pairs with
     :func:`neuron_ig.data.relevance_pairs`, computes and caches them, resuming an interrupted run.
     ``precision`` is the engine's (:data:`neuron_ig.nig.PRECISIONS`); it is in the key unless ``"fp32"``.
+    ``min_grade``: the lowest grade counted relevant (None: the table of :mod:`neuron_ig.grades`); in the key
+    unless 1, as is the first stage unless bm25s (:func:`neuron_ig.evaluation.first_stage_key`).
     """
+    from .evaluation import first_stage_key
     from .data import relevance_pairs
 
     if label not in CLASS_NAMES:
         raise ValueError(f"label must be 1 (relevant) or 0 (non-relevant), got {label!r}")
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}")
-    pairs = relevance_pairs(dataset, n_pairs, label, seed=seed)
+    pairs = relevance_pairs(dataset, n_pairs, label, seed=seed, min_grade=min_grade)
     parameters = {
         "model": str(model), "model_fingerprint": model_fingerprint(str(model)), "dataset": dataset,
         "label": label, "n_pairs": n_pairs, "seed": seed, "baseline": Baseline.parse(baseline).value,
         "steps": steps, "rule": rule, "max_length": max_length, "modules": "ffn",
         **({"precision": precision} if precision != "fp32" else {}),  # fp32 keys stay those of earlier results
+        **first_stage_key(dataset, min_grade),  # likewise for grade 1 and bm25s
     }
     return cached_nig(lambda: cached_encoder(str(model), device), pairs, parameters, batch_rows=batch_rows, progress=progress)
 
