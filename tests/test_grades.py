@@ -14,7 +14,7 @@ from ir_datasets.util import LocalDownload
 
 from neuron_ig import grades
 from neuron_ig.data import relevance_pairs, relevant_qrels
-from neuron_ig.evaluation import evaluate, qrels_dict
+from neuron_ig.evaluation import collection_summary, evaluate, qrels_dict
 from neuron_ig.grades import min_grade
 from neuron_ig.retrieval import first_stage, first_stage_name, first_stage_run
 
@@ -84,6 +84,9 @@ def test_the_first_stage_is_the_shipped_run_and_no_index_is_built(graded, neuron
     with pytest.raises(ValueError, match="query ids not in"):
         first_stage_run(graded, query_ids=["nope"])
     relevance_pairs(graded, 3, 0, min_grade=1)
+    row = collection_summary(graded, depth=10, min_grade=2)
+    assert (row["first stage"], row["relevant grade"], row["queries"]) == ("scoreddocs", 2, 4)
+    assert row["BM25 RR@10"] == pytest.approx((1 / 3 + 1 / 2 + 0 + 1 / 2) / 4)  # q6: judged, none relevant at 2
     assert not (neuron_ig_cache / "bm25").exists()  # nothing indexed: the collection's run was read
 
 

@@ -76,20 +76,24 @@ def ndcg_at_10(run, qrels) -> float:
 def collection_summary(dataset_id: str, depth: int = 100, min_grade=None) -> dict:
     """One row of the collections page: sizes, and the first stage's effectiveness on the judged queries.
 
-    ``documents``, ``queries``, ``qrels`` (judgements), then ``BM25 nDCG@10`` and ``BM25 RR@10`` of
+    ``documents``, ``queries``, ``qrels`` (judgements), ``relevant grade`` (the minimum,
+    :func:`neuron_ig.grades.min_grade`), ``first stage`` (:func:`neuron_ig.retrieval.first_stage`: ``bm25s`` or
+    ``scoreddocs``), then ``BM25 nDCG@10`` and ``BM25 RR@10`` of
     :func:`neuron_ig.retrieval.first_stage_run` (top ``depth``: bm25s, or the BM25 run the dataset ships, see
     :func:`neuron_ig.retrieval.first_stage_name`) over the queries that have qrels, RR at the dataset's minimum
     grade (``min_grade``: :func:`neuron_ig.grades.min_grade`). Works for any ``ir_datasets`` id with documents,
     queries and qrels, embedded or not.
     """
     from .grades import min_grade as minimum_of
-    from .retrieval import first_stage_run
+    from .retrieval import first_stage, first_stage_run
 
     dataset = load_dataset(dataset_id)
     qrels = qrels_dict(dataset_id)
-    measures = evaluate(first_stage_run(dataset_id, k=depth), qrels, min_grade=minimum_of(dataset_id, min_grade))
+    minimum = minimum_of(dataset_id, min_grade)
+    measures = evaluate(first_stage_run(dataset_id, k=depth), qrels, min_grade=minimum)
     return {"documents": dataset.docs_count(), "queries": sum(1 for _ in dataset.queries_iter()),
-            "qrels": sum(len(judged) for judged in qrels.values()),
+            "qrels": sum(len(judged) for judged in qrels.values()), "relevant grade": minimum,
+            "first stage": first_stage(dataset_id),
             "BM25 nDCG@10": measures["nDCG@10"], "BM25 RR@10": measures["RR@10"]}
 
 

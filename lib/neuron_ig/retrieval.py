@@ -178,7 +178,7 @@ def first_stage(dataset_id: str) -> str:
 def first_stage_name(dataset_id: str) -> str:
     """How a page names the dataset's first stage, e.g. in a table's caption or column."""
     if first_stage(dataset_id) == "scoreddocs":
-        return "the dataset's scoreddocs (the BM25 run shipped with it, e.g. TREC DL's top 1,000)"
+        return "the dataset's scoreddocs (the run ir_datasets ships with it: BM25's top 1,000 for the TREC DL passage sets)"
     return "BM25 (bm25s)"
 
 
