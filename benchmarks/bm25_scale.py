@@ -6,8 +6,8 @@ and registered in `ir_datasets` (docs only) so that `neuron_ig.retrieval.bm25_in
 its index exactly as for a real collection (the streamed index). Each measurement runs in a fresh process
 (peak RSS, `resource.getrusage(...).ru_maxrss`, is a lifetime maximum), against the memory it held before
 indexing (the imports and the generator). With `--compare N`, the same is measured at that N for the index
-built before streaming (every text, then every token list, in memory: `bm25s.tokenize`), and both are
-printed side by side with their ratios.
+built as the library did before streaming (every doc id and text, then every token list, in memory:
+`bm25s.tokenize`; saved and loaded back as `bm25_index` does), and both are printed with their ratios.
 
     nice -n 10 python benchmarks/bm25_scale.py --docs 1000000 --compare 200000
 """
@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 VOCABULARY, ZIPF_S, MEAN_WORDS, SEED = 200_000, 1.07, 60, 0
 LETTERS = "bcdfghjklmnpqrstvwxz"
@@ -88,6 +89,7 @@ def rss_mib() -> float:
 def measure(n: int, path: str, queries: int = 100) -> dict:
     """In this process: index N documents by ``path`` ("streamed" or "in memory"), then time the queries."""
     import bm25s
+    import ir_datasets
     import numpy as np
 
     from neuron_ig.retrieval import _tokenize, _top_k, bm25_index
@@ -99,11 +101,20 @@ def measure(n: int, path: str, queries: int = 100) -> dict:
     start = time.perf_counter()
     if path == "streamed":
         retriever = bm25_index(dataset_id).retriever  # built, saved to the cache, loaded back
-    else:  # the index before streaming: every text, then every token list
-        texts = list(synthetic_texts(n))
+    else:  # the library's path before streaming: every doc id and text, then every token list; saved, loaded back
+        dataset = ir_datasets.load(dataset_id)
+        doc_ids, texts = [], []
+        for doc in dataset.docs_iter():
+            doc_ids.append(doc.doc_id)
+            texts.append(doc.default_text())
         retriever = bm25s.BM25()
         retriever.index(_tokenize(texts), show_progress=False)
         del texts
+        folder = Path(os.environ["NEURON_IG_CACHE"]) / "in-memory"
+        retriever.save(str(folder))
+        (folder / "doc_ids.json").write_text(json.dumps(doc_ids), encoding="utf-8")
+        del retriever, doc_ids
+        retriever = bm25s.BM25.load(str(folder))
     index_s = time.perf_counter() - start
     start = time.perf_counter()
     for tokens in _tokenize(query_texts):
@@ -126,7 +137,7 @@ def child(n: int, path: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--docs", type=int, default=1_000_000, help="N of the streamed index (default 1,000,000)")
+    parser.add_argument("--docs", type=int, default=1_000_000, help="N of the streamed index (default 1,000,000; 0: none)")
     parser.add_argument("--compare", type=int, default=0, help="N of the streamed vs in-memory comparison (0: none)")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -140,7 +151,8 @@ def main() -> None:
         print(f"at {args.compare:,} documents, in memory / streamed: index time "
               f"{in_memory['index s'] / streamed['index s']:.2f}x, peak memory above start "
               f"{in_memory['peak above start MiB'] / streamed['peak above start MiB']:.2f}x", flush=True)
-    rows.append(child(args.docs, "streamed"))
+    if args.docs:
+        rows.append(child(args.docs, "streamed"))
     for row in rows:
         print(json.dumps(row))
 

@@ -10,11 +10,13 @@ gains.
 
 The default table (:data:`MIN_GRADES`, keyed by ``ir_datasets`` id prefix, the longest matching prefix wins):
 
-| ids | grades | minimum | why |
-| --- | --- | --- | --- |
-| ``msmarco-passage/trec-dl-*``, ``msmarco-passage-v2/trec-dl-*``, ``beir/msmarco/test`` | 0-3 | 2 | the TREC DL passage task's binary relevance (Craswell et al. 2019-2023) |
-| ``cord19/trec-covid``, ``beir/trec-covid`` | 0-2 | 1 | the TREC-COVID track counted 1 "partially relevant" as relevant (trec_eval's default) |
-| anything else: BEIR sets, Robust04 (0-2), MS MARCO document TREC DL (0-3: the document task counts >= 1), Cranfield (-1 no interest, 1-4 of minimum interest to complete answer), the embedded ``neuron-ig/*`` collections (1) | | 1 | a positive grade is relevant, as trec_eval's default |
+- 2: ``msmarco-passage/trec-dl-*``, ``msmarco-passage-v2/trec-dl-*``, ``beir/msmarco/test`` (graded 0-3): the
+  TREC DL passage task's binary relevance (Craswell et al., TREC DL overviews 2019-2023).
+- 1: ``cord19/trec-covid*``, ``beir/trec-covid`` (graded 0-2): the TREC-COVID track counted 1, "partially
+  relevant", as relevant for its binary measures (trec_eval's default level).
+- 1, for every other id: BEIR sets, Robust04 (0-2), the MS MARCO document TREC DL sets (0-3: the document task
+  counts grade >= 1), Cranfield (-1 of no interest, 1 of minimum interest ... 4 a complete answer), the embedded
+  ``neuron-ig/*`` collections (all 1): a positive grade is relevant, as trec_eval's default.
 
 A user overrides it with ``min_grade``: None (the table), an int (every dataset), or a dict
 ``{dataset id: grade}`` (those datasets; the table for the others).
