@@ -75,7 +75,7 @@ def bm25_index(dataset_id: str) -> Bm25Index:
 
 class TokenIds:
     """The token ids of every document, in one flat ``array('I')`` plus offsets: a sequence of ``[tokens]``
-    lists for ``bm25s.BM25.index``, made one list at a time while it iterates (it reads the corpus twice)."""
+    lists for ``bm25s.BM25.index``, made one list at a time while it iterates (it reads the corpus three times)."""
 
     def __init__(self):
         self.flat, self.offsets = array("I"), array("Q", [0])
