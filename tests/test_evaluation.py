@@ -82,6 +82,7 @@ def test_collection_summary_of_a_real_ir_datasets_id(ir_datasets_home, neuron_ig
     assert (row["documents"], row["queries"]) == (1400, 225)
     assert row["qrels"] == sum(len(judged) for judged in qrels_dict("cranfield").values()) > row["queries"]
     assert 0.1 < row["BM25 nDCG@10"] < 0.8 and 0.1 < row["BM25 RR@10"] <= 1
+    assert row["first stage"] == "bm25s" and row["relevant grade"] == 1
     assert narrative.other_collections_text(["cranfield"]).startswith("The book's `datasets` also name `cranfield`:")
     assert narrative.other_collections_text([]) == ""
 

@@ -1,8 +1,8 @@
-"""BM25 through bm25s on Cranfield: plausible effectiveness, caching, query selection."""
+"""BM25 through bm25s on Cranfield: plausible effectiveness, caching, query selection, the streamed index."""
 import pytest
 
 from neuron_ig.evaluation import evaluate, qrels_dict
-from neuron_ig.retrieval import _index_dir, bm25_index, bm25_run
+from neuron_ig.retrieval import _index_dir, bm25_index, bm25_run, streamed_index
 
 
 @pytest.fixture(scope="module")
@@ -48,3 +48,25 @@ def test_top_k_breaks_ties_by_row_and_drops_zero_scores():
     assert _top_k(scores, 2).tolist() == [1, 3]
     assert _top_k(scores, 10).tolist() == [1, 3, 5, 2]
     assert _top_k(np.zeros(3), 5).tolist() == []
+
+
+def test_the_streamed_index_scores_as_the_in_memory_one(cranfield):
+    """Every text and token list in memory (the index before streaming) against the streamed index: the same
+    score for every document and query of Cranfield, hence the same rankings."""
+    import bm25s
+    import numpy as np
+
+    from neuron_ig.data import load_dataset
+    from neuron_ig.retrieval import _tokenize, first_stage, first_stage_run
+
+    dataset = load_dataset(cranfield)
+    texts = [doc.default_text() for doc in dataset.docs_iter()] + ["", "the of and"]  # no words, stopwords only
+    in_memory = bm25s.BM25()
+    in_memory.index(_tokenize(texts), show_progress=False)
+    streamed = streamed_index(iter(texts))
+    queries = _tokenize([q.default_text() for q in dataset.queries_iter()])
+    for tokens in queries:
+        expected = in_memory.get_scores_from_ids(in_memory.get_tokens_ids(tokens))
+        assert np.array_equal(streamed.get_scores_from_ids(streamed.get_tokens_ids(tokens)), expected)
+    assert first_stage(cranfield) == "bm25s" and first_stage_run(cranfield, k=5, query_ids=["1"]) == bm25_run(
+        cranfield, k=5, query_ids=["1"])

@@ -5,8 +5,9 @@ Importing this module registers the embedded collections (`neuron-ig/gcide/{trai
 real (`cranfield`, `beir/nfcorpus/test`, `msmarco-passage/trec-dl-2019/judged`), loads the same way.
 
 Pairs (the paper's "Data" section): N relevant and N non-relevant pairs per dataset, fixed seed;
-relevant = qrels at the dataset's relevant levels (relevance > 0); non-relevant = BM25 top-k documents
-of a judged query that are not judged relevant for it.
+relevant = qrels at or above the dataset's minimum grade (`neuron_ig.grades`: 2 for TREC DL passages, 1 for
+most others); non-relevant = first-stage top-k documents of a judged query that are not judged relevant for it
+(`neuron_ig.retrieval.first_stage_run`: the dataset's own scoreddocs where it ships them, else BM25).
 """
 from __future__ import annotations
 
@@ -87,11 +88,19 @@ def collection_key(dataset_id: str) -> str:
     return f"{dataset_id}@{build_key(name)}" if dataset_id.startswith(f"{PREFIX}/") and name in COLLECTIONS else dataset_id
 
 
-def relevant_qrels(dataset_id: str) -> dict[str, set[str]]:
-    """{query_id: doc ids judged relevant (relevance > 0)} for queries that have at least one."""
+def relevant_qrels(dataset_id: str, min_grade=None) -> dict[str, set[str]]:
+    """{query_id: doc ids judged relevant} for queries that have at least one: the judged queries.
+
+    Relevant: a grade at or above the dataset's minimum (:func:`neuron_ig.grades.min_grade`, ``min_grade``:
+    None for the documented table, an int, or ``{dataset id: grade}``).
+    """
+    from .grades import is_relevant
+    from .grades import min_grade as minimum_of
+
+    minimum = minimum_of(dataset_id, min_grade)
     relevant = {}
     for qrel in load_dataset(dataset_id).qrels_iter():
-        if qrel.relevance > 0:
+        if is_relevant(qrel.relevance, minimum):
             relevant.setdefault(qrel.query_id, set()).add(qrel.doc_id)
     return relevant
 
@@ -109,11 +118,13 @@ def _round_robin(order: list[str], candidates: dict[str, list[str]], per_query):
 
 def relevance_pairs(dataset_id: str, n: int, label: int, seed: int = 0, bm25_depth: int = 100,
                     max_pairs_per_query: int | None = None, part: str | None = "selection",
-                    draw_order: bool = False) -> list[Pair]:
+                    min_grade=None, draw_order: bool = False) -> list[Pair]:
     """n (query, passage) pairs of class `label` from the dataset, the same for the same seed.
 
-    label 1: (query, document) judged relevant (relevance > 0). label 0: a document in the query's BM25
-    top `bm25_depth` that is not judged relevant, for queries with at least one relevant document.
+    label 1: (query, document) judged relevant (grade >= the dataset's minimum, see `relevant_qrels` and
+    `min_grade`). label 0: a document in the query's first-stage top `bm25_depth`
+    (:func:`neuron_ig.retrieval.first_stage_run`) that is not judged relevant, for queries with at least one
+    relevant document.
     Pairs are spread over queries: queries are shuffled with `seed`, each query's candidates too, and
     pairs are taken one per query, then a second per query, ... up to `max_pairs_per_query` (None: no
     limit). Returned deduplicated and sorted by (query_id, doc_id); texts are `default_text()`. With
@@ -129,7 +140,7 @@ def relevance_pairs(dataset_id: str, n: int, label: int, seed: int = 0, bm25_dep
         raise ValueError(f"max_pairs_per_query must be positive or None, got {max_pairs_per_query}")
     dataset = load_dataset(dataset_id)
     queries = {q.query_id: q.default_text() for q in dataset.queries_iter()}
-    relevant = relevant_qrels(dataset_id)
+    relevant = relevant_qrels(dataset_id, min_grade)
     rng = random.Random(seed)
     from .query_split import queries_in_part
 
@@ -138,11 +149,11 @@ def relevance_pairs(dataset_id: str, n: int, label: int, seed: int = 0, bm25_dep
     if label == 1:
         candidates = {q: rng.sample(sorted(relevant[q]), len(relevant[q])) for q in order}
     else:
-        from .retrieval import bm25_run
+        from .retrieval import first_stage_run
 
         candidates, chunk = {}, max(n, 256)
-        for start in range(0, len(order), chunk):  # BM25 only as many queries as needed
-            run = bm25_run(dataset_id, k=bm25_depth, query_ids=order[start:start + chunk])
+        for start in range(0, len(order), chunk):  # retrieve for only as many queries as needed
+            run = first_stage_run(dataset_id, k=bm25_depth, query_ids=order[start:start + chunk])
             for q, ranking in run.items():
                 negatives = sorted(d for d in ranking if d not in relevant[q])
                 candidates[q] = rng.sample(negatives, len(negatives))
@@ -165,19 +176,20 @@ def relevance_pairs(dataset_id: str, n: int, label: int, seed: int = 0, bm25_dep
     return [Pair(q, d, queries[q], texts[d], label) for q, d in (chosen if draw_order else sorted(chosen))]
 
 
-def example_pairs(dataset_id: str, seed: int = 0, bm25_depth: int = 100) -> tuple[Pair, Pair]:
+def example_pairs(dataset_id: str, seed: int = 0, bm25_depth: int = 100, min_grade=None) -> tuple[Pair, Pair]:
     """One query with a relevant and a non-relevant passage: ``(relevant pair, non-relevant pair)``.
 
-    The query is drawn with ``seed`` among judged queries whose BM25 top ``bm25_depth`` holds a document
-    not judged relevant; the non-relevant passage is the highest-ranked such document (the hardest one).
+    The query is drawn with ``seed`` among judged queries whose first-stage top ``bm25_depth``
+    (:func:`neuron_ig.retrieval.first_stage_run`) holds a document not judged relevant (``min_grade``: see
+    :func:`relevant_qrels`); the non-relevant passage is the highest-ranked such document (the hardest one).
     """
-    from .retrieval import bm25_run
+    from .retrieval import first_stage_run
 
-    relevant = relevant_qrels(dataset_id)
+    relevant = relevant_qrels(dataset_id, min_grade)
     order = sorted(relevant)
     random.Random(seed).shuffle(order)
     for start in range(0, len(order), 32):
-        run = bm25_run(dataset_id, k=bm25_depth, query_ids=order[start:start + 32])
+        run = first_stage_run(dataset_id, k=bm25_depth, query_ids=order[start:start + 32])
         for query_id in order[start:start + 32]:
             ranking = sorted(run.get(query_id, {}).items(), key=lambda item: (-item[1], item[0]))
             negatives = [doc_id for doc_id, _ in ranking if doc_id not in relevant[query_id]]
@@ -190,5 +202,5 @@ def example_pairs(dataset_id: str, seed: int = 0, bm25_depth: int = 100) -> tupl
                 if positive_id is not None and negatives[0] in docs:
                     return (Pair(query_id, positive_id, query, docs[positive_id].default_text(), 1),
                             Pair(query_id, negatives[0], query, docs[negatives[0]].default_text(), 0))
-    raise ValueError(f"{dataset_id} has no judged query with a non-relevant document in its BM25 top {bm25_depth}: "
+    raise ValueError(f"{dataset_id} has no judged query with a non-relevant document in its first-stage top {bm25_depth}: "
                      "raise bm25_depth or pick another dataset")

@@ -3,7 +3,8 @@
 A run is `{query_id: {doc_id: score}}` (higher is better), qrels `{query_id: {doc_id: relevance}}`.
 As trec_eval does, a measure is averaged over the run's queries that have qrels; a query of the run whose
 ranking is empty counts 0 (trec_eval would drop it). Gains are the relevance grades (trec_eval's nDCG);
-RR counts relevance >= 1.
+RR, like every binary measure, counts a grade >= the collection's minimum (`min_grade`, :mod:`neuron_ig.grades`:
+``RR(rel=2)@10`` on TREC DL passages), reported under the name asked (``RR@10``).
 """
 from __future__ import annotations
 
@@ -24,9 +25,15 @@ def qrels_dict(dataset_id: str) -> dict[str, dict[str, int]]:
     return qrels
 
 
-def per_query_measures(run, qrels, measures) -> dict[str, dict[str, float]]:
-    """{measure name: {query_id: value}} over the run's queries that have qrels, in one `ir_measures` pass."""
-    measures = {m: ir_measures.parse_measure(m) for m in measures}
+def per_query_measures(run, qrels, measures, min_grade: int = 1) -> dict[str, dict[str, float]]:
+    """{measure name: {query_id: value}} over the run's queries that have qrels, in one `ir_measures` pass.
+
+    ``min_grade``: the lowest grade a binary measure (RR) counts relevant (:func:`neuron_ig.grades.min_grade` of
+    the dataset); graded measures (nDCG) ignore it.
+    """
+    from .grades import binary_measure
+
+    measures = {m: binary_measure(m, min_grade) for m in measures}
     query_ids = [q for q in run if q in qrels]
     if not query_ids:
         raise ValueError(f"the run and the qrels share no query id (run: {list(run)[:3]}, qrels: "
@@ -40,14 +47,25 @@ def per_query_measures(run, qrels, measures) -> dict[str, dict[str, float]]:
     return values
 
 
-def per_query(run, qrels, measure: str = "nDCG@10") -> dict[str, float]:
+def per_query(run, qrels, measure: str = "nDCG@10", min_grade: int = 1) -> dict[str, float]:
     """{query_id: value of `measure`} for the run's queries that have qrels (for paired tests)."""
-    return per_query_measures(run, qrels, [measure])[measure]
+    return per_query_measures(run, qrels, [measure], min_grade)[measure]
 
 
-def evaluate(run, qrels, measures=("nDCG@10", "RR@10")) -> dict[str, float]:
-    """{measure: mean over the run's queries that have qrels}, measures named as `ir_measures` does."""
-    return {name: sum(v.values()) / len(v) for name, v in per_query_measures(run, qrels, measures).items()}
+def evaluate(run, qrels, measures=("nDCG@10", "RR@10"), min_grade: int = 1) -> dict[str, float]:
+    """{measure: mean over the run's queries that have qrels}, measures named as `ir_measures` does
+    (``min_grade``: see :func:`per_query_measures`)."""
+    return {name: sum(v.values()) / len(v) for name, v in per_query_measures(run, qrels, measures, min_grade).items()}
+
+
+def first_stage_key(dataset_id: str, min_grade=None) -> dict:
+    """What a cached result adds to its key for the dataset's relevance and first stage: ``min_grade`` where
+    it is not 1 and ``first_stage`` where it is not bm25s, so that keys made before either existed stay valid."""
+    from .grades import min_grade as minimum_of
+    from .retrieval import first_stage
+
+    minimum, stage = minimum_of(dataset_id, min_grade), first_stage(dataset_id)
+    return {**({"min_grade": minimum} if minimum != 1 else {}), **({"first_stage": stage} if stage != "bm25s" else {})}
 
 
 def ndcg_at_10(run, qrels) -> float:
@@ -55,20 +73,27 @@ def ndcg_at_10(run, qrels) -> float:
     return evaluate(run, qrels, ("nDCG@10",))["nDCG@10"]
 
 
-def collection_summary(dataset_id: str, depth: int = 100) -> dict:
-    """One row of the collections page: sizes, and BM25's effectiveness on the judged queries.
+def collection_summary(dataset_id: str, depth: int = 100, min_grade=None) -> dict:
+    """One row of the collections page: sizes, and the first stage's effectiveness on the judged queries.
 
-    ``documents``, ``queries``, ``qrels`` (judgements), then ``BM25 nDCG@10`` and ``BM25 RR@10`` of
-    :func:`neuron_ig.retrieval.bm25_run` (top ``depth``) over the queries that have qrels. Works for any
-    ``ir_datasets`` id with documents, queries and qrels, embedded or not.
+    ``documents``, ``queries``, ``qrels`` (judgements), ``relevant grade`` (the minimum,
+    :func:`neuron_ig.grades.min_grade`), ``first stage`` (:func:`neuron_ig.retrieval.first_stage`: ``bm25s`` or
+    ``scoreddocs``), then ``BM25 nDCG@10`` and ``BM25 RR@10`` of
+    :func:`neuron_ig.retrieval.first_stage_run` (top ``depth``: bm25s, or the BM25 run the dataset ships, see
+    :func:`neuron_ig.retrieval.first_stage_name`) over the queries that have qrels, RR at the dataset's minimum
+    grade (``min_grade``: :func:`neuron_ig.grades.min_grade`). Works for any ``ir_datasets`` id with documents,
+    queries and qrels, embedded or not.
     """
-    from .retrieval import bm25_run
+    from .grades import min_grade as minimum_of
+    from .retrieval import first_stage, first_stage_run
 
     dataset = load_dataset(dataset_id)
     qrels = qrels_dict(dataset_id)
-    measures = evaluate(bm25_run(dataset_id, k=depth), qrels)
+    minimum = minimum_of(dataset_id, min_grade)
+    measures = evaluate(first_stage_run(dataset_id, k=depth), qrels, min_grade=minimum)
     return {"documents": dataset.docs_count(), "queries": sum(1 for _ in dataset.queries_iter()),
-            "qrels": sum(len(judged) for judged in qrels.values()),
+            "qrels": sum(len(judged) for judged in qrels.values()), "relevant grade": minimum,
+            "first stage": first_stage(dataset_id),
             "BM25 nDCG@10": measures["nDCG@10"], "BM25 RR@10": measures["RR@10"]}
 
 
@@ -82,15 +107,17 @@ def rerank_run(scores: Mapping[tuple[str, str], float]) -> dict[str, dict[str, f
 
 @dataclass
 class RerankInputs:
-    """A re-ranking task: the BM25 top ``depth`` of some judged queries, tokenised once for every model variant.
+    """A re-ranking task: the first-stage top ``depth`` of some judged queries, tokenised once for every model variant.
 
     Attributes:
         dataset_id: the ``ir_datasets`` id.
-        first_stage: the BM25 run ``{query_id: {doc_id: score}}``.
+        first_stage: the first-stage run ``{query_id: {doc_id: score}}`` (:func:`neuron_ig.retrieval.first_stage_run`).
         pairs: ``[(query_id, doc_id)]``, the pairs to score, query by query.
         batches: the pairs tokenised by :func:`neuron_ig.encoding.encode_batches` (indices into ``pairs``).
         qrels: ``{query_id: {doc_id: relevance}}`` of the dataset.
-        parameters: what defines the task (dataset, depth, max_queries, seed, max_length) and a hash of the pairs.
+        parameters: what defines the task (dataset, depth, max_queries, seed, max_length, and the minimum grade
+            and first stage where not the defaults, :func:`first_stage_key`) and a hash of the pairs.
+        min_grade: the lowest grade counted relevant (RR@10, :func:`neuron_ig.grades.min_grade`).
     """
 
     dataset_id: str
@@ -99,16 +126,19 @@ class RerankInputs:
     batches: list
     qrels: dict
     parameters: dict
+    min_grade: int = 1
 
     def run(self, scores) -> dict[str, dict[str, float]]:
         """The run of one score per pair (``[pairs]``, in ``pairs`` order)."""
         return rerank_run(dict(zip(self.pairs, np.asarray(scores, dtype=float).tolist())))
 
 
-def rerank_query_ids(dataset_id: str, max_queries: int, seed: int = 0, part: str | None = None) -> list[str]:
+def rerank_query_ids(dataset_id: str, max_queries: int, seed: int = 0, part: str | None = None,
+                     min_grade=None) -> list[str]:
     """The judged queries a re-ranking evaluates: all, or ``max_queries`` of them drawn with ``seed``, sorted.
 
     ``part``: only the queries of that side of :func:`neuron_ig.query_split.queries_in_part` (None: every query).
+    Judged: a document at the minimum grade (:func:`neuron_ig.data.relevant_qrels`, ``min_grade``).
 
     Raises:
         ValueError: ``max_queries`` is not a positive int.
@@ -121,7 +151,7 @@ def rerank_query_ids(dataset_id: str, max_queries: int, seed: int = 0, part: str
         raise ValueError(f"max_queries must be a positive int, got {max_queries!r}: the paper re-ranks the BM25 top 100 of up to 1,000 queries")
     from .query_split import queries_in_part
 
-    query_ids = queries_in_part(sorted(relevant_qrels(dataset_id)), part)
+    query_ids = queries_in_part(sorted(relevant_qrels(dataset_id, min_grade)), part)
     if not query_ids:
         raise ValueError(f"{dataset_id} has no judged query in the {part!r} part: use part=None (every query)")
     if len(query_ids) > max_queries:
@@ -130,30 +160,33 @@ def rerank_query_ids(dataset_id: str, max_queries: int, seed: int = 0, part: str
 
 
 def rerank_inputs(tokenizer, dataset_id: str, *, depth: int = 100, max_queries: int = 1000, seed: int = 0,
-                  max_length: int = 128, batch_size: int = 64, part: str | None = None) -> RerankInputs:
-    """The BM25 top ``depth`` of up to ``max_queries`` judged queries (drawn with ``seed``), tokenised.
+                  max_length: int = 128, batch_size: int = 64, part: str | None = None, min_grade=None) -> RerankInputs:
+    """The first-stage top ``depth`` of up to ``max_queries`` judged queries (drawn with ``seed``), tokenised.
 
     ``part``: draw the queries from that side of :func:`neuron_ig.query_split.queries_in_part` only
     (``"evaluation"`` for the pruning study: queries no selected neuron was chosen on; default None: every query).
+    ``min_grade``: None (the table of :mod:`neuron_ig.grades`), an int or ``{dataset id: grade}``.
 
     Raises:
         ValueError: ``depth`` or ``max_queries`` is not a positive int.
     """
-    from .retrieval import bm25_run
+    from .grades import min_grade as minimum_of
+    from .retrieval import first_stage_run
 
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
         raise ValueError(f"depth must be a positive int, got {depth!r}: the paper re-ranks the BM25 top 100 of up to 1,000 queries")
-    first_stage = bm25_run(dataset_id, k=depth, query_ids=rerank_query_ids(dataset_id, max_queries, seed, part=part))
+    query_ids = rerank_query_ids(dataset_id, max_queries, seed, part=part, min_grade=min_grade)
+    first_stage = first_stage_run(dataset_id, k=depth, query_ids=query_ids)
     parameters = {"dataset": dataset_id, "depth": depth, "max_queries": max_queries, "seed": seed,
-                  "max_length": max_length, "part": part}
-    return _tokenised(tokenizer, dataset_id, first_stage, parameters, batch_size)
+                  "max_length": max_length, "part": part, **first_stage_key(dataset_id, min_grade)}
+    return _tokenised(tokenizer, dataset_id, first_stage, parameters, batch_size, minimum_of(dataset_id, min_grade))
 
 
 def informative_part(inputs: RerankInputs, tokenizer, batch_size: int = 64) -> tuple[RerankInputs, np.ndarray]:
-    """The task restricted to its informative queries (a relevant document among the candidates), and the
-    positions of its pairs in ``inputs.pairs``: ``(RerankInputs, [informative pairs] int)``.
+    """The task restricted to its informative queries (a document of positive grade among the candidates), and
+    the positions of its pairs in ``inputs.pairs``: ``(RerankInputs, [informative pairs] int)``.
 
-    Every measure of the other queries is 0 whatever the scores (no relevant document to rank), so a pruned
+    Every measure of the other queries is 0 whatever the scores (no document with a gain to rank), so a pruned
     model needs to score only these pairs: the pruning study's deltas are the same, for a fraction of the work.
     """
     from .query_split import informative_queries
@@ -162,12 +195,12 @@ def informative_part(inputs: RerankInputs, tokenizer, batch_size: int = 64) -> t
     first_stage = {q: ranking for q, ranking in inputs.first_stage.items() if q in keep}
     parameters = {k: v for k, v in inputs.parameters.items() if k != "pairs_fingerprint"}
     part = _tokenised(tokenizer, inputs.dataset_id, first_stage, dict(parameters, queries="informative"), batch_size,
-                      qrels=inputs.qrels)
+                      inputs.min_grade, qrels=inputs.qrels)
     position = {pair: i for i, pair in enumerate(inputs.pairs)}
     return part, np.array([position[pair] for pair in part.pairs], dtype=int)
 
 
-def _tokenised(tokenizer, dataset_id: str, first_stage: dict, parameters: dict, batch_size: int,
+def _tokenised(tokenizer, dataset_id: str, first_stage: dict, parameters: dict, batch_size: int, min_grade: int,
                qrels: dict | None = None) -> RerankInputs:
     """The RerankInputs of a first-stage run: its pairs query by query, tokenised, and their fingerprint."""
     import hashlib
@@ -183,33 +216,36 @@ def _tokenised(tokenizer, dataset_id: str, first_stage: dict, parameters: dict, 
                              parameters["max_length"], batch_size)
     digest = hashlib.sha256("\n".join(f"{q}\t{d}\t{queries[q]}\t{texts[d]}" for q, d in pairs).encode()).hexdigest()[:16]
     return RerankInputs(dataset_id, first_stage, pairs, batches, qrels_dict(dataset_id) if qrels is None else qrels,
-                        dict(parameters, pairs_fingerprint=digest))
+                        dict(parameters, pairs_fingerprint=digest), min_grade)
 
 
 def rerank(encoder, dataset_id: str, *, depth: int = 100, max_queries: int = 1000, seed: int = 0,
-           max_length: int = 128, batch_size: int = 64, progress: bool = True):
-    """Re-rank the BM25 top ``depth`` of up to ``max_queries`` judged queries (drawn with ``seed``).
+           max_length: int = 128, batch_size: int = 64, progress: bool = True, min_grade=None):
+    """Re-rank the first-stage top ``depth`` of up to ``max_queries`` judged queries (drawn with ``seed``).
 
-    Returns ``(bm25 run, model run)``, both ``{query_id: {doc_id: score}}``; the model's score is the
+    Returns ``(first-stage run, model run)``, both ``{query_id: {doc_id: score}}``; the model's score is the
     log-odds of relevance (ordered as P(relevant), without ties at P = 1).
     """
     inputs = rerank_inputs(encoder.tokenizer, dataset_id, depth=depth, max_queries=max_queries, seed=seed,
-                           max_length=max_length, batch_size=batch_size)
+                           max_length=max_length, batch_size=batch_size, min_grade=min_grade)
     return inputs.first_stage, inputs.run(encoder.score_batches(inputs.batches, progress=progress, log_odds=True))
 
 
-def pair_probabilities(encoder, dataset_id: str, *, n: int = 200, seed: int = 1, max_length: int = 128):
-    """P(relevant) of ``n`` relevant and ``n`` non-relevant pairs (see ``relevance_pairs``): ``(p [2n], labels [2n])``."""
+def pair_probabilities(encoder, dataset_id: str, *, n: int = 200, seed: int = 1, max_length: int = 128, min_grade=None):
+    """P(relevant) of ``n`` relevant and ``n`` non-relevant pairs (see ``relevance_pairs``, relevant at
+    ``min_grade``): ``(p [2n], labels [2n])``."""
     from .data import relevance_pairs
 
-    pairs = relevance_pairs(dataset_id, n, 1, seed=seed) + relevance_pairs(dataset_id, n, 0, seed=seed)
+    pairs = (relevance_pairs(dataset_id, n, 1, seed=seed, min_grade=min_grade)
+             + relevance_pairs(dataset_id, n, 0, seed=seed, min_grade=min_grade))
     relevance = encoder.score([p.query for p in pairs], [p.passage for p in pairs], max_length=max_length)
     return relevance.numpy(), np.array([p.label for p in pairs])
 
 
-def pair_accuracy(encoder, dataset_id: str, *, n: int = 200, seed: int = 1, max_length: int = 128) -> dict[str, float]:
+def pair_accuracy(encoder, dataset_id: str, *, n: int = 200, seed: int = 1, max_length: int = 128,
+                  min_grade=None) -> dict[str, float]:
     """Share of ``n`` relevant and ``n`` non-relevant pairs (see ``relevance_pairs``) put in their own class."""
-    return class_accuracy(*pair_probabilities(encoder, dataset_id, n=n, seed=seed, max_length=max_length))
+    return class_accuracy(*pair_probabilities(encoder, dataset_id, n=n, seed=seed, max_length=max_length, min_grade=min_grade))
 
 
 def class_accuracy(probabilities, labels) -> dict[str, float]:
@@ -239,41 +275,46 @@ def reliability(probabilities, labels, bins: int = 10):
 
 
 def effectiveness(encoder, dataset_id: str, *, depth: int = 100, max_queries: int = 1000, n_pairs: int = 200,
-                  seed: int = 0, max_length: int = 128, progress: bool = True) -> dict[str, float]:
-    """BM25 and re-ranked nDCG@10 and RR@10, and pair accuracy per class, of ``encoder`` on a dataset.
+                  seed: int = 0, max_length: int = 128, progress: bool = True, min_grade=None) -> dict[str, float]:
+    """First-stage ("BM25 ...") and re-ranked nDCG@10 and RR@10, and pair accuracy per class, of ``encoder`` on a
+    dataset; RR and the pairs' classes at the dataset's minimum grade (``min_grade``, :mod:`neuron_ig.grades`).
 
     Cached by model fingerprint, dataset and every parameter (``<cache>/effectiveness/``), with the
     pairs' P(relevant) (see :func:`effectiveness_pairs`).
     """
     return _effectiveness_record(encoder, dataset_id, depth=depth, max_queries=max_queries, n_pairs=n_pairs, seed=seed,
-                                 max_length=max_length, progress=progress)["effectiveness"]
+                                 max_length=max_length, progress=progress, min_grade=min_grade)["effectiveness"]
 
 
 def effectiveness_pairs(encoder, dataset_id: str, *, depth: int = 100, max_queries: int = 1000, n_pairs: int = 200,
-                        seed: int = 0, max_length: int = 128, progress: bool = True):
+                        seed: int = 0, max_length: int = 128, progress: bool = True, min_grade=None):
     """``(P(relevant) [2 n_pairs], labels [2 n_pairs])`` of the pairs whose accuracy :func:`effectiveness` reports."""
     record = _effectiveness_record(encoder, dataset_id, depth=depth, max_queries=max_queries, n_pairs=n_pairs, seed=seed,
-                                   max_length=max_length, progress=progress)
+                                   max_length=max_length, progress=progress, min_grade=min_grade)
     return np.array(record["probabilities"], dtype=float), np.array(record["labels"])
 
 
-def _effectiveness_record(encoder, dataset_id, *, depth, max_queries, n_pairs, seed, max_length, progress) -> dict:
+def _effectiveness_record(encoder, dataset_id, *, depth, max_queries, n_pairs, seed, max_length, progress, min_grade) -> dict:
     from . import cache
+    from .grades import min_grade as minimum_of
     from .results import model_fingerprint
 
+    minimum = minimum_of(dataset_id, min_grade)
     parameters = {"model": encoder.name, "model_fingerprint": model_fingerprint(encoder.name), "dataset": dataset_id,
                   "score": "log-odds", "depth": depth, "max_queries": max_queries, "n_pairs": n_pairs, "seed": seed,
-                  "max_length": max_length, "record": "with pair probabilities"}
+                  "max_length": max_length, "record": "with pair probabilities", **first_stage_key(dataset_id, min_grade)}
     path = cache.cache_root() / "effectiveness" / f"{cache.slug(dataset_id)}-{cache.parameters_key(parameters)}.json"
     with cache.computing(path) as done:  # checked against its manifest; one process computes it at a time
         if done:
             return cache.load_json(path)
-        bm25, model = rerank(encoder, dataset_id, depth=depth, max_queries=max_queries, seed=seed, max_length=max_length, progress=progress)
+        bm25, model = rerank(encoder, dataset_id, depth=depth, max_queries=max_queries, seed=seed, max_length=max_length,
+                             progress=progress, min_grade=minimum)
         qrels = qrels_dict(dataset_id)
         values = {"queries": len(bm25)}
-        values.update({f"BM25 {m}": v for m, v in evaluate(bm25, qrels).items()})
-        values.update({f"re-ranked {m}": v for m, v in evaluate(model, qrels).items()})
-        probability, labels = pair_probabilities(encoder, dataset_id, n=n_pairs, seed=seed + 1, max_length=max_length)
+        values.update({f"BM25 {m}": v for m, v in evaluate(bm25, qrels, min_grade=minimum).items()})
+        values.update({f"re-ranked {m}": v for m, v in evaluate(model, qrels, min_grade=minimum).items()})
+        probability, labels = pair_probabilities(encoder, dataset_id, n=n_pairs, seed=seed + 1, max_length=max_length,
+                                                 min_grade=minimum)
         values.update({f"accuracy {k}": v for k, v in class_accuracy(probability, labels).items()})
         record = {"parameters": parameters, "effectiveness": values, "probabilities": probability.tolist(), "labels": labels.tolist()}
         cache.save_json(path, record)

@@ -282,7 +282,7 @@ def pruning_study(encoder: CrossEncoder, tasks, schemes, *, random_seeds: int = 
     rows = []
     for task_name, inputs in tasks.items():
         def measured(run):
-            values = per_query_measures(run, inputs.qrels, MEASURES)
+            values = per_query_measures(run, inputs.qrels, MEASURES, inputs.min_grade)
             return [{"query_id": q, **{m: values[m][q] for m in MEASURES}} for q in values[MEASURES[0]]]
 
         unpruned_scores = pruned_scores(encoder, inputs, None, precision=precision)

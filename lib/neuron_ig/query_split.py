@@ -3,8 +3,9 @@
 The queries whose pairs select the relevance neurons never evaluate their pruning. Each judged query goes to
 ``"selection"`` or ``"evaluation"`` by a hash of the seed and its id alone: the same query lands on the same
 side whatever else is in the collection, whichever code asks (the pair sampling and the pruning study),
-and on any machine (SHA-256, not Python's salted ``hash``). :func:`informative_queries` says which evaluation
-queries can show an effect of pruning at all.
+and on any machine (SHA-256, not Python's salted ``hash``). The judged queries split are those with a relevant
+document at the collection's minimum grade (:func:`neuron_ig.data.relevant_qrels`, :mod:`neuron_ig.grades`).
+:func:`informative_queries` says which evaluation queries can show an effect of pruning at all.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ def queries_in_part(query_ids: Iterable[str], part: str | None, *, seed: int = S
 
 
 def informative_queries(run: dict, qrels: dict) -> list[str]:
-    """The queries of a re-ranking ``run`` (``{query_id: {doc_id: score}}``) with a relevant document
-    (relevance > 0 in ``qrels``) among the documents re-ranked: the only ones whose nDCG@10 pruning can change."""
+    """The queries of a re-ranking ``run`` (``{query_id: {doc_id: score}}``) with a document of positive gain
+    (grade > 0 in ``qrels``) among the documents re-ranked: the only ones whose nDCG@10 pruning can change.
+    Deliberately not the collection's minimum grade (:mod:`neuron_ig.grades`): nDCG@10 keeps graded gains, so a
+    TREC DL grade-1 document moves it too."""
     return sorted(q for q, ranking in run.items() if any(qrels.get(q, {}).get(d, 0) > 0 for d in ranking))

@@ -97,6 +97,7 @@ def dataset_nig(
     precision: str = "fp32",
     device: str | None = None,
     progress: bool = True,
+    min_grade=None,
 ) -> DatasetNIG:
     """NIG of ``n_pairs`` correctly classified pairs of class ``label`` (1 relevant, 0 non-relevant) of ``dataset``.
 
@@ -104,18 +105,24 @@ def dataset_nig(
     class (fewer where the dataset runs out; the manifest's ``n_drawn`` says how many pairs were drawn).
     Loads from the cache when this exact computation was done before; otherwise computes and caches it,
     resuming an interrupted run. ``precision`` is the engine's (:data:`neuron_ig.nig.PRECISIONS`); it is in
-    the key unless ``"fp32"``.
+    the key unless ``"fp32"``. ``min_grade``: the lowest grade counted relevant (None: the table of
+    :mod:`neuron_ig.grades`); in the key unless 1, as is the first stage unless bm25s
+    (:func:`neuron_ig.evaluation.first_stage_key`).
     """
+    from .evaluation import first_stage_key
+
     if label not in CLASS_NAMES:
         raise ValueError(f"label must be 1 (relevant) or 0 (non-relevant), got {label!r}")
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}")
-    pairs, drawn = nig_pairs(model, dataset, label, n_pairs=n_pairs, seed=seed, max_length=max_length, device=device)
+    pairs, drawn = nig_pairs(model, dataset, label, n_pairs=n_pairs, seed=seed, max_length=max_length, device=device,
+                             min_grade=min_grade)
     parameters = {
         "model": str(model), "model_fingerprint": model_fingerprint(str(model)), "dataset": dataset,
         "label": label, "n_pairs": n_pairs, "pairs": "first correctly classified", "n_drawn": drawn, "seed": seed,
         "baseline": Baseline.parse(baseline).value, "steps": steps, "rule": rule, "max_length": max_length,
         "modules": "ffn", **({"precision": precision} if precision != "fp32" else {}),  # fp32 keys as before
+        **first_stage_key(dataset, min_grade),  # likewise for grade 1 and bm25s
     }
     encoder = functools.partial(cached_encoder, str(model), device)
     if not pairs:
@@ -124,7 +131,7 @@ def dataset_nig(
 
 
 def nig_pairs(model: str, dataset: str, label: int, *, n_pairs: int, seed: int = 0, max_length: int = 128,
-              device: str | None = None, max_drawn: int | None = None) -> tuple[list, int]:
+              device: str | None = None, max_drawn: int | None = None, min_grade=None) -> tuple[list, int]:
     """The pairs NIG attributes: the first ``n_pairs`` pairs of class ``label`` in the seeded draw of
     :func:`neuron_ig.data.relevance_pairs` that the model classifies correctly (F(x) > 0.5, the paper's filter),
     and how many pairs were drawn to find them: ``(pairs sorted by (query_id, doc_id), drawn)``.
@@ -134,35 +141,37 @@ def nig_pairs(model: str, dataset: str, label: int, *, n_pairs: int, seed: int =
     The share ``n_pairs / drawn`` estimates the model's accuracy on the class. Fewer pairs where the dataset
     (its selection half of the queries) or ``max_drawn`` (default ``50 * n_pairs``) runs out; none if the
     model classifies no pair correctly. Cached beside the NIG results, keyed by model weights, dataset,
-    class, ``n_pairs``, seed and ``max_length``.
+    class, ``n_pairs``, seed, ``max_length`` and the relevance grade and first stage (``min_grade``, see
+    :func:`dataset_nig`).
     """
     from .data import Pair, collection_key
+    from .evaluation import first_stage_key
 
     if isinstance(n_pairs, bool) or not isinstance(n_pairs, int) or n_pairs <= 0:
         raise ValueError(f"n_pairs must be a positive int, got {n_pairs!r}")
     max_drawn = 50 * n_pairs if max_drawn is None else max_drawn
     parameters = {"model": str(model), "model_fingerprint": model_fingerprint(str(model)), "dataset": dataset,
                   "collection": collection_key(dataset), "label": label, "n_pairs": n_pairs, "seed": seed,
-                  "max_length": max_length, "max_drawn": max_drawn}
+                  "max_length": max_length, "max_drawn": max_drawn, **first_stage_key(dataset, min_grade)}
     path = (cache.cache_root() / "nig" / cache.slug(Path(str(model)).name) / cache.slug(dataset)
             / f"pairs-{CLASS_NAMES[label].replace('-', '')}-{cache.parameters_key(parameters)}.json")
     with cache.computing(path) as done:
         if not done:
             chosen, drawn = _first_correct(cached_encoder(str(model), device), dataset, label, n_pairs, seed,
-                                           max_length, max_drawn)
+                                           max_length, max_drawn, min_grade)
             cache.save_json(path, {"parameters": parameters, "drawn": drawn, "pairs": [list(p) for p in chosen]})
     saved = cache.load_json(path)
     return sorted(Pair(*p) for p in saved["pairs"]), saved["drawn"]
 
 
 def _first_correct(encoder: CrossEncoder, dataset: str, label: int, n_pairs: int, seed: int, max_length: int,
-                   max_drawn: int) -> tuple[list, int]:
+                   max_drawn: int, min_grade=None) -> tuple[list, int]:
     """Draw more pairs until ``n_pairs`` of them are classified correctly: (those pairs, pairs drawn up to the last)."""
     from .data import relevance_pairs
 
     draw = min(n_pairs, max_drawn)
     while True:
-        drawn = relevance_pairs(dataset, draw, label, seed=seed, draw_order=True)
+        drawn = relevance_pairs(dataset, draw, label, seed=seed, draw_order=True, min_grade=min_grade)
         relevance = encoder.score([p.query for p in drawn], [p.passage for p in drawn], max_length=max_length)
         correct = np.flatnonzero(((relevance if label == 1 else 1 - relevance) > 0.5).numpy())  # F(x) > 0.5
         if len(correct) >= n_pairs:

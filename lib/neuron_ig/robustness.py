@@ -171,7 +171,8 @@ def variant_runs(model: str, datasets: Sequence[str], label: int, variants: Mapp
         reference, runs = {}, {}
         for dataset in datasets:
             sample, _ = nig_pairs(model, dataset, label, n_pairs=small["n_pairs"], seed=small.get("seed", 0),
-                                  max_length=small.get("max_length", 128), device=small.get("device"))
+                                  max_length=small.get("max_length", 128), device=small.get("device"),
+                                  min_grade=small.get("min_grade"))
             reference[dataset] = (matching_pairs(book[dataset], [p.query_id for p in sample], [p.doc_id for p in sample])
                                   or dataset_nig(model, dataset, label, **small))
             run = dataset_nig(model, dataset, label, **chosen)

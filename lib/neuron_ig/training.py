@@ -90,7 +90,7 @@ def embedded_model_path(config: TrainingConfig = TrainingConfig(), progress: boo
 def training_groups(config: TrainingConfig) -> list[tuple[str, list[str]]]:
     """``steps x groups_per_step`` groups ``(query, [relevant doc, negative docs...])`` as texts, seeded."""
     from .data import load_dataset, relevant_qrels
-    from .retrieval import bm25_run
+    from .retrieval import first_stage_run
 
     rng = random.Random(config.seed)
     dataset = load_dataset(config.train_dataset)
@@ -100,7 +100,7 @@ def training_groups(config: TrainingConfig) -> list[tuple[str, list[str]]]:
     rng.shuffle(order)
     needed = config.steps * config.groups_per_step
     chosen = (order * (needed // len(order) + 1))[:needed]
-    run = bm25_run(config.train_dataset, k=config.bm25_depth, query_ids=sorted(set(chosen)))
+    run = first_stage_run(config.train_dataset, k=config.bm25_depth, query_ids=sorted(set(chosen)))
     all_doc_ids = sorted({d for ranking in run.values() for d in ranking})
     docs = dataset.docs_store()
     groups = []
