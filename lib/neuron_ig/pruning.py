@@ -13,13 +13,15 @@ gradients, cached per (model, neuron set, re-ranking task).
 
 from __future__ import annotations
 
+import functools
 import hashlib
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
 
-from . import cache
+from . import cache, distributed
 from .encoding import SEGMENTS
 from .models import CrossEncoder, autocast
 
@@ -179,16 +181,9 @@ def weights_fingerprint(encoder: CrossEncoder) -> str:
     return encoder._weights_fingerprint
 
 
-def pruned_scores(encoder: CrossEncoder, inputs, neurons=None, *, token_types: Sequence[str] | None = None,
-                  precision: str = "fp32", progress: bool = False) -> np.ndarray:
-    """Log-odds of relevance of every pair of ``inputs`` (a :class:`RerankInputs`) with ``neurons`` pruned.
-
-    ``neurons=None`` (or an empty set) scores the unpruned model. Returns ``[pairs]`` float32, in the
-    order of ``inputs.pairs``. ``precision``: one of :data:`neuron_ig.models.PRECISIONS` (``"bf16"``:
-    autocast). Cached in ``<cache>/pruning/<model>/<dataset>/`` by a hash of the model's weights
-    (:func:`weights_fingerprint`), the task's parameters, the set, the token types and the precision
-    (left out of the key for fp32, so that earlier fp32 scores stay valid).
-    """
+def pruned_scores_entry(encoder: CrossEncoder, inputs, neurons=None, *, token_types: Sequence[str] | None = None,
+                        precision: str = "fp32") -> tuple[Path, np.ndarray, tuple[str, ...] | None]:
+    """``(cache entry, mask [layers, units], token types)`` of :func:`pruned_scores` with these arguments."""
     shape = ffn_shape(encoder)
     mask = np.zeros(shape, dtype=bool) if neurons is None else as_mask(neurons, shape)
     types = checked_token_types(token_types)
@@ -199,6 +194,20 @@ def pruned_scores(encoder: CrossEncoder, inputs, neurons=None, *, token_types: S
                   **({"precision": precision} if precision != "fp32" else {})}
     path = (cache.cache_root() / "pruning" / cache.slug(encoder.name.rstrip("/").split("/")[-1])
             / cache.slug(inputs.dataset_id) / f"{cache.parameters_key(parameters)}.npz")
+    return path, mask, types
+
+
+def pruned_scores(encoder: CrossEncoder, inputs, neurons=None, *, token_types: Sequence[str] | None = None,
+                  precision: str = "fp32", progress: bool = False) -> np.ndarray:
+    """Log-odds of relevance of every pair of ``inputs`` (a :class:`RerankInputs`) with ``neurons`` pruned.
+
+    ``neurons=None`` (or an empty set) scores the unpruned model. Returns ``[pairs]`` float32, in the
+    order of ``inputs.pairs``. ``precision``: one of :data:`neuron_ig.models.PRECISIONS` (``"bf16"``:
+    autocast). Cached in ``<cache>/pruning/<model>/<dataset>/`` by a hash of the model's weights
+    (:func:`weights_fingerprint`), the task's parameters, the set, the token types and the precision
+    (left out of the key for fp32, so that earlier fp32 scores stay valid).
+    """
+    path, mask, types = pruned_scores_entry(encoder, inputs, neurons, token_types=token_types, precision=precision)
     with cache.computing(path) as done:  # checked against its manifest; one process computes it at a time
         if done:
             return cache.load_arrays(path)["scores"]
@@ -274,26 +283,26 @@ def pruning_study(encoder: CrossEncoder, tasks, schemes, *, random_seeds: int = 
         return out
 
     variants = {name: controls_of(name, mask) for name, mask in schemes.items()}
-    runs = sum(1 + len(schemes) + sum(len(v) for v in variants.values()) * (t in control_tasks) for t in tasks)
-    bar = tqdm(total=runs, desc="pruned re-ranking", unit="run", disable=not progress)
+    runs = {task_name: [("unpruned", "set", None)] + [
+        run for name, mask in schemes.items()
+        for run in [(name, "set", mask)] + [(name, v, c) for v, c in variants[name].items() if task_name in control_tasks]]
+        for task_name in tasks}  # {task: [(scheme, variant, neurons)]}: every re-ranking, in a fixed order
+    score = {"token_types": token_types, "precision": precision}
+    distributed.share([(pruned_scores_entry(encoder, tasks[t], neurons, **score)[0],
+                        functools.partial(pruned_scores, encoder, tasks[t], neurons, **score))
+                       for t, task_runs in runs.items() for _, _, neurons in task_runs])  # on several ranks: shared out
+    bar = tqdm(total=sum(map(len, runs.values())), desc="pruned re-ranking", unit="run", disable=not progress)
     rows = []
     for task_name, inputs in tasks.items():
         def measured(run):
             values = per_query_measures(run, inputs.qrels, MEASURES)
             return [{"query_id": q, **{m: values[m][q] for m in MEASURES}} for q in values[MEASURES[0]]]
 
-        def score(scheme, variant, neurons):
-            scores = pruned_scores(encoder, inputs, neurons, token_types=token_types, precision=precision)
-            bar.update()
-            return [{"scheme": scheme, "variant": variant, "task": task_name, **r} for r in measured(inputs.run(scores))]
-
         rows += [{"scheme": "BM25", "variant": "set", "task": task_name, **r} for r in measured(inputs.first_stage)]
-        rows += score("unpruned", "set", None)
-        for name, mask in schemes.items():
-            rows += score(name, "set", mask)
-            if task_name in control_tasks:
-                for variant, control in variants[name].items():
-                    rows += score(name, variant, control)
+        for scheme, variant, neurons in runs[task_name]:
+            scores = pruned_scores(encoder, inputs, neurons, **score)
+            bar.update()
+            rows += [{"scheme": scheme, "variant": variant, "task": task_name, **r} for r in measured(inputs.run(scores))]
     bar.close()
     per_query_table = pd.DataFrame(rows)
 

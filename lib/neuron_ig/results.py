@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import cache
+from . import cache, distributed
 from .baselines import Baseline
 from .encoding import encode_pairs
 from .models import CrossEncoder, load_cross_encoder
@@ -145,21 +145,42 @@ def cached_nig(
     final = folder / "nig.npz"
     if cache.ready(final) and cache.ready(folder / "manifest.json"):
         return _load(folder)
+    started = time.time()
+    if distributed.shard()[1] > 1:  # under the runner on several ranks: this rank's chunks, then the others'
+        _share_chunks(load_encoder, pairs, parameters, folder, chunk_pairs, batch_rows)
     with cache.lock(folder):  # another process computing this result: wait for it, then read its result
         if cache.ready(final) and cache.ready(folder / "manifest.json"):
             return _load(folder)
-        return _compute(load_encoder, pairs, parameters, folder, chunk_pairs, batch_rows, progress)
+        return _compute(load_encoder, pairs, parameters, folder, chunk_pairs, batch_rows, progress, started)
+
+
+def _part(folder: Path, index: int) -> Path:
+    """The cache entry of chunk ``index`` of a result being computed."""
+    return folder / "parts" / f"{index:05d}.npz"
+
+
+def _share_chunks(load_encoder, pairs: Sequence, parameters: dict, folder: Path, chunk_pairs: int, batch_rows: int) -> None:
+    """The chunks of one result shared out by rank (:func:`neuron_ig.distributed.share`): on return every chunk
+    is on disk, or another rank has already merged them into the result."""
+    encoder = []  # loaded only if this rank computes a chunk
+
+    def compute(index: int, start: int) -> None:
+        encoder[:] = encoder or [load_encoder()]
+        cache.save_arrays(_part(folder, index), **_compute_chunk(encoder[0], pairs[start:start + chunk_pairs], parameters, batch_rows))
+
+    units = [(_part(folder, index), functools.partial(compute, index, start))
+             for index, start in enumerate(range(0, len(pairs), chunk_pairs))]
+    distributed.share(units, finished=lambda: cache.problem(folder / "nig.npz") is None)
 
 
 def _compute(load_encoder, pairs: Sequence, parameters: dict, folder: Path, chunk_pairs: int, batch_rows: int,
-             progress: bool) -> DatasetNIG:
+             progress: bool, started: float) -> DatasetNIG:
     encoder = None  # loaded only if a chunk must be computed
-    started = time.time()
     bar = tqdm(total=len(pairs), desc=f"NIG {parameters['dataset']} {CLASS_NAMES[parameters['label']]}", unit="pair", disable=not progress)
     parts = []
     for index, start in enumerate(range(0, len(pairs), chunk_pairs)):
         chunk = pairs[start:start + chunk_pairs]
-        part = folder / "parts" / f"{index:05d}.npz"
+        part = _part(folder, index)
         if not cache.ready(part):  # a damaged part goes to quarantine and is computed again
             encoder = encoder or load_encoder()
             cache.save_arrays(part, **_compute_chunk(encoder, chunk, parameters, batch_rows))

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import os
 import subprocess
 import sys
@@ -443,9 +444,15 @@ def one_build_at_a_time(root: Path):
 
 
 def run(root: Path, params_file: Path, only: list[str] | None = None, build: bool = True) -> None:
-    """Check every page and parameter, execute the chosen pages in toc order, then build the book."""
+    """Check every page and parameter, execute the chosen pages in toc order, then build the book.
+
+    Under torchrun every rank does so, sharing the expensive results (:mod:`neuron_ig.distributed`); only
+    rank 0 writes ``book/generated`` and builds the book.
+    """
     root = Path(root).resolve()
-    held = one_build_at_a_time(root)
+    launched = _launch()
+    first_rank = launched is None or launched.rank == 0
+    held = one_build_at_a_time(root) if first_rank else None
     try:
         params_file = Path(params_file)
         cache = os.environ.get("NEURON_IG_CACHE") or str(root / ".cache" / "neuron_ig")
@@ -459,7 +466,9 @@ def run(root: Path, params_file: Path, only: list[str] | None = None, build: boo
             if steps:
                 check_kernel()
             os.environ["NEURON_IG_CACHE"] = str(Path(cache).resolve())  # notebooks run in book/generated
-            generated = root / GENERATED
+            if launched is not None:
+                _join_ranks(launched, root, steps, Path(cache).resolve())
+            generated = root / GENERATED if first_rank else Path(scratch) / "generated"  # rank 0's pages are the book
             generated.mkdir(parents=True, exist_ok=True)
             for number, (page, notebook, parameters, substitutions) in enumerate(steps, start=1):
                 shown = ", ".join(f"{name}={value!r}" for name, value in parameters.items())
@@ -468,10 +477,42 @@ def run(root: Path, params_file: Path, only: list[str] | None = None, build: boo
                 start = time.monotonic()
                 output = execute(page, Path(scratch) / f"{notebook}.ipynb", parameters, generated, substitutions)
                 print(f"[{number}/{len(steps)}] {page} done in {time.monotonic() - start:.1f} s: {output}", flush=True)
-        if build:
+        if build and first_rank:
             build_book(root)
     finally:
-        held.release()
+        if launched is not None:
+            from neuron_ig import distributed
+
+            distributed.leave()
+        if held is not None:
+            held.release()
+
+
+def _launch():
+    """This process's :class:`neuron_ig.distributed.Launch` under torchrun with several processes, else None."""
+    from neuron_ig import distributed
+
+    try:
+        return distributed.launch()
+    except distributed.LaunchError as error:
+        raise RunnerError(str(error)) from None
+
+
+def _join_ranks(launched, root: Path, steps: list, cache: Path) -> None:
+    """Join the other ranks (:func:`neuron_ig.distributed.join`): same pages, parameters, notebooks and library
+    on every rank, one shared cache folder, a GPU each; the notebooks' kernels then share the work."""
+    from neuron_ig import distributed
+
+    sources = {root / NOTEBOOKS / f"{notebook}.md" for _, notebook, _, _ in steps}
+    library = Path(distributed.__file__).parent.glob("*.py")
+    agreed = distributed.fingerprint(json.dumps([step[:3] for step in steps], sort_keys=True, default=str),
+                                     files=[*sources, *library])
+    try:
+        distributed.join(launched, agreed, cache)
+    except distributed.LaunchError as error:
+        raise RunnerError(str(error)) from None
+    print(f"rank {launched.rank} of {launched.world_size}: pages run on every rank, NIG chunks and re-rankings shared "
+          f"out by rank, cache {cache}" + ("; rank 0 writes the book" if launched.rank == 0 else ""), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
