@@ -182,30 +182,48 @@ def one_process(tmp_path_factory, ir_datasets_home):
     return tmp, root, tmp / "cache-one"
 
 
-def test_two_ranks_killed_mid_run_resume_and_give_the_one_process_cache_and_page(one_process):
-    tmp, one_root, one_cache = one_process
+@pytest.fixture(scope="module")
+def two_ranks(one_process):
+    """The page run by two ranks: killed when rank 1 has written its first NIG chunk, then run again.
+
+    Returns the root, the cache, the killed run and its units, the chunks on disk after it, the rerun and its units.
+    """
+    tmp, _, _ = one_process
     root, _ = make_root(tmp, "two", tmp / "model")
     two_cache, log = tmp / "cache-two", tmp / "units.log"
-
     killed = build(root, two_cache, 2, NEURON_IG_TEST_CRASH_AFTER="1:1", NEURON_IG_UNITS_LOG=str(log))
-    assert killed.returncode != 0 and "rank 1 exits after 1 units" in killed.stdout + killed.stderr
     first = [line.split("\t") for line in log.read_text().splitlines()]
     parts = sorted((two_cache / "nig").rglob("parts/*.npz"))
-    assert [(rank, Path(path).name) for rank, _, path in first if rank == "1"] == [("1", "00001.npz")]
-    assert {Path(path) for _, _, path in first} <= set(parts) and not (two_cache / "pruning").exists(), \
-        "the killed run stopped in the NIG chunks: each chunk computed was written, nothing else"
+    assert not (two_cache / "pruning").exists(), "the killed run stopped in the NIG chunks: no re-ranking began"
+    failed_page = (root / "book" / "generated" / f"{PAGE}.failed.ipynb").exists()
     log.unlink()
-
     resumed = build(root, two_cache, 2, NEURON_IG_UNITS_LOG=str(log))
+    second = [line.split("\t") for line in log.read_text().splitlines()] if log.exists() else []
+    return root, two_cache, killed, first, parts, failed_page, resumed, second
+
+
+def test_a_rank_killed_mid_run_stops_the_run_and_the_rerun_resumes_from_the_chunks_written(two_ranks):
+    root, two_cache, killed, first, parts, failed_page, resumed, second = two_ranks
+    output = killed.stdout + killed.stderr
+    assert killed.returncode != 0 and "rank 1 exits after 1 units" in output
+    assert "error: stopped by torchrun, as when another rank fails" in output and failed_page, \
+        "rank 0, stopped, keeps its page as PAGE.failed.ipynb, as a failed page"
+    assert [(rank, Path(path).name) for rank, _, path in first if rank == "1"] == [("1", "00001.npz")]
+    assert {Path(path) for _, _, path in first} <= set(parts), "every chunk computed before the kill was written"
+
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-3000:]
-    second = [line.split("\t") for line in log.read_text().splitlines()]
     again = {Path(path) for _, _, path in second}
     assert not again & set(parts), "no chunk written before the kill is computed again"
     assert {path.name for path in again if path.parent.name == "parts"} == {"00000.npz", "00001.npz", "00002.npz",
                                                                             "00003.npz"} - {p.name for p in parts}
     assert {rank for rank, _, _ in second} == {"0", "1"}, "both ranks computed re-rankings"
     assert not list(two_cache.rglob("parts")), "the chunks were merged into the result"
+    assert not (root / "book" / "generated" / f"{PAGE}.failed.ipynb").exists()
 
+
+def test_two_ranks_give_the_cache_and_the_page_of_one_process(one_process, two_ranks):
+    _, one_root, one_cache = one_process
+    root, two_cache, *_ = two_ranks
     expected, got = results(one_cache), results(two_cache)
     assert sorted(got) == sorted(expected) and len([name for name in got if name.startswith("pruning/")]) == 7
     for name, path in expected.items():
@@ -219,4 +237,3 @@ def test_two_ranks_killed_mid_run_resume_and_give_the_one_process_cache_and_page
     arrays = np.load(got[next(name for name in got if name.endswith("nig.npz"))])
     assert arrays["attributions"].shape == (64, 4, 2, 64)
     assert glued(root) == glued(one_root), "rank 0's page shows what the one-process page shows"
-    assert not (root / "book" / "generated" / f"{PAGE}.failed.ipynb").exists()

@@ -8,7 +8,8 @@ compose: two active at once zero the union of their units.
 
 :func:`random_control` draws the control of a set: as many random neurons in every layer.
 :func:`pruned_scores` re-ranks a :class:`neuron_ig.evaluation.RerankInputs` with a pruned model, without
-gradients, cached per (model, neuron set, re-ranking task).
+gradients, cached per (model, neuron set, re-ranking task). :func:`pruning_study` lists its re-rankings first, so
+that under the runner on several ranks they are shared out by rank (:mod:`neuron_ig.distributed`).
 """
 
 from __future__ import annotations
@@ -181,8 +182,8 @@ def weights_fingerprint(encoder: CrossEncoder) -> str:
     return encoder._weights_fingerprint
 
 
-def pruned_scores_entry(encoder: CrossEncoder, inputs, neurons=None, *, token_types: Sequence[str] | None = None,
-                        precision: str = "fp32") -> tuple[Path, np.ndarray, tuple[str, ...] | None]:
+def _scores_entry(encoder: CrossEncoder, inputs, neurons=None, *, token_types: Sequence[str] | None = None,
+                  precision: str = "fp32") -> tuple[Path, np.ndarray, tuple[str, ...] | None]:
     """``(cache entry, mask [layers, units], token types)`` of :func:`pruned_scores` with these arguments."""
     shape = ffn_shape(encoder)
     mask = np.zeros(shape, dtype=bool) if neurons is None else as_mask(neurons, shape)
@@ -207,7 +208,7 @@ def pruned_scores(encoder: CrossEncoder, inputs, neurons=None, *, token_types: S
     (:func:`weights_fingerprint`), the task's parameters, the set, the token types and the precision
     (left out of the key for fp32, so that earlier fp32 scores stay valid).
     """
-    path, mask, types = pruned_scores_entry(encoder, inputs, neurons, token_types=token_types, precision=precision)
+    path, mask, types = _scores_entry(encoder, inputs, neurons, token_types=token_types, precision=precision)
     with cache.computing(path) as done:  # checked against its manifest; one process computes it at a time
         if done:
             return cache.load_arrays(path)["scores"]
@@ -283,14 +284,17 @@ def pruning_study(encoder: CrossEncoder, tasks, schemes, *, random_seeds: int = 
         return out
 
     variants = {name: controls_of(name, mask) for name, mask in schemes.items()}
-    runs = {task_name: [("unpruned", "set", None)] + [
-        run for name, mask in schemes.items()
-        for run in [(name, "set", mask)] + [(name, v, c) for v, c in variants[name].items() if task_name in control_tasks]]
-        for task_name in tasks}  # {task: [(scheme, variant, neurons)]}: every re-ranking, in a fixed order
+    runs = {}  # {task: [(scheme, variant, neurons)]}: every re-ranking, in a fixed order
+    for task_name in tasks:
+        runs[task_name] = [("unpruned", "set", None)]
+        for name, mask in schemes.items():
+            runs[task_name].append((name, "set", mask))
+            if task_name in control_tasks:
+                runs[task_name] += [(name, variant, control) for variant, control in variants[name].items()]
     score = {"token_types": token_types, "precision": precision}
-    distributed.share([(pruned_scores_entry(encoder, tasks[t], neurons, **score)[0],
+    distributed.share([(_scores_entry(encoder, tasks[t], neurons, **score)[0],  # alone: computes them in order
                         functools.partial(pruned_scores, encoder, tasks[t], neurons, **score))
-                       for t, task_runs in runs.items() for _, _, neurons in task_runs])  # on several ranks: shared out
+                       for t, task_runs in runs.items() for _, _, neurons in task_runs])
     bar = tqdm(total=sum(map(len, runs.values())), desc="pruned re-ranking", unit="run", disable=not progress)
     rows = []
     for task_name, inputs in tasks.items():

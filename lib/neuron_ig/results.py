@@ -5,7 +5,8 @@ class, number of pairs, sampling seed, baseline, steps, rule and max length. Pai
 chunks, each chunk saved atomically, so an interrupted run resumes from the chunks already done; the
 finished result is one ``nig.npz`` plus a ``manifest.json`` of the parameters and software versions. Every
 file is a checked cache entry (:mod:`neuron_ig.cache`): a damaged one is moved to quarantine and computed
-again, and one process at a time computes a result (the folder's lock), the others wait and read it.
+again, and one process at a time computes a result (the folder's lock), the others wait and read it. Under the
+runner on several ranks (:mod:`neuron_ig.distributed`) the chunks are shared out by rank, then merged as here.
 """
 
 from __future__ import annotations

@@ -29,7 +29,9 @@ to the terminal, with one line a minute naming the cell that runs; the run stops
 page. A page's markdown may use its parameters as MyST substitutions (``{{ label }}``). Finally
 ``jupyter-book build . -W`` makes the HTML site in ``_build/html``.
 
-Usage: ``python -m neuron_ig.runner --params params/default.yml [--only PAGE ...] [--no-build]``.
+Usage: ``python -m neuron_ig.runner --params params/default.yml [--only PAGE ...] [--no-build]``; data-parallel on N
+GPUs: ``torchrun --nproc_per_node=N -m neuron_ig.runner ...`` (every rank runs the pages and shares out their NIG
+chunks and re-rankings, rank 0 writes the book: :mod:`neuron_ig.distributed`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import argparse
 import ast
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -488,6 +491,15 @@ def run(root: Path, params_file: Path, only: list[str] | None = None, build: boo
             held.release()
 
 
+class Stopped(KeyboardInterrupt):
+    """torchrun stopped this rank (SIGTERM), as it does when another rank fails."""
+
+
+def _stopped(signum, frame):
+    """On SIGTERM, end as on Ctrl-C: the running page is kept as ``PAGE.failed.ipynb`` and its kernel shut down."""
+    raise Stopped()
+
+
 def _launch():
     """This process's :class:`neuron_ig.distributed.Launch` under torchrun with several processes, else None."""
     from neuron_ig import distributed
@@ -511,6 +523,7 @@ def _join_ranks(launched, root: Path, steps: list, cache: Path) -> None:
         distributed.join(launched, agreed, cache)
     except distributed.LaunchError as error:
         raise RunnerError(str(error)) from None
+    signal.signal(signal.SIGTERM, _stopped)  # torchrun stops the ranks so when another fails
     print(f"rank {launched.rank} of {launched.world_size}: pages run on every rank, NIG chunks and re-rankings shared "
           f"out by rank, cache {cache}" + ("; rank 0 writes the book" if launched.rank == 0 else ""), flush=True)
 
@@ -527,6 +540,9 @@ def main(argv: list[str] | None = None) -> int:
         run(args.root, args.params, only=args.only, build=not args.no_build)
     except RunnerError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    except Stopped:
+        print("error: stopped by torchrun, as when another rank fails (see its error); rerun to resume", file=sys.stderr)
         return 1
     return 0
 
