@@ -98,7 +98,7 @@ def share(units: Sequence[tuple[Path, Callable[[], object]]], *, finished: Calla
     for index, (path, compute) in enumerate(unique):
         if index % world == rank and not finished():
             with cache.computing(path) as done:
-                if not done:
+                if not done and not finished():  # under the lock: a rank that merged the units removes them under it
                     _compute(path, compute, rank)
     _wait([(path, index % world) for index, (path, _) in enumerate(unique) if index % world != rank], finished, rank, world)
 

@@ -189,7 +189,7 @@ def _compute(load_encoder, pairs: Sequence, parameters: dict, folder: Path, chun
         bar.update(len(chunk))
     bar.close()
 
-    parts = [cache.load_arrays(p) for p in parts]
+    paths, parts = parts, [cache.load_arrays(p) for p in parts]
     arrays = {key: np.concatenate([p[key] for p in parts]) for key in parts[0] if key != "layer_names"}
     truncated = int(arrays.pop("truncated").sum())
     if truncated:
@@ -208,6 +208,8 @@ def _compute(load_encoder, pairs: Sequence, parameters: dict, folder: Path, chun
     }
     cache.save_json(folder / "manifest.json", manifest)
     cache.save_arrays(folder / "nig.npz", **arrays)  # written last: its manifest means the result is complete
+    for part in paths:  # each under its lock: a rank of a distributed run may be checking it (neuron_ig.distributed)
+        cache.remove(part)
     shutil.rmtree(folder / "parts", ignore_errors=True)
     return _load(folder)
 
