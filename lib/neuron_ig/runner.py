@@ -50,6 +50,7 @@ from pathlib import Path
 
 import yaml
 
+from neuron_ig import distributed
 from neuron_ig.downloads import PAGE_VARIABLE  # set for the kernel: the name of the page it makes
 
 GENERATED = Path("book") / "generated"
@@ -484,9 +485,8 @@ def run(root: Path, params_file: Path, only: list[str] | None = None, build: boo
             build_book(root)
     finally:
         if launched is not None:
-            from neuron_ig import distributed
-
             distributed.leave()
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
         if held is not None:
             held.release()
 
@@ -502,8 +502,6 @@ def _stopped(signum, frame):
 
 def _launch():
     """This process's :class:`neuron_ig.distributed.Launch` under torchrun with several processes, else None."""
-    from neuron_ig import distributed
-
     try:
         return distributed.launch()
     except distributed.LaunchError as error:
@@ -513,8 +511,6 @@ def _launch():
 def _join_ranks(launched, root: Path, steps: list, cache: Path) -> None:
     """Join the other ranks (:func:`neuron_ig.distributed.join`): same pages, parameters, notebooks and library
     on every rank, one shared cache folder, a GPU each; the notebooks' kernels then share the work."""
-    from neuron_ig import distributed
-
     sources = {root / NOTEBOOKS / f"{notebook}.md" for _, notebook, _, _ in steps}
     library = Path(distributed.__file__).parent.glob("*.py")
     agreed = distributed.fingerprint(json.dumps([step[:3] for step in steps], sort_keys=True, default=str),
@@ -523,7 +519,7 @@ def _join_ranks(launched, root: Path, steps: list, cache: Path) -> None:
         distributed.join(launched, agreed, cache)
     except distributed.LaunchError as error:
         raise RunnerError(str(error)) from None
-    signal.signal(signal.SIGTERM, _stopped)  # torchrun stops the ranks so when another fails
+    signal.signal(signal.SIGTERM, _stopped)  # how torchrun stops the ranks when another fails
     print(f"rank {launched.rank} of {launched.world_size}: pages run on every rank, NIG chunks and re-rankings shared "
           f"out by rank, cache {cache}" + ("; rank 0 writes the book" if launched.rank == 0 else ""), flush=True)
 
