@@ -90,6 +90,19 @@ def test_a_rank_outside_the_world_is_refused(monkeypatch):
         distributed.launch()
 
 
+def test_each_rank_of_a_machine_gets_its_own_visible_gpu_and_no_more_ranks_than_gpus(monkeypatch):
+    from types import SimpleNamespace
+
+    def with_gpus(count):  # torch's CUDA device count, on a machine without CUDA here
+        return SimpleNamespace(cuda=SimpleNamespace(device_count=lambda: count))
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert distributed._own_gpu(0, with_gpus(0)) is None, "no CUDA: the ranks run on the CPU"
+    assert [distributed._own_gpu(rank, with_gpus(2)) for rank in range(3)] == ["0", "1", False]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,6")
+    assert [distributed._own_gpu(rank, with_gpus(2)) for rank in range(3)] == ["4", "6", False]
+
+
 # --- torchrun ----------------------------------------------------------------------------------
 
 def environment(cache_folder: Path, **extra: str) -> dict:
