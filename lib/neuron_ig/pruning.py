@@ -8,18 +8,21 @@ compose: two active at once zero the union of their units.
 
 :func:`random_control` draws the control of a set: as many random neurons in every layer.
 :func:`pruned_scores` re-ranks a :class:`neuron_ig.evaluation.RerankInputs` with a pruned model, without
-gradients, cached per (model, neuron set, re-ranking task).
+gradients, cached per (model, neuron set, re-ranking task). :func:`pruning_study` lists its re-rankings first, so
+that under the runner on several ranks they are shared out by rank (:mod:`neuron_ig.distributed`).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
 
-from . import cache
+from . import cache, distributed
 from .encoding import SEGMENTS
 from .models import CrossEncoder, autocast
 
@@ -179,16 +182,9 @@ def weights_fingerprint(encoder: CrossEncoder) -> str:
     return encoder._weights_fingerprint
 
 
-def pruned_scores(encoder: CrossEncoder, inputs, neurons=None, *, token_types: Sequence[str] | None = None,
-                  precision: str = "fp32", progress: bool = False) -> np.ndarray:
-    """Log-odds of relevance of every pair of ``inputs`` (a :class:`RerankInputs`) with ``neurons`` pruned.
-
-    ``neurons=None`` (or an empty set) scores the unpruned model. Returns ``[pairs]`` float32, in the
-    order of ``inputs.pairs``. ``precision``: one of :data:`neuron_ig.models.PRECISIONS` (``"bf16"``:
-    autocast). Cached in ``<cache>/pruning/<model>/<dataset>/`` by a hash of the model's weights
-    (:func:`weights_fingerprint`), the task's parameters, the set, the token types and the precision
-    (left out of the key for fp32, so that earlier fp32 scores stay valid).
-    """
+def _scores_entry(encoder: CrossEncoder, inputs, neurons=None, *, token_types: Sequence[str] | None = None,
+                  precision: str = "fp32") -> tuple[Path, np.ndarray, tuple[str, ...] | None]:
+    """``(cache entry, mask [layers, units], token types)`` of :func:`pruned_scores` with these arguments."""
     shape = ffn_shape(encoder)
     mask = np.zeros(shape, dtype=bool) if neurons is None else as_mask(neurons, shape)
     types = checked_token_types(token_types)
@@ -199,6 +195,20 @@ def pruned_scores(encoder: CrossEncoder, inputs, neurons=None, *, token_types: S
                   **({"precision": precision} if precision != "fp32" else {})}
     path = (cache.cache_root() / "pruning" / cache.slug(encoder.name.rstrip("/").split("/")[-1])
             / cache.slug(inputs.dataset_id) / f"{cache.parameters_key(parameters)}.npz")
+    return path, mask, types
+
+
+def pruned_scores(encoder: CrossEncoder, inputs, neurons=None, *, token_types: Sequence[str] | None = None,
+                  precision: str = "fp32", progress: bool = False) -> np.ndarray:
+    """Log-odds of relevance of every pair of ``inputs`` (a :class:`RerankInputs`) with ``neurons`` pruned.
+
+    ``neurons=None`` (or an empty set) scores the unpruned model. Returns ``[pairs]`` float32, in the
+    order of ``inputs.pairs``. ``precision``: one of :data:`neuron_ig.models.PRECISIONS` (``"bf16"``:
+    autocast). Cached in ``<cache>/pruning/<model>/<dataset>/`` by a hash of the model's weights
+    (:func:`weights_fingerprint`), the task's parameters, the set, the token types and the precision
+    (left out of the key for fp32, so that earlier fp32 scores stay valid).
+    """
+    path, mask, types = _scores_entry(encoder, inputs, neurons, token_types=token_types, precision=precision)
     with cache.computing(path) as done:  # checked against its manifest; one process computes it at a time
         if done:
             return cache.load_arrays(path)["scores"]
@@ -277,31 +287,38 @@ def pruning_study(encoder: CrossEncoder, tasks, schemes, *, random_seeds: int = 
         return out
 
     variants = {name: controls_of(name, mask) for name, mask in schemes.items()}
-    runs = sum(1 + len(schemes) + sum(len(v) for v in variants.values()) * (t in control_tasks) for t in tasks)
-    bar = tqdm(total=runs, desc="pruned re-ranking", unit="run", disable=not progress)
+    runs = {}  # {task: [(scheme, variant, neurons)]}: every re-ranking, in a fixed order
+    for task_name in tasks:
+        runs[task_name] = [("unpruned", "set", None)]
+        for name, mask in schemes.items():
+            runs[task_name].append((name, "set", mask))
+            if task_name in control_tasks:
+                runs[task_name] += [(name, variant, control) for variant, control in variants[name].items()]
+    score = {"token_types": token_types, "precision": precision}
+    informative = {t: informative_part(inputs, encoder.tokenizer) for t, inputs in tasks.items()}  # (task, positions)
+
+    def scored_on(task_name, neurons):
+        """The pairs a run scores: every pair for the unpruned model, the informative queries' for a pruned one."""
+        return tasks[task_name] if neurons is None else informative[task_name][0]
+
+    distributed.share([(_scores_entry(encoder, scored_on(t, neurons), neurons, **score)[0],  # alone: in order
+                        functools.partial(pruned_scores, encoder, scored_on(t, neurons), neurons, **score))
+                       for t, task_runs in runs.items() for _, _, neurons in task_runs])
+    bar = tqdm(total=sum(map(len, runs.values())), desc="pruned re-ranking", unit="run", disable=not progress)
     rows = []
     for task_name, inputs in tasks.items():
         def measured(run):
             values = per_query_measures(run, inputs.qrels, MEASURES, inputs.min_grade)
             return [{"query_id": q, **{m: values[m][q] for m in MEASURES}} for q in values[MEASURES[0]]]
 
-        unpruned_scores = pruned_scores(encoder, inputs, None, precision=precision)
-        informative, position = informative_part(inputs, encoder.tokenizer)
-
-        def score(scheme, variant, neurons):
-            scores = unpruned_scores.copy()  # the other queries' measures are 0 whatever their scores
-            scores[position] = pruned_scores(encoder, informative, neurons, token_types=token_types, precision=precision)
-            bar.update()
-            return [{"scheme": scheme, "variant": variant, "task": task_name, **r} for r in measured(inputs.run(scores))]
-
         rows += [{"scheme": "BM25", "variant": "set", "task": task_name, **r} for r in measured(inputs.first_stage)]
-        bar.update()
-        rows += [{"scheme": "unpruned", "variant": "set", "task": task_name, **r} for r in measured(inputs.run(unpruned_scores))]
-        for name, mask in schemes.items():
-            rows += score(name, "set", mask)
-            if task_name in control_tasks:
-                for variant, control in variants[name].items():
-                    rows += score(name, variant, control)
+        unpruned_scores = pruned_scores(encoder, inputs, None, **score)
+        for scheme, variant, neurons in runs[task_name]:
+            scores = unpruned_scores.copy()  # the other queries' measures are 0 whatever their scores
+            if neurons is not None:
+                scores[informative[task_name][1]] = pruned_scores(encoder, informative[task_name][0], neurons, **score)
+            bar.update()
+            rows += [{"scheme": scheme, "variant": variant, "task": task_name, **r} for r in measured(inputs.run(scores))]
     bar.close()
     per_query_table = pd.DataFrame(rows)
 

@@ -5,7 +5,8 @@ class, number of pairs, sampling seed, baseline, steps, rule and max length. Pai
 chunks, each chunk saved atomically, so an interrupted run resumes from the chunks already done; the
 finished result is one ``nig.npz`` plus a ``manifest.json`` of the parameters and software versions. Every
 file is a checked cache entry (:mod:`neuron_ig.cache`): a damaged one is moved to quarantine and computed
-again, and one process at a time computes a result (the folder's lock), the others wait and read it.
+again, and one process at a time computes a result (the folder's lock), the others wait and read it. Under the
+runner on several ranks (:mod:`neuron_ig.distributed`) the chunks are shared out by rank, then merged as here.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import cache
+from . import cache, distributed
 from .baselines import Baseline
 from .encoding import encode_pairs
 from .models import CrossEncoder, load_cross_encoder
@@ -220,21 +221,42 @@ def cached_nig(
     final = folder / "nig.npz"
     if cache.ready(final) and cache.ready(folder / "manifest.json"):
         return _load(folder)
+    started = time.time()
+    if distributed.shard()[1] > 1:  # under the runner on several ranks: this rank's chunks, then the others'
+        _share_chunks(load_encoder, pairs, parameters, folder, chunk_pairs, batch_rows)
     with cache.lock(folder):  # another process computing this result: wait for it, then read its result
         if cache.ready(final) and cache.ready(folder / "manifest.json"):
             return _load(folder)
-        return _compute(load_encoder, pairs, parameters, folder, chunk_pairs, batch_rows, progress)
+        return _compute(load_encoder, pairs, parameters, folder, chunk_pairs, batch_rows, progress, started)
+
+
+def _part(folder: Path, index: int) -> Path:
+    """The cache entry of chunk ``index`` of a result being computed."""
+    return folder / "parts" / f"{index:05d}.npz"
+
+
+def _share_chunks(load_encoder, pairs: Sequence, parameters: dict, folder: Path, chunk_pairs: int, batch_rows: int) -> None:
+    """The chunks of one result shared out by rank (:func:`neuron_ig.distributed.share`): on return every chunk
+    is on disk, or another rank has already merged them into the result."""
+    encoder = []  # loaded only if this rank computes a chunk
+
+    def compute(index: int, start: int) -> None:
+        encoder[:] = encoder or [load_encoder()]
+        cache.save_arrays(_part(folder, index), **_compute_chunk(encoder[0], pairs[start:start + chunk_pairs], parameters, batch_rows))
+
+    units = [(_part(folder, index), functools.partial(compute, index, start))
+             for index, start in enumerate(range(0, len(pairs), chunk_pairs))]
+    distributed.share(units, finished=lambda: cache.problem(folder / "nig.npz") is None)
 
 
 def _compute(load_encoder, pairs: Sequence, parameters: dict, folder: Path, chunk_pairs: int, batch_rows: int,
-             progress: bool) -> DatasetNIG:
+             progress: bool, started: float) -> DatasetNIG:
     encoder = None  # loaded only if a chunk must be computed
-    started = time.time()
     bar = tqdm(total=len(pairs), desc=f"NIG {parameters['dataset']} {CLASS_NAMES[parameters['label']]}", unit="pair", disable=not progress)
     parts = []
     for index, start in enumerate(range(0, len(pairs), chunk_pairs)):
         chunk = pairs[start:start + chunk_pairs]
-        part = folder / "parts" / f"{index:05d}.npz"
+        part = _part(folder, index)
         if not cache.ready(part):  # a damaged part goes to quarantine and is computed again
             encoder = encoder or load_encoder()
             cache.save_arrays(part, **_compute_chunk(encoder, chunk, parameters, batch_rows))
@@ -242,7 +264,7 @@ def _compute(load_encoder, pairs: Sequence, parameters: dict, folder: Path, chun
         bar.update(len(chunk))
     bar.close()
 
-    parts = [cache.load_arrays(p) for p in parts]
+    paths, parts = parts, [cache.load_arrays(p) for p in parts]
     arrays = {key: np.concatenate([p[key] for p in parts]) for key in parts[0] if key != "layer_names"}
     truncated = int(arrays.pop("truncated").sum())
     if truncated:
@@ -262,6 +284,8 @@ def _compute(load_encoder, pairs: Sequence, parameters: dict, folder: Path, chun
     }
     cache.save_json(folder / "manifest.json", manifest)
     cache.save_arrays(folder / "nig.npz", **arrays)  # written last: its manifest means the result is complete
+    for part in paths:  # each under its lock: a rank of a distributed run may be checking it (neuron_ig.distributed)
+        cache.remove(part)
     shutil.rmtree(folder / "parts", ignore_errors=True)
     return _load(folder)
 

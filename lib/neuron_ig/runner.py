@@ -31,14 +31,18 @@ executed with the same notebook, parameters, library code and package versions i
 executes it anyway): a rebuild redoes only what changed. Finally ``jupyter-book build . -W`` makes the
 HTML site in ``_build/html``.
 
-Usage: ``python -m neuron_ig.runner --params params/default.yml [--only PAGE ...] [--no-build] [--rerun]``.
+Usage: ``python -m neuron_ig.runner --params params/default.yml [--only PAGE ...] [--no-build] [--rerun]``;
+data-parallel on N GPUs: ``torchrun --nproc_per_node=N -m neuron_ig.runner ...`` (every rank runs the pages and
+shares out their NIG chunks and re-rankings, rank 0 writes the book: :mod:`neuron_ig.distributed`).
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -48,6 +52,7 @@ from pathlib import Path
 
 import yaml
 
+from neuron_ig import distributed
 from neuron_ig.downloads import PAGE_VARIABLE  # set for the kernel: the name of the page it makes
 
 GENERATED = Path("book") / "generated"
@@ -485,9 +490,14 @@ def run(root: Path, params_file: Path, only: list[str] | None = None, build: boo
 
     A page already executed with the same :func:`page_key` (notebook, parameters, library code, package
     versions) is kept as it is, unless ``rerun``: its numbers would come out of the same cached results.
+    Under torchrun every rank does so, sharing the expensive results (:mod:`neuron_ig.distributed`); only
+    rank 0 writes ``book/generated`` and builds the book, and every page runs (a rank that kept a page would
+    leave its share of the page's work to nobody).
     """
     root = Path(root).resolve()
-    held = one_build_at_a_time(root)
+    launched = _launch()
+    first_rank = launched is None or launched.rank == 0
+    held = one_build_at_a_time(root) if first_rank else None
     try:
         params_file = Path(params_file)
         cache = os.environ.get("NEURON_IG_CACHE") or str(root / ".cache" / "neuron_ig")
@@ -501,7 +511,9 @@ def run(root: Path, params_file: Path, only: list[str] | None = None, build: boo
             if steps:
                 check_kernel()
             os.environ["NEURON_IG_CACHE"] = str(Path(cache).resolve())  # notebooks run in book/generated
-            generated = root / GENERATED
+            if launched is not None:
+                _join_ranks(launched, root, steps, Path(cache).resolve())
+            generated = root / GENERATED if first_rank else Path(scratch) / "generated"  # rank 0's pages are the book
             generated.mkdir(parents=True, exist_ok=True)
             for number, (page, notebook, parameters, substitutions) in enumerate(steps, start=1):
                 shown = ", ".join(f"{name}={value!r}" for name, value in parameters.items())
@@ -509,17 +521,54 @@ def run(root: Path, params_file: Path, only: list[str] | None = None, build: boo
                 print(f"[{number}/{len(steps)}] {page}{made_by} ({shown})", flush=True)
                 ipynb = Path(scratch) / f"{notebook}.ipynb"
                 key = page_key(ipynb, parameters)
-                if not rerun and unchanged(generated / f"{page}.ipynb", key):
+                if not rerun and launched is None and unchanged(generated / f"{page}.ipynb", key):
                     print(f"[{number}/{len(steps)}] {page} kept: executed before with the same notebook, parameters, "
                           "library and package versions (--rerun executes it again)", flush=True)
                     continue
                 start = time.monotonic()
                 output = execute(page, ipynb, parameters, generated, substitutions, key)
                 print(f"[{number}/{len(steps)}] {page} done in {time.monotonic() - start:.1f} s: {output}", flush=True)
-        if build:
+        if build and first_rank:
             build_book(root)
     finally:
-        held.release()
+        if launched is not None:
+            distributed.leave()
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if held is not None:
+            held.release()
+
+
+class Stopped(KeyboardInterrupt):
+    """torchrun stopped this rank (SIGTERM), as it does when another rank fails."""
+
+
+def _stopped(signum, frame):
+    """On SIGTERM, end as on Ctrl-C: the running page is kept as ``PAGE.failed.ipynb`` and its kernel shut down."""
+    raise Stopped()
+
+
+def _launch():
+    """This process's :class:`neuron_ig.distributed.Launch` under torchrun with several processes, else None."""
+    try:
+        return distributed.launch()
+    except distributed.LaunchError as error:
+        raise RunnerError(str(error)) from None
+
+
+def _join_ranks(launched, root: Path, steps: list, cache: Path) -> None:
+    """Join the other ranks (:func:`neuron_ig.distributed.join`): same pages, parameters, notebooks and library
+    on every rank, one shared cache folder, a GPU each; the notebooks' kernels then share the work."""
+    sources = {root / NOTEBOOKS / f"{notebook}.md" for _, notebook, _, _ in steps}
+    library = Path(distributed.__file__).parent.glob("*.py")
+    agreed = distributed.fingerprint(json.dumps([step[:3] for step in steps], sort_keys=True, default=str),
+                                     files=[*sources, *library])
+    try:
+        distributed.join(launched, agreed, cache)
+    except distributed.LaunchError as error:
+        raise RunnerError(str(error)) from None
+    signal.signal(signal.SIGTERM, _stopped)  # how torchrun stops the ranks when another fails
+    print(f"rank {launched.rank} of {launched.world_size}: pages run on every rank, NIG chunks and re-rankings shared "
+          f"out by rank, cache {cache}" + ("; rank 0 writes the book" if launched.rank == 0 else ""), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -536,6 +585,9 @@ def main(argv: list[str] | None = None) -> int:
         run(args.root, args.params, only=args.only, build=not args.no_build, rerun=args.rerun)
     except RunnerError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    except Stopped:
+        print("error: stopped by torchrun, as when another rank fails (see its error); rerun to resume", file=sys.stderr)
         return 1
     return 0
 
