@@ -172,7 +172,7 @@ def variant_runs(model: str, datasets: Sequence[str], label: int, variants: Mapp
             reference[dataset] = (matching_pairs(book[dataset], [p.query_id for p in sample], [p.doc_id for p in sample])
                                   or dataset_nig(model, dataset, label, **small))
             sample = relevance_pairs(dataset, chosen["n_pairs"], label, seed=chosen.get("seed", 0))
-            relevance = cached_encoder(str(model)).score([p.query for p in sample], [p.passage for p in sample],
+            relevance = cached_encoder(str(model), chosen.get("device", "auto")).score([p.query for p in sample], [p.passage for p in sample],
                                                          max_length=chosen.get("max_length", 128))
             correct = (relevance > 0.5) if label == 1 else (relevance < 0.5)
             runs[dataset] = dataset_nig(model, dataset, label, **chosen) if bool(correct.any()) else None
