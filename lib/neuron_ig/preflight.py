@@ -90,11 +90,24 @@ def wanted(steps) -> dict[tuple[str, str], list[str]]:
 # --- models --------------------------------------------------------------------------------------
 
 
+def hub_cache() -> Path:
+    """The Hugging Face hub cache as the environment names it now: ``HF_HUB_CACHE``, else ``HF_HOME/hub``,
+    else huggingface_hub's default (``~/.cache/huggingface/hub``)."""
+    from huggingface_hub import constants
+
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
+    return Path(constants.HF_HUB_CACHE)
+
+
 def model_need(model_id: str) -> Need:
     """Whether the model is local (embedded, a folder, or in the Hugging Face cache) and what it weighs."""
-    from huggingface_hub import constants, try_to_load_from_cache
+    from huggingface_hub import try_to_load_from_cache
 
-    need = Need("model", model_id, where=str(constants.HF_HUB_CACHE))
+    cache_dir = hub_cache()
+    need = Need("model", model_id, where=str(cache_dir))
     if model_id.startswith(EMBEDDED_PREFIX):
         need.status, need.where = "built locally", "the project's cache (neuron_ig.training)"
         return need
@@ -107,7 +120,7 @@ def model_need(model_id: str) -> Need:
 
     def cached(names) -> str | None:
         for name in names:
-            path = try_to_load_from_cache(model_id, name, cache_dir=constants.HF_HUB_CACHE)
+            path = try_to_load_from_cache(model_id, name, cache_dir=cache_dir)
             if isinstance(path, str):
                 return path
         return None
@@ -123,7 +136,7 @@ def model_need(model_id: str) -> Need:
         need.status = "in cache"
     else:
         need.hint = (f"download it where there is a network (`hf download {model_id}`, or run the build once online) "
-                     f"into the Hugging Face cache {constants.HF_HUB_CACHE} (HF_HOME / HF_HUB_CACHE)")
+                     f"into the Hugging Face cache {cache_dir} (HF_HOME / HF_HUB_CACHE)")
     return need
 
 
