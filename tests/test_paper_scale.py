@@ -273,3 +273,20 @@ def test_an_offline_build_without_the_model_stops_before_any_notebook_with_one_l
     assert result.stderr.startswith(f"error: model {MODEL} (page 01_nig_worked_example) is not in the local cache")
     assert "hf download castorini/monobert-large-msmarco" in result.stderr
     assert not list((root / "book" / "generated").glob("*.ipynb"))
+
+
+def test_ir_datasets_reads_the_layouts_as_a_download_leaves_them(fixture_caches, tmp_path):
+    """Through ``ir_datasets.load`` alone: graded qrels of both, and the TREC DL top-1000 run as scoreddocs."""
+    script = (
+        "import collections, ir_datasets\n"
+        f"dl, nf = ir_datasets.load({TREC_DL!r}), ir_datasets.load({BEIR!r})\n"
+        "print(sorted({q.relevance for q in dl.qrels_iter()}), sorted({q.relevance for q in nf.qrels_iter()}))\n"
+        "runs = collections.Counter(s.query_id for s in dl.scoreddocs_iter())\n"
+        "print(len(runs), set(runs.values()), sum(1 for _ in dl.queries_iter()), nf.docs_store().get('MED-10').title != '')\n"
+    )
+    env = environment(fixture_caches["hf_home"], fixture_caches["ir_datasets_home"], tmp_path / "cache")
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    grades, run = result.stdout.strip().splitlines()[-2:]
+    assert grades == "[0, 1, 2, 3] [1, 2]"
+    assert run == f"{TOPICS} {{30}} {TOPICS} True"  # the judged queries' runs; the 3 unjudged queries filtered out
