@@ -16,7 +16,6 @@ Select these tests with ``-m paper_scale``.
 """
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import os
@@ -30,7 +29,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from neuron_ig import preflight, runner
+from neuron_ig import runner
 from neuron_ig.models import packaged_minilm_path, random_cross_encoder
 
 pytestmark = pytest.mark.paper_scale

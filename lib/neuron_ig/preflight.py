@@ -179,6 +179,7 @@ def _walk(obj, files: _Files, seen: set) -> None:
     Follows the wrappers' attributes: an extracted file (``Cache``) or a built docstore that exists ends the
     walk there; a ``Download`` present at its cache path (or as ``downloads/<md5>``) too.
     """
+    from ir_datasets.formats import BaseDocs
     from ir_datasets.util import Cache
     from ir_datasets.util.download import Download, LocalDownload
 
@@ -209,7 +210,7 @@ def _walk(obj, files: _Files, seen: set) -> None:
         if not obj._path.exists():
             files.manual.append(obj)
         return
-    if callable(getattr(obj, "docs_store", None)) and type(obj).__module__.startswith("ir_datasets.formats"):
+    if isinstance(obj, BaseDocs):  # not through a Migrator, whose calls may migrate (delete) files
         try:
             if obj.docs_store().built():  # a built docstore serves the documents without its source
                 return

@@ -491,7 +491,7 @@ def preflight(steps) -> None:
 
 def dry_run(root: Path, params_file: Path, only: list[str] | None = None) -> list[str]:
     """The dry run's report (:func:`neuron_ig.preflight.report`): every model and dataset the chosen pages
-    need, whether each is in the local cache, its download size where known. Runs and writes nothing."""
+    need, whether each is in the local cache, its download size where known. Runs no notebook, computes nothing."""
     from neuron_ig import preflight as checks
 
     with tempfile.TemporaryDirectory(prefix="neuron_ig_runner_") as scratch:
