@@ -79,7 +79,7 @@ def test_cuda_only_settings_are_refused_on_a_machine_without_cuda(ir_datasets_ho
 
 
 def test_tf32_needs_cuda_and_an_unknown_device_is_refused(ir_datasets_home):
-    assert "precision 'tf32' needs CUDA" in one_line_error({"device": "cpu", "precision": "tf32", "dataset": "cranfield"})
+    assert "precision 'tf32' needs a CUDA device, and device 'cpu' is the CPU" in one_line_error({"device": "cpu", "precision": "tf32", "dataset": "cranfield"})
     assert "unknown device 'gpu'" in one_line_error({"device": "gpu", "dataset": "cranfield"})
     preflight.check(steps(device="cpu", precision="bf16", dataset="cranfield"))
 

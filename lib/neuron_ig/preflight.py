@@ -307,8 +307,8 @@ def device_problem(page: str, parameters: dict) -> str | None:
     except ValueError as error:
         return f"page {page}: {error}"
     if precision in CUDA_ONLY_PRECISIONS and resolved.type != "cuda":
-        return (f"page {page}: precision {precision!r} needs CUDA, and this machine has none "
-                f"(device {device or 'auto'!r} is the CPU): use precision 'fp32' or 'bf16', or run on a GPU")
+        return (f"page {page}: precision {precision!r} needs a CUDA device, and device {device or 'auto'!r} is the "
+                "CPU here: use precision 'fp32' or 'bf16', or run on a GPU")
     return None
 
 
