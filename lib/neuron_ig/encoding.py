@@ -135,3 +135,31 @@ def encode_batches(
             batches.append((index, encode_pairs(tokenizer, [queries[i] for i in index], [passages[i] for i in index], max_length)))
         start = end
     return batches
+
+
+def regroup(batches: list[tuple[list[int], EncodedPairs]], rows: int) -> list[tuple[list[int], EncodedPairs]]:
+    """Consecutive batches of :func:`encode_batches` joined into batches of at most ``rows`` pairs (a batch
+    larger than ``rows`` stays whole), each padded to its longest pair: bigger passes for a GPU."""
+    grouped, index, parts = [], [], []
+    for batch_index, batch in batches:
+        if parts and len(index) + len(batch_index) > rows:
+            grouped.append((index, _concatenate(parts)))
+            index, parts = [], []
+        index, parts = index + list(batch_index), parts + [batch]
+    if parts:
+        grouped.append((index, _concatenate(parts)))
+    return grouped
+
+
+def _concatenate(parts: list[EncodedPairs]) -> EncodedPairs:
+    """The pairs of ``parts`` in one EncodedPairs, padded (id 0, mask 0, segment ``padding``) to the longest."""
+    if len(parts) == 1:
+        return parts[0]
+    length = max(part.input_ids.shape[1] for part in parts)
+    padding = {"input_ids": 0, "attention_mask": 0, "token_type_ids": 0, "segments": PADDING}
+
+    def padded(name):
+        return torch.cat([torch.nn.functional.pad(getattr(p, name), (0, length - p.input_ids.shape[1]), value=padding[name])
+                          for p in parts])
+
+    return EncodedPairs(**{name: padded(name) for name in padding}, truncated=torch.cat([p.truncated for p in parts]))

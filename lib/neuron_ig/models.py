@@ -134,11 +134,19 @@ class CrossEncoder:
         """
         from tqdm.auto import tqdm
 
+        from .device import batch_rows, out_of_memory_hint
+        from .encoding import regroup
+
         autocast(self.device, precision)  # refuses an unknown or unavailable precision before any work
         scores = torch.empty(sum(len(index) for index, _ in batches))
-        for index, batch in tqdm(batches, desc="scoring", unit="batch", disable=not progress, mininterval=2):
-            odds = self.log_odds(batch.input_ids, batch.attention_mask, batch.token_type_ids, precision)
-            scores[index] = (odds if log_odds else torch.sigmoid(odds)).cpu()
+        if self.device.type == "cuda" and batches:  # as many pairs a pass as free GPU memory holds
+            tokens = max(batch.input_ids.shape[1] for _, batch in batches)
+            batches = regroup(batches, batch_rows(self.device, self.model.config, tokens, 1, backward=False))
+        rows = max((len(index) for index, _ in batches), default=0)
+        with out_of_memory_hint("scoring pairs", rows):
+            for index, batch in tqdm(batches, desc="scoring", unit="batch", disable=not progress, mininterval=2):
+                odds = self.log_odds(batch.input_ids, batch.attention_mask, batch.token_type_ids, precision)
+                scores[index] = (odds if log_odds else torch.sigmoid(odds)).cpu()
         return scores
 
 
@@ -179,7 +187,7 @@ def load_cross_encoder(
         name_or_path: e.g. ``castorini/monobert-large-msmarco``, ``cross-encoder/ms-marco-MiniLM-L-6-v2``,
             a folder saved with ``save_pretrained``, or ``neuron-ig/minilm-l6-cross-encoder``, the
             embedded default (fine-tuned on first use).
-        device: ``"cpu"``, ``"cuda"``...; default: CUDA when available.
+        device: ``"auto"`` (or None: CUDA when available, else the CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
         dtype: parameter dtype; fp32 by default (attributions are sums of many small products).
 
     Raises:
@@ -219,9 +227,9 @@ def load_cross_encoder(
     num_labels = model.config.num_labels
     if num_labels not in (1, 2):
         raise ValueError(f"'{name}' has {num_labels} labels: a cross-encoder needs 1 (sigmoid) or 2 (softmax, label 1 = relevant)")
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    model.to(device).eval()
+    from .device import resolve_device
+
+    model.to(resolve_device(device)).eval()
     return CrossEncoder(model=model, tokenizer=tokenizer, name=name, num_labels=num_labels)
 
 

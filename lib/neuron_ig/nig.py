@@ -32,6 +32,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .baselines import Baseline, baseline_ids
+from .device import batch_rows as device_batch_rows, out_of_memory_hint
 from .encoding import SEGMENTS, EncodedPairs
 from .models import PRECISIONS, CrossEncoder, autocast  # noqa: F401 (PRECISIONS: the engine's options)
 
@@ -119,12 +120,14 @@ def neuron_integrated_gradients(
     unit_reduce = dict(unit_reduce or {})
 
     points = steps + 1
-    pairs_per_batch = max(1, batch_rows // points)
     autocast(encoder.device, precision)  # refuses an unknown or unavailable precision now
+    # the CPU keeps batch_rows; on CUDA as many rows as free memory holds (neuron_ig.device)
+    batch_rows = device_batch_rows(encoder.device, encoder.model.config, encoded.input_ids.shape[1], batch_rows, backward=True)
+    pairs_per_batch = max(1, batch_rows // points)
     order = length_order(encoded)
     outputs: list[dict] = []
     bar = tqdm(total=len(encoded), desc=f"NIG ({steps} steps)", unit="pair", disable=not progress)
-    with _frozen(encoder.model), _recording(modules) as recorded:
+    with _frozen(encoder.model), _recording(modules) as recorded, out_of_memory_hint("computing NIG", batch_rows):
         for start in range(0, len(encoded), pairs_per_batch):
             index = order[start:start + pairs_per_batch]
             outputs.append(

@@ -66,9 +66,16 @@ class DatasetNIG:
         return self.attributions.sum(axis=1)
 
 
+def cached_encoder(model: str, device: str | None = "auto") -> CrossEncoder:
+    """:func:`load_cross_encoder`, loaded once per process and device (notebooks ask for the same model many
+    times); ``device``: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``... (:mod:`neuron_ig.device`)."""
+    from .device import resolve_device
+
+    return _cached_encoder(str(model), str(resolve_device(device)))
+
+
 @functools.lru_cache(maxsize=2)
-def cached_encoder(model: str, device: str | None = None) -> CrossEncoder:
-    """:func:`load_cross_encoder`, loaded once per process (notebooks ask for the same model many times)."""
+def _cached_encoder(model: str, device: str) -> CrossEncoder:
     return load_cross_encoder(model, device=device)
 
 

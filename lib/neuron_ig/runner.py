@@ -31,9 +31,12 @@ executed with the same notebook, parameters, library code and package versions i
 executes it anyway): a rebuild redoes only what changed. Finally ``jupyter-book build . -W`` makes the
 HTML site in ``_build/html``.
 
-Usage: ``python -m neuron_ig.runner --params params/default.yml [--only PAGE ...] [--no-build] [--rerun]``;
-data-parallel on N GPUs: ``torchrun --nproc_per_node=N -m neuron_ig.runner ...`` (every rank runs the pages and
-shares out their NIG chunks and re-rankings, rank 0 writes the book: :mod:`neuron_ig.distributed`).
+Before a notebook runs, :mod:`neuron_ig.preflight` checks that the models and datasets of the chosen pages
+can be had and that their ``device`` exists; ``--dry-run`` lists them, in the local caches or not, and exits.
+
+Usage: ``python -m neuron_ig.runner --params params/default.yml [--only PAGE ...] [--no-build] [--rerun]
+[--dry-run]``; data-parallel on N GPUs: ``torchrun --nproc_per_node=N -m neuron_ig.runner ...`` (every rank runs
+the pages and shares out their NIG chunks and re-rankings, rank 0 writes the book: :mod:`neuron_ig.distributed`).
 """
 
 from __future__ import annotations
@@ -508,6 +511,7 @@ def run(root: Path, params_file: Path, only: list[str] | None = None, build: boo
             if unknown:
                 raise RunnerError(f"--only {' '.join(unknown)}: not in _toc.yml (its pages: {', '.join(pages)})")
             steps = [step for step in steps if not only or step[0] in only]
+            preflight(steps)  # the models, datasets and device the pages need, before any runs
             if steps:
                 check_kernel()
             os.environ["NEURON_IG_CACHE"] = str(Path(cache).resolve())  # notebooks run in book/generated
@@ -571,6 +575,30 @@ def _join_ranks(launched, root: Path, steps: list, cache: Path) -> None:
           f"out by rank, cache {cache}" + ("; rank 0 writes the book" if launched.rank == 0 else ""), flush=True)
 
 
+def preflight(steps) -> None:
+    """Refuse to start a build that cannot finish: a model or dataset missing offline, licensed files not in
+    place, a CUDA-only setting without CUDA (:func:`neuron_ig.preflight.check`), as a one-line RunnerError."""
+    from neuron_ig import preflight as checks
+
+    try:
+        checks.check(steps)
+    except checks.PreflightError as error:
+        raise RunnerError(str(error)) from None
+
+
+def dry_run(root: Path, params_file: Path, only: list[str] | None = None) -> list[str]:
+    """The dry run's report (:func:`neuron_ig.preflight.report`): every model and dataset the chosen pages
+    need, whether each is in the local cache, its download size where known. Runs no notebook, computes nothing."""
+    from neuron_ig import preflight as checks
+
+    with tempfile.TemporaryDirectory(prefix="neuron_ig_runner_") as scratch:
+        steps = plan(Path(root).resolve(), Path(params_file), Path(scratch))
+    unknown = sorted(set(only or []) - {page for page, *_ in steps})
+    if unknown:
+        raise RunnerError(f"--only {' '.join(unknown)}: not in _toc.yml")
+    return checks.report([step for step in steps if not only or step[0] in only])
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point; prints a one-line error and returns 1 on failure."""
     parser = argparse.ArgumentParser(prog="python -m neuron_ig.runner", description=__doc__.split("\n")[0])
@@ -580,8 +608,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="the book's root folder (default: here)")
     parser.add_argument("--rerun", action="store_true",
                         help="execute every page, even one already executed with the same notebook, parameters and code")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="list the models and datasets the build needs, whether each is in the local cache, "
+                             "and their download sizes; run nothing")
     args = parser.parse_args(argv)
     try:
+        if args.dry_run:
+            print("\n".join(dry_run(args.root, args.params, only=args.only)))
+            return 0
         run(args.root, args.params, only=args.only, build=not args.no_build, rerun=args.rerun)
     except RunnerError as error:
         print(f"error: {error}", file=sys.stderr)
