@@ -426,3 +426,21 @@ def test_the_page_key_follows_the_library_code(tmp_path, monkeypatch):
     assert runner.page_key(ipynb, {"steps": 3}) == key
     (library / "nig.py").write_text((library / "nig.py").read_text() + "\n# a change\n")
     assert runner.page_key(ipynb, {"steps": 3}) != key
+
+
+def test_a_tf32_build_on_a_machine_without_cuda_is_refused_before_any_page_runs(tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    shutil.copytree(REPO / "notebooks", tmp_path / "notebooks")
+    shutil.copy(REPO / "_toc.yml", tmp_path / "_toc.yml")
+    params = yaml.safe_load((REPO / "params" / "default.yml").read_text())
+    params["book"]["precision"] = "tf32"
+    (tmp_path / "tf32.yml").write_text(yaml.safe_dump(params))
+    code = runner.main(["--params", str(tmp_path / "tf32.yml"), "--root", str(tmp_path), "--no-build", "--dry-run"])
+    assert code == 0  # a dry run only reports
+    code = runner.main(["--params", str(tmp_path / "tf32.yml"), "--root", str(tmp_path), "--no-build", "--only", "03_positive_neurons"])
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert code == 1 and len(errors) == 1 and "tf32" in errors[0] and "CUDA" in errors[0]
+    assert not (tmp_path / "book" / "generated" / "03_positive_neurons.ipynb").exists()
