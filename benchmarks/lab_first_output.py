@@ -75,7 +75,7 @@ def main() -> None:
 
             model = root / ".cache" / "neuron_ig" / "models" / "tiny-cross-encoder"
             fine_tune(packaged_minilm_path(), TrainingConfig(steps=6, groups_per_step=4, negatives=1, max_length=64,
-                                                             warmup_steps=1), model, progress=False)
+                                                             warmup_steps=1, rag_semantic_negatives=0), model, progress=False)
             values = set_defaults(root / "notebooks" / f"{args.page}.md", {**TINY, "model": str(model)})
             params = root / "params" / "tiny.yml"
             params.write_text(yaml.safe_dump({"book": values}))

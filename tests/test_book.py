@@ -38,7 +38,7 @@ def small_book(tmp_path_factory, neuron_ig_cache):
     """The repository's book run with SMALL parameters on a cross-encoder fine-tuned for a few steps."""
     model = neuron_ig_cache / "models" / "tiny-cross-encoder"
     fine_tune(packaged_minilm_path(), TrainingConfig(steps=6, groups_per_step=4, negatives=1, max_length=64,
-                                                     warmup_steps=1), model, progress=False)
+                                                     warmup_steps=1, rag_semantic_negatives=0), model, progress=False)
     root = tmp_path_factory.mktemp("book")
     for name in ("notebooks", "book"):
         shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("generated"))

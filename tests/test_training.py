@@ -9,7 +9,7 @@ import neuron_ig.training as training
 from neuron_ig.models import load_cross_encoder, packaged_minilm_path
 
 TINY = training.TrainingConfig(steps=4, groups_per_step=2, rag_groups_per_step=1, negatives=2, bm25_depth=10, max_length=48,
-                               checkpoint_every=2, warmup_steps=1)
+                               checkpoint_every=2, warmup_steps=1, rag_semantic_negatives=0)  # BM25's: no embedding of every passage
 
 
 class Interrupted(Exception):
@@ -47,6 +47,29 @@ def test_rag_groups_put_one_of_the_teachers_best_own_passages_first_then_other_q
     assert groups == training.rag_groups(TINY), "seeded"
 
 
+def test_semantic_rag_negatives_are_the_other_queries_passages_closest_to_the_query_by_the_teacher(monkeypatch):
+    import bm25s
+
+    from neuron_ig.retrieval import _tokenize
+    from neuron_ig.trec_rag import rag_queries
+
+    queries = rag_queries("dev")[:6]  # a split of six real queries: every passage is embedded
+    passages = sorted({p for q in queries for p in q.passages})
+    index = bm25s.BM25()
+    index.index(_tokenize(passages), show_progress=False)
+    monkeypatch.setattr(training, "_rag_split", lambda split: (queries, passages, index))
+    config = dataclasses.replace(TINY, rag_semantic_negatives=1, rag_negative_pool=5)
+    embeddings = {}
+    groups = training.rag_groups(config, embeddings=embeddings)
+    by_text = {q.query: q for q in queries}
+    for query, texts in groups:
+        own = set(by_text[query].passages)
+        others = sorted((float(embeddings[query] @ embeddings[p]) for p in passages if p not in own), reverse=True)
+        assert texts[1] not in own and float(embeddings[query] @ embeddings[texts[1]]) >= others[config.rag_negative_pool - 1] - 1e-6
+        assert not set(texts[2:]) & own and texts[2] != texts[1]
+    assert groups == training.rag_groups(config, embeddings=embeddings), "seeded"
+
+
 def test_group_loss_rewards_ranking_the_relevant_document_first():
     good = torch.tensor([[0.0, 3.0], [3.0, 0.0], [3.0, 0.0]])
     bad = torch.tensor([[3.0, 0.0], [0.0, 3.0], [3.0, 0.0]])
@@ -54,6 +77,52 @@ def test_group_loss_rewards_ranking_the_relevant_document_first():
     assert training.group_loss(good, 2, teacher, TINY)[0] < training.group_loss(bad, 2, teacher, TINY)[0]
     _, parts = training.group_loss(good, 2, teacher, TINY)
     assert parts["accuracy"] == 1.0 and parts["distillation"] >= 0
+
+
+def test_the_pointwise_loss_is_the_class_balanced_cross_entropy_of_its_targets():
+    logits = torch.tensor([[0.0, 2.0], [1.0, -1.0], [0.5, 0.0], [0.0, 0.3], [2.0, 0.0], [0.0, 0.0]])
+    _, parts = training.group_loss(logits, 2)
+    hard = torch.nn.functional.cross_entropy(logits, torch.tensor([1, 0, 0, 1, 0, 0]), weight=torch.tensor([1.0, 2.0]))
+    assert parts["pointwise"] == pytest.approx(hard.item(), rel=1e-6), "1 for the first document, 0 for the others"
+    labels = torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
+    assert training.group_loss(logits, 2, targets=labels)[1]["pointwise"] == pytest.approx(hard.item(), rel=1e-6)
+    targets = torch.tensor([[0.9, 0.3, 0.1], [0.6, 0.5, 0.2]])
+    best = torch.stack([torch.zeros(6), torch.logit(targets).flatten()], dim=1)  # P(relevant) = targets
+
+    def pointwise(logits):
+        return training.group_loss(logits, 2, targets=targets)[1]["pointwise"]
+
+    assert all(pointwise(best) < pointwise(best + shift) for shift in (torch.tensor([0.0, 0.2]), torch.tensor([0.0, -0.2]))), \
+        "lowest where P(relevant) equals the target"
+
+
+def test_pointwise_targets_mix_the_labels_with_the_teachers_calibrated_probability_in_general_groups_only():
+    cosine = torch.tensor([[0.8, 0.55, 0.2], [0.8, 0.55, 0.2]])
+    general = torch.tensor([False, True])
+    labels = torch.tensor([1.0, 0.0, 0.0])
+    teacher = training.pointwise_targets(cosine, general, dataclasses.replace(TINY, teacher_labels=1.0))
+    assert torch.equal(teacher[0], labels), "in-domain groups keep their labels"
+    assert teacher[1, 1] == pytest.approx(0.5) and teacher[1, 0] > 0.99 and teacher[1, 2] < 0.01, "0.5 at the threshold"
+    half = training.pointwise_targets(cosine, general, dataclasses.replace(TINY, teacher_labels=0.5))
+    assert torch.allclose(half[1], (labels + teacher[1]) / 2)
+    assert torch.equal(training.pointwise_targets(cosine, general, TINY)[1], labels)
+
+
+def test_knobs_at_their_neutral_value_keep_the_cache_key_of_the_model_trained_before_they_existed():
+    before = {"train_dataset", "steps", "groups_per_step", "rag_groups_per_step", "negatives", "bm25_depth", "rag_positive_top",
+              "rag_negative_pool", "max_length", "lr", "head_lr", "warmup_steps", "distill_weight", "teacher_scale", "seed",
+              "threads", "checkpoint_every"}
+    assert set(training.recipe_key(training.TrainingConfig(rag_semantic_negatives=0))) == before
+    changed = [training.recipe_key(training.TrainingConfig(**knob)) for knob in
+               ({"rag_semantic_negatives": 1}, {"teacher_labels": 0.5}, {"teacher_threshold": 0.6})]
+    assert all(set(key) - before for key in changed)
+
+
+def test_bad_recipe_knobs_are_refused_with_the_range_to_use():
+    with pytest.raises(ValueError, match="rag_semantic_negatives=4: use 0 to negatives=3"):
+        training.TrainingConfig(rag_semantic_negatives=4, negatives=3)
+    with pytest.raises(ValueError, match="teacher_labels=2"):
+        training.TrainingConfig(teacher_labels=2)
 
 
 def test_an_interrupted_fine_tuning_resumes_and_saves_a_loadable_cross_encoder(neuron_ig_cache, tmp_path, monkeypatch):

@@ -9,11 +9,15 @@ and ``negatives`` non-relevant texts per query, in every step:
 - in-domain: a query of the collection's training split (GCIDE train), its relevant sense and BM25 hard
   negatives;
 - general: a TREC RAG 2024 query with real MS MARCO v2.1 passages (:mod:`neuron_ig.trec_rag`, train
-  split), one of the bi-encoder teacher's best passages among the 20 retrieved for it, and BM25 negatives
-  among the passages retrieved for other queries, so that the model learns what relevance looks like
-  beyond dictionary glosses (trained on GCIDE alone, the model called almost every out-of-domain
-  relevant pair non-relevant; with these groups it calls most of them relevant, but also too many
-  non-relevant ones: the negatives here are easier than BM25's out-of-domain candidates);
+  split), one of the bi-encoder teacher's best passages among the 20 retrieved for it, and negatives among
+  the passages retrieved for other queries: by default (``rag_semantic_negatives``) those the teacher finds
+  closest to the query, otherwise BM25's. This teaches what relevance looks like beyond dictionary glosses:
+  trained on GCIDE alone, the model called almost every out-of-domain relevant pair non-relevant; with
+  BM25's negatives here it called most of them relevant, but also too many non-relevant ones, as those
+  negatives are easy (on the train split the teacher's mean cosine to the query is 0.21 over BM25's 30,
+  against 0.47 to 0.34 for the 1st to 30th closest other-query passages and 0.64 for the query's own
+  third-best). On the dev splits the closest ones raised the share of non-relevant TREC RAG pairs called
+  non-relevant from 67% to 73% and nDCG@10 on GCIDE dev and TREC RAG dev slightly;
 
 with
 
@@ -22,6 +26,12 @@ with
          + distillation: KL divergence from the group's ranking by the packaged bi-encoder itself
            (cosine of mean-pooled embeddings, :mod:`neuron_ig.teacher`), which keeps the general
            semantic matching that the encoder learnt from a billion pairs.
+
+A knob that the default leaves off: ``teacher_labels`` mixes into the general groups' pointwise target the
+teacher's own P(relevant), sigmoid(teacher_scale * (cosine - teacher_threshold)), so that the model learns
+the teacher's absolute level of relevance and not only its order. On TREC RAG dev, at 1.0 (with the closest
+negatives) it moved non-relevant pairs called non-relevant from 73% to 79% but relevant ones from 90% to
+84%, a trade rather than a gain, so it is off.
 
 The head learns with a larger learning rate than the encoder, so a few hundred steps suffice. The result
 is an ordinary Hugging Face folder in the cache, which every notebook loads by the id
@@ -63,6 +73,9 @@ class TrainingConfig:
     bm25_depth: int = 30              # in-domain hard negatives are drawn from the BM25 top `bm25_depth`
     rag_positive_top: int = 3         # a RAG group's relevant passage: one of the teacher's top 3 of the query's 20
     rag_negative_pool: int = 30       # its negatives: from the BM25 top 30 passages retrieved for other queries
+    rag_semantic_negatives: int = 3   # ... but this many of them from the other queries' passages the teacher finds closest (top 30)
+    teacher_labels: float = 0.0       # weight of the teacher's P(relevant) in a RAG group's pointwise target (0: labels 1/0)
+    teacher_threshold: float = 0.55   # the teacher's cosine at P(relevant) = 0.5 (slope: teacher_scale)
     max_length: int = 96
     lr: float = 5e-5                  # encoder
     head_lr: float = 2e-3             # pooler and classifier
@@ -73,13 +86,29 @@ class TrainingConfig:
     threads: int = 2                  # torch CPU threads while training: float sums depend on it
     checkpoint_every: int = 50
 
+    def __post_init__(self):
+        if not 0 <= self.rag_semantic_negatives <= self.negatives:
+            raise ValueError(f"rag_semantic_negatives={self.rag_semantic_negatives}: use 0 to negatives={self.negatives}")
+        if not 0.0 <= self.teacher_labels <= 1.0:
+            raise ValueError(f"teacher_labels={self.teacher_labels}: use a weight from 0 (labels 1/0) to 1 (the teacher's alone)")
+
+
+# knobs added after models were cached, with the value that trains exactly as before they existed
+_NEUTRAL = {"rag_semantic_negatives": 0, "teacher_labels": 0.0, "teacher_threshold": 0.55}
+
+
+def recipe_key(config: TrainingConfig) -> dict:
+    """The config's fields as the cache key sees them: a later knob at its neutral value is left out, so the
+    model cached before the knob existed (trained the same way, bit for bit) is still found."""
+    return {k: v for k, v in dataclasses.asdict(config).items() if not (k in _NEUTRAL and v == _NEUTRAL[k])}
+
 
 def embedded_model_path(config: TrainingConfig = TrainingConfig(), progress: bool = True) -> Path:
     """The folder of the embedded default cross-encoder, fine-tuned first if it is not in the cache yet."""
     from .models import packaged_minilm_path
 
     base = packaged_minilm_path()
-    key = cache.parameters_key({**dataclasses.asdict(config), "base": cache.file_fingerprint([base / "model.safetensors"])})
+    key = cache.parameters_key({**recipe_key(config), "base": cache.file_fingerprint([base / "model.safetensors"])})
     folder = cache.cache_root() / "models" / f"minilm-l6-cross-encoder-{key}"
     with cache.computing(folder) as done:  # checked against its manifest; one process trains it at a time
         if not done:
@@ -138,18 +167,29 @@ def rag_groups(config: TrainingConfig, split: str = "train", embeddings: dict | 
     chosen = (order * (needed // len(order) + 1))[:needed]
     used = sorted(set(chosen))
     embeddings = {} if embeddings is None else embeddings
-    embeddings.update(embed([t for q in used for t in (q.query, *q.passages)]))
+    embeddings.update(embed([t for q in used for t in (q.query, *q.passages) if t not in embeddings]))
+    if config.rag_semantic_negatives:
+        embeddings.update(embed([p for p in passages if p not in embeddings]))
+        matrix = torch.stack([embeddings[p] for p in passages])
     candidates = {}
     for query in used:
         scores = index.get_scores(_tokenize([query.query])[0])
         ranked = np.lexsort((np.arange(len(passages)), -scores))  # by score, ties by text: deterministic
         others = [passages[i] for i in ranked[:config.rag_negative_pool + len(query.passages)] if passages[i] not in query.passages]
+        closest = []
+        if config.rag_semantic_negatives:
+            cosine = (matrix @ embeddings[query.query]).numpy()
+            ranked = np.lexsort((np.arange(len(passages)), -cosine))
+            closest = [passages[i] for i in ranked[:config.rag_negative_pool + len(query.passages)] if passages[i] not in query.passages]
         own = sorted(set(query.passages), key=lambda p: (-float(embeddings[query.query] @ embeddings[p]), p))
-        candidates[query.topic] = (own[:config.rag_positive_top], others[:config.rag_negative_pool])
+        candidates[query.topic] = (own[:config.rag_positive_top], others[:config.rag_negative_pool], closest[:config.rag_negative_pool])
     groups = []
     for query in chosen:
-        positives, negatives = candidates[query.topic]
-        groups.append((query.query, [rng.choice(positives), *rng.sample(negatives, config.negatives)]))
+        positives, lexical, semantic = candidates[query.topic]
+        positive = rng.choice(positives)
+        negatives = rng.sample(semantic, config.rag_semantic_negatives)
+        negatives += rng.sample([p for p in lexical if p not in negatives], config.negatives - len(negatives))
+        groups.append((query.query, [positive, *negatives]))
     return groups
 
 
@@ -180,19 +220,27 @@ def teacher_scores(groups: list[tuple[str, list[str]]], embeddings: dict | None 
     return torch.stack([torch.stack([embeddings[query] @ embeddings[d] for d in docs]) for query, docs in groups])
 
 
-def group_loss(logits: torch.Tensor, negatives: int, teacher: torch.Tensor | None = None, config: "TrainingConfig" = None) -> tuple[torch.Tensor, dict]:
+def group_loss(logits: torch.Tensor, negatives: int, teacher: torch.Tensor | None = None, config: "TrainingConfig" = None,
+               targets: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
     """Loss of ``[groups * (1 + negatives), 2]`` logits, relevant document first in each group.
 
     Listwise + class-balanced pointwise cross-entropy, plus (with ``teacher``, ``[groups, 1 + negatives]``
-    cosines) the KL divergence from the teacher's softmax over the group.
+    cosines) the KL divergence from the teacher's softmax over the group. ``targets``, ``[groups, 1 +
+    negatives]`` in [0, 1]: the pointwise P(relevant) to learn (default: 1 for the first document, 0 for the others).
     """
     size = 1 + negatives
     margins = (logits[:, 1] - logits[:, 0]).view(-1, size)
     listwise = torch.nn.functional.cross_entropy(margins, torch.zeros(len(margins), dtype=torch.long, device=logits.device))
     labels = torch.zeros(len(margins), size, dtype=torch.long, device=logits.device)
     labels[:, 0] = 1
-    weights = torch.tensor([1.0, float(negatives)], device=logits.device)  # as many relevant as non-relevant in weight
-    pointwise = torch.nn.functional.cross_entropy(logits, labels.view(-1), weight=weights)
+    if targets is None:
+        weights = torch.tensor([1.0, float(negatives)], device=logits.device)  # as many relevant as non-relevant in weight
+        pointwise = torch.nn.functional.cross_entropy(logits, labels.view(-1), weight=weights)
+    else:  # the same cross-entropy with soft targets: -[t log P(relevant) + (1 - t) log P(non-relevant)], same weights
+        weights = torch.ones_like(targets)
+        weights[:, 0] = negatives
+        pointwise = -(weights * (targets * torch.nn.functional.logsigmoid(margins)
+                                 + (1 - targets) * torch.nn.functional.logsigmoid(-margins))).sum() / weights.sum()
     accuracy = (logits.argmax(1) == labels.view(-1)).float().mean()
     parts = {"listwise": listwise.item(), "pointwise": pointwise.item(), "accuracy": accuracy.item()}
     loss = listwise + pointwise
@@ -202,6 +250,20 @@ def group_loss(logits: torch.Tensor, negatives: int, teacher: torch.Tensor | Non
         loss = loss + config.distill_weight * distill
         parts["distillation"] = distill.item()
     return loss, parts
+
+
+def pointwise_targets(teacher: torch.Tensor, general: torch.Tensor, config: TrainingConfig) -> torch.Tensor:
+    """The pointwise P(relevant) targets ``[groups, 1 + negatives]`` of groups with ``teacher`` cosines (same shape).
+
+    1 for each group's first document and 0 for the others; in the ``general`` groups (``[groups]`` bool) mixed
+    with weight ``teacher_labels`` with the teacher's own P(relevant), sigmoid(teacher_scale * (cosine -
+    teacher_threshold)): the absolute level of relevance, not only the order, of the texts of other domains.
+    """
+    labels = torch.zeros_like(teacher)
+    labels[:, 0] = 1
+    calibrated = torch.sigmoid(config.teacher_scale * (teacher - config.teacher_threshold))
+    mixed = (1 - config.teacher_labels) * labels + config.teacher_labels * calibrated
+    return torch.where(general[:, None], mixed, labels)
 
 
 def fine_tune(base: Path, config: TrainingConfig, folder: Path, progress: bool = True) -> Path:
@@ -248,7 +310,9 @@ def _fine_tune(base: Path, config: TrainingConfig, folder: Path, progress: bool)
     groups = [g for step in range(config.steps) for g in (
         in_domain[step * config.groups_per_step:(step + 1) * config.groups_per_step]
         + general[step * config.rag_groups_per_step:(step + 1) * config.rag_groups_per_step])]
-    teacher = teacher_scores(groups, embeddings) if config.distill_weight else None
+    teacher = teacher_scores(groups, embeddings) if config.distill_weight or config.teacher_labels else None
+    general_group = torch.tensor([i % per_step >= config.groups_per_step for i in range(len(groups))])
+    targets = pointwise_targets(teacher, general_group, config) if config.teacher_labels else None
     model.train()
     started = time.time()
     bar = tqdm(range(start, config.steps), initial=start, total=config.steps, desc="fine-tuning the embedded cross-encoder", disable=not progress)
@@ -266,7 +330,8 @@ def _fine_tune(base: Path, config: TrainingConfig, folder: Path, progress: bool)
                                 token_type_ids=encoded.token_type_ids).logits)
         logits = torch.cat(logits)
         in_step = slice(step * per_step, (step + 1) * per_step)
-        loss, parts = group_loss(logits, config.negatives, None if teacher is None else teacher[in_step], config)
+        loss, parts = group_loss(logits, config.negatives, None if teacher is None else teacher[in_step], config,
+                                 None if targets is None else targets[in_step])
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
