@@ -50,14 +50,16 @@ def similarity(queries, passages, progress: bool = False) -> torch.Tensor:
 
 
 def teacher_rerank(dataset_id: str, *, depth: int = 100, max_queries: int = 1000, seed: int = 0,
-                   progress: bool = False) -> tuple[dict, dict]:
+                   progress: bool = False, min_grade=None) -> tuple[dict, dict]:
     """``(first-stage run, bi-encoder run)``: the bi-encoder re-ranking the same first-stage candidates as
-    :func:`neuron_ig.evaluation.rerank` (same queries for the same ``depth``, ``max_queries`` and ``seed``)."""
+    :func:`neuron_ig.evaluation.rerank` (same queries for the same ``depth``, ``max_queries``, ``seed`` and
+    ``min_grade``)."""
     from .data import load_dataset
     from .evaluation import rerank_query_ids, rerank_run
     from .retrieval import first_stage_run
 
-    first_stage = first_stage_run(dataset_id, k=depth, query_ids=rerank_query_ids(dataset_id, max_queries, seed))
+    query_ids = rerank_query_ids(dataset_id, max_queries, seed, min_grade=min_grade)
+    first_stage = first_stage_run(dataset_id, k=depth, query_ids=query_ids)
     dataset = load_dataset(dataset_id)
     queries = {q.query_id: q.default_text() for q in dataset.queries_iter() if q.query_id in first_stage}
     doc_ids = sorted({d for ranking in first_stage.values() for d in ranking})
@@ -67,24 +69,27 @@ def teacher_rerank(dataset_id: str, *, depth: int = 100, max_queries: int = 1000
     return first_stage, rerank_run(dict(zip(pairs, scores.tolist())))
 
 
-def teacher_effectiveness(dataset_id: str, *, depth: int = 100, max_queries: int = 1000, seed: int = 0) -> dict[str, float]:
-    """nDCG@10 and RR@10 of the bi-encoder re-ranking the BM25 top ``depth`` (see :func:`teacher_rerank`).
+def teacher_effectiveness(dataset_id: str, *, depth: int = 100, max_queries: int = 1000, seed: int = 0,
+                          min_grade=None) -> dict[str, float]:
+    """nDCG@10 and RR@10 of the bi-encoder re-ranking the BM25 top ``depth`` (see :func:`teacher_rerank`);
+    ``min_grade``: the lowest grade counted relevant (None: the table of :mod:`neuron_ig.grades`).
 
     Cached by the bi-encoder's weights, dataset and every parameter (``<cache>/effectiveness/``).
     """
     from . import cache
     from .evaluation import evaluate, first_stage_key, qrels_dict
-    from .grades import min_grade
+    from .grades import min_grade as minimum_of
     from .models import packaged_minilm_path
 
     parameters = {"teacher": cache.file_fingerprint([packaged_minilm_path() / "model.safetensors"]), "dataset": dataset_id,
                   "depth": depth, "max_queries": max_queries, "seed": seed, "max_length": MAX_LENGTH,
-                  **first_stage_key(dataset_id)}
+                  **first_stage_key(dataset_id, min_grade)}
     path = cache.cache_root() / "effectiveness" / f"teacher-{cache.slug(dataset_id)}-{cache.parameters_key(parameters)}.json"
     with cache.computing(path) as done:  # checked against its manifest; one process computes it at a time
         if done:
             return cache.load_json(path)["effectiveness"]
-        _, run = teacher_rerank(dataset_id, depth=depth, max_queries=max_queries, seed=seed)
-        values = {f"teacher {m}": v for m, v in evaluate(run, qrels_dict(dataset_id), min_grade=min_grade(dataset_id)).items()}
+        _, run = teacher_rerank(dataset_id, depth=depth, max_queries=max_queries, seed=seed, min_grade=min_grade)
+        minimum = minimum_of(dataset_id, min_grade)
+        values = {f"teacher {m}": v for m, v in evaluate(run, qrels_dict(dataset_id), min_grade=minimum).items()}
         cache.save_json(path, {"parameters": parameters, "effectiveness": values})
     return values
