@@ -113,3 +113,24 @@ def test_pair_probabilities_are_those_pair_accuracy_counts(ir_datasets_home, neu
     accuracy = pair_accuracy(encoder, "cranfield", n=6, seed=1)
     assert accuracy["relevant"] == pytest.approx((p[:6] > 0.5).mean())
     assert accuracy["non-relevant"] == pytest.approx((p[6:] <= 0.5).mean())
+
+
+def test_scoring_only_the_informative_queries_changes_no_measure(ir_datasets_home, neuron_ig_cache):
+    from neuron_ig.evaluation import effectiveness, informative_part, rerank, rerank_inputs
+    from neuron_ig.models import random_cross_encoder
+    from neuron_ig.query_split import informative_queries
+
+    encoder = random_cross_encoder(seed=2)
+    bm25, full = rerank(encoder, "cranfield", depth=5, max_queries=30, progress=False)
+    _, part = rerank(encoder, "cranfield", depth=5, max_queries=30, progress=False, informative_only=True)
+    qrels = qrels_dict("cranfield")
+    informative = informative_queries(bm25, qrels)
+    assert 0 < len(informative) < len(bm25), "the test needs both kinds of queries"
+    assert {q: part[q] for q in informative} == pytest.approx({q: full[q] for q in informative})
+    assert all(part[q] == bm25[q] for q in bm25 if q not in informative)  # left in first-stage order
+    assert evaluate(part, qrels) == pytest.approx(evaluate(full, qrels))
+    assert per_query(part, qrels) == pytest.approx(per_query(full, qrels))
+    values = effectiveness(encoder, "cranfield", depth=5, max_queries=30, n_pairs=4, progress=False)
+    assert values["re-ranked nDCG@10"] == pytest.approx(evaluate(full, qrels)["nDCG@10"])
+    inputs = rerank_inputs(encoder.tokenizer, "cranfield", depth=5, max_queries=30)
+    assert len(informative_part(inputs, encoder.tokenizer)[0].pairs) < len(inputs.pairs)

@@ -31,3 +31,12 @@ def test_teacher_rerank_scores_the_bm25_candidates_of_the_cross_encoder(ir_datas
     assert ranking[doc_id] == pytest.approx(float(teacher.similarity([query], [passage])[0]), abs=1e-5)
     values = teacher.teacher_effectiveness("cranfield", depth=5, max_queries=4, seed=1)
     assert 0 <= values["teacher nDCG@10"] <= 1 and list((neuron_ig_cache / "effectiveness").glob("teacher-cranfield-*.json"))
+
+
+def test_the_teacher_scoring_only_the_informative_queries_changes_no_measure(ir_datasets_home, neuron_ig_cache):
+    from neuron_ig.evaluation import evaluate, qrels_dict
+
+    bm25, full = teacher.teacher_rerank("cranfield", depth=5, max_queries=12, seed=1)
+    _, part = teacher.teacher_rerank("cranfield", depth=5, max_queries=12, seed=1, informative_only=True)
+    qrels = qrels_dict("cranfield")
+    assert part != full and evaluate(part, qrels) == pytest.approx(evaluate(full, qrels))

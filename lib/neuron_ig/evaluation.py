@@ -220,15 +220,22 @@ def _tokenised(tokenizer, dataset_id: str, first_stage: dict, parameters: dict, 
 
 
 def rerank(encoder, dataset_id: str, *, depth: int = 100, max_queries: int = 1000, seed: int = 0,
-           max_length: int = 128, batch_size: int = 64, progress: bool = True, min_grade=None):
+           max_length: int = 128, batch_size: int = 64, progress: bool = True, min_grade=None,
+           informative_only: bool = False):
     """Re-rank the first-stage top ``depth`` of up to ``max_queries`` judged queries (drawn with ``seed``).
 
     Returns ``(first-stage run, model run)``, both ``{query_id: {doc_id: score}}``; the model's score is the
-    log-odds of relevance (ordered as P(relevant), without ties at P = 1).
+    log-odds of relevance (ordered as P(relevant), without ties at P = 1). ``informative_only``: the model
+    scores only the candidates of the informative queries (:func:`informative_part`); the others keep their
+    first-stage order in the model run, which changes none of the measures (they are 0 whatever the order).
     """
     inputs = rerank_inputs(encoder.tokenizer, dataset_id, depth=depth, max_queries=max_queries, seed=seed,
                            max_length=max_length, batch_size=batch_size, min_grade=min_grade)
-    return inputs.first_stage, inputs.run(encoder.score_batches(inputs.batches, progress=progress, log_odds=True))
+    if not informative_only:
+        return inputs.first_stage, inputs.run(encoder.score_batches(inputs.batches, progress=progress, log_odds=True))
+    part, _ = informative_part(inputs, encoder.tokenizer, batch_size)
+    scores = encoder.score_batches(part.batches, progress=progress, log_odds=True)
+    return inputs.first_stage, {**inputs.first_stage, **part.run(scores)}
 
 
 def pair_probabilities(encoder, dataset_id: str, *, n: int = 200, seed: int = 1, max_length: int = 128, min_grade=None):
@@ -308,6 +315,7 @@ def _effectiveness_record(encoder, dataset_id, *, depth, max_queries, n_pairs, s
         if done:
             return cache.load_json(path)
         bm25, model = rerank(encoder, dataset_id, depth=depth, max_queries=max_queries, seed=seed, max_length=max_length,
+                             informative_only=True,
                              progress=progress, min_grade=minimum)
         qrels = qrels_dict(dataset_id)
         values = {"queries": len(bm25)}

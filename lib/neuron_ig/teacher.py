@@ -50,23 +50,27 @@ def similarity(queries, passages, progress: bool = False) -> torch.Tensor:
 
 
 def teacher_rerank(dataset_id: str, *, depth: int = 100, max_queries: int = 1000, seed: int = 0,
-                   progress: bool = False, min_grade=None) -> tuple[dict, dict]:
+                   progress: bool = False, min_grade=None, informative_only: bool = False) -> tuple[dict, dict]:
     """``(first-stage run, bi-encoder run)``: the bi-encoder re-ranking the same first-stage candidates as
     :func:`neuron_ig.evaluation.rerank` (same queries for the same ``depth``, ``max_queries``, ``seed`` and
-    ``min_grade``)."""
+    ``min_grade``; ``informative_only`` as there: other queries keep their first-stage order)."""
     from .data import load_dataset
-    from .evaluation import rerank_query_ids, rerank_run
+    from .evaluation import qrels_dict, rerank_query_ids, rerank_run
+    from .query_split import informative_queries
     from .retrieval import first_stage_run
 
     query_ids = rerank_query_ids(dataset_id, max_queries, seed, min_grade=min_grade)
     first_stage = first_stage_run(dataset_id, k=depth, query_ids=query_ids)
+    scored = first_stage
+    if informative_only:
+        scored = {q: first_stage[q] for q in informative_queries(first_stage, qrels_dict(dataset_id))}
     dataset = load_dataset(dataset_id)
-    queries = {q.query_id: q.default_text() for q in dataset.queries_iter() if q.query_id in first_stage}
-    doc_ids = sorted({d for ranking in first_stage.values() for d in ranking})
+    queries = {q.query_id: q.default_text() for q in dataset.queries_iter() if q.query_id in scored}
+    doc_ids = sorted({d for ranking in scored.values() for d in ranking})
     texts = {doc.doc_id: doc.default_text() for doc in dataset.docs_store().get_many_iter(doc_ids)}
-    pairs = [(q, d) for q in sorted(first_stage) for d in first_stage[q]]
+    pairs = [(q, d) for q in sorted(scored) for d in scored[q]]
     scores = similarity([queries[q] for q, _ in pairs], [texts[d] for _, d in pairs], progress=progress)
-    return first_stage, rerank_run(dict(zip(pairs, scores.tolist())))
+    return first_stage, {**first_stage, **rerank_run(dict(zip(pairs, scores.tolist())))}
 
 
 def teacher_effectiveness(dataset_id: str, *, depth: int = 100, max_queries: int = 1000, seed: int = 0,
@@ -88,7 +92,8 @@ def teacher_effectiveness(dataset_id: str, *, depth: int = 100, max_queries: int
     with cache.computing(path) as done:  # checked against its manifest; one process computes it at a time
         if done:
             return cache.load_json(path)["effectiveness"]
-        _, run = teacher_rerank(dataset_id, depth=depth, max_queries=max_queries, seed=seed, min_grade=min_grade)
+        _, run = teacher_rerank(dataset_id, depth=depth, max_queries=max_queries, seed=seed, min_grade=min_grade,
+                                informative_only=True)
         minimum = minimum_of(dataset_id, min_grade)
         values = {f"teacher {m}": v for m, v in evaluate(run, qrels_dict(dataset_id), min_grade=minimum).items()}
         cache.save_json(path, {"parameters": parameters, "effectiveness": values})
