@@ -126,7 +126,8 @@ def test_scoring_only_the_informative_queries_changes_no_measure(ir_datasets_hom
     qrels = qrels_dict("cranfield")
     informative = informative_queries(bm25, qrels)
     assert 0 < len(informative) < len(bm25), "the test needs both kinds of queries"
-    assert {q: part[q] for q in informative} == pytest.approx({q: full[q] for q in informative})
+    for q in informative:
+        assert part[q] == pytest.approx(full[q])
     assert all(part[q] == bm25[q] for q in bm25 if q not in informative)  # left in first-stage order
     assert evaluate(part, qrels) == pytest.approx(evaluate(full, qrels))
     assert per_query(part, qrels) == pytest.approx(per_query(full, qrels))
