@@ -150,3 +150,20 @@ def test_nig_pairs_refuses_a_bad_count(saved_model):
         results.nig_pairs(saved_model, "cranfield", 1, n_pairs=0)
     with pytest.raises(ValueError, match="n_pairs must be a positive int"):
         results.nig_pairs(saved_model, "cranfield", 1, n_pairs=2.5)
+
+
+def test_the_model_fingerprint_is_hashed_once_and_follows_a_rewrite_of_the_weights(tmp_path, monkeypatch):
+    import os
+
+    folder = tmp_path / "m"
+    folder.mkdir()
+    weights = folder / "model.safetensors"
+    weights.write_bytes(b"first weights")
+    hashed = []
+    fingerprint = results.cache.file_fingerprint
+    monkeypatch.setattr(results.cache, "file_fingerprint", lambda paths: hashed.append(paths) or fingerprint(paths))
+    first = results.model_fingerprint(str(folder))
+    assert results.model_fingerprint(str(folder)) == first and len(hashed) == 1
+    weights.write_bytes(b"other weights")
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 1))
+    assert results.model_fingerprint(str(folder)) != first and len(hashed) == 2

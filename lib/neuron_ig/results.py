@@ -85,9 +85,16 @@ def model_fingerprint(model: str) -> str:
 
     folder = Path(resolve_model(model)).expanduser()
     if folder.is_dir():
-        weights = [p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin")]
-        return cache.file_fingerprint(weights) if weights else "no-weights"
+        weights = sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin"))
+        return _weights_digest(tuple((p, p.stat().st_size, p.stat().st_mtime_ns) for p in weights)) if weights else "no-weights"
     return model
+
+
+@functools.lru_cache(maxsize=8)
+def _weights_digest(files: tuple) -> str:
+    """:func:`neuron_ig.cache.file_fingerprint` of ``(path, size, mtime)`` files: hashed once per process while
+    they are unchanged (a page asks for it for every dataset and class, and the pairs' draw once more)."""
+    return cache.file_fingerprint([path for path, _, _ in files])
 
 
 def dataset_nig(
