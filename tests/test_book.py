@@ -24,7 +24,8 @@ DATASETS = ["neuron-ig/gcide/test", "neuron-ig/hpo/test", "neuron-ig/pystdlib/te
 TEXT_ONLY_PAGES = {"00_introduction", "02_collections", "10_paper_vs_reproduction"}
 SMALL = {
     "book": {"datasets": DATASETS, "steps": 16, "baseline": "PAD_QUERY", "max_length": 64, "n_pairs": 6,
-             "seed": 0, "p_values": [0.5, 1.0], "pruning_depth": 5, "pruning_queries": 4, "random_seeds": 2},
+             "seed": 0, "p_values": [0.5, 1.0], "pruning_depth": 5, "pruning_queries": 4, "random_seeds": 2,
+             "matched_seeds": 2},
     "02_embedded_model": {"depth": 5, "max_queries": 10, "accuracy_pairs": 8},
     "09_robustness": {"other_steps": 24, "robustness_pairs": 4, "steps_pairs": 2, "completeness_pairs": 1},
     "11_pruning": {"p_values": [1.0]},

@@ -44,7 +44,7 @@ TOPICS = 48  # queries per collection; each has its own words, so BM25 finds its
 # collections trimmed to the fixture's two ids (the in-domain one first, as in paper.yml)
 SIZES = {
     "book": {"datasets": [TREC_DL, BEIR], "n_pairs": 4, "steps": 4, "pruning_depth": 5, "pruning_queries": 4,
-             "random_seeds": 2},
+             "random_seeds": 2, "matched_seeds": 2},
     "02_collections": {"collections": [TREC_DL, BEIR]},
     "02_embedded_model": {"depth": 5, "max_queries": 8, "accuracy_pairs": 4},
     "09_robustness": {"other_steps": 6, "robustness_pairs": 2, "steps_pairs": 2, "completeness_pairs": 1},

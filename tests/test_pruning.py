@@ -495,6 +495,16 @@ def test_pruning_study_gives_controls_only_to_the_controlled_sets_on_the_control
     with pytest.raises(ValueError, match="not among"):
         pruning_study(encoder, tasks, {"set": mask}, random_seeds=1, progress=False, controlled=["nope"])
 
+    # fewer matched controls than random ones: the first of the same seeds, each kind counted on its own
+    fewer, queries = pruning_study(encoder, {"a": inputs}, {"set": mask}, random_seeds=3, matched_seeds=1,
+                                   progress=False, n_resamples=500, activation=activation)
+    assert set(queries["variant"]) - {"set"} == {"random 0", "random 1", "random 2", "matched 0"}
+    row = fewer.iloc[0]
+    assert (row["controls"], row["random controls"], row["matched controls"]) == (3, 3, 1)
+    assert row["matched delta"] == pytest.approx(deltas[0]) and np.isnan(row["p matched (t)"])
+    with pytest.raises(ValueError, match="matched_seeds must be an int >= 0"):
+        pruning_study(encoder, tasks, {"set": mask}, random_seeds=3, matched_seeds=1.5, progress=False)
+
 
 def test_choose_control_tests_uses_the_rank_p_value_when_its_floor_passes_holm():
     import pandas as pd
@@ -507,6 +517,12 @@ def test_choose_control_tests_uses_the_rank_p_value_when_its_floor_passes_holm()
     assert list(chosen["test vs random"]) == ["rank among controls", "rank among controls", "empty set"]
     assert chosen["p vs random"].iloc[0] == 0.01 and chosen["p vs random (Holm)"].iloc[0] == pytest.approx(0.02)
     assert np.isnan(chosen["p vs random"].iloc[2]) and chosen["family size"].tolist() == [2, 2, 0]
+
+    # each kind of control by its own count: 99 random controls allow the rank, 9 matched ones do not
+    both = choose_control_tests(table.assign(**{"random controls": 99, "matched controls": 9,
+                                                "p matched (rank)": [0.1, 0.5, 0.5], "p matched (t)": [0.001, 0.4, 0.5]}))
+    assert both["test vs random"].iloc[0] == "rank among controls"
+    assert both["test vs matched"].iloc[0] == "t prediction interval" and both["p vs matched"].iloc[0] == 0.001
 
 
 def test_the_study_scores_pruned_models_on_the_informative_queries_only(cranfield, monkeypatch):

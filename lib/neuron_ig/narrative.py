@@ -474,11 +474,12 @@ def control_tests_text(table: pd.DataFrame, alpha: float = 0.05) -> str:
         parts = []
         for kind, words in (("random", "random"), ("matched", "activation-matched")):
             if f"p vs {kind}" in row and pd.notna(row.get(f"p vs {kind}")):
-                parts.append(f"{words} {row[f'{kind} delta']:+.3f} (sd {row[f'{kind} sd']:.3f}; "
+                count = f"R = {int(row[f'{kind} controls'])}, " if f"{kind} controls" in row else ""
+                parts.append(f"{words} {row[f'{kind} delta']:+.3f} ({count}sd {row[f'{kind} sd']:.3f}; "
                              f"{row[f'test vs {kind}']}, p = {row[f'p vs {kind}']:.2g}, Holm {row[f'p vs {kind} (Holm)']:.2g})")
         lines.append(f"- {row['class']} · {row['set']}, top {row['p']:g}%, `{row['task']}`: delta {row['delta']:+.3f} "
                      f"against " + "; ".join(parts) + ".")
-    r = int(rows["controls"].max())
+    r = int(rows[[c for c in ("random controls", "matched controls") if c in rows] or ["controls"]].min(axis=None))
     return ("Each controlled set against the spread of its controls' deltas (the null):\n\n" + "\n".join(lines) + "\n\n"
             f"With R = {r} controls a rank p-value cannot go below 1 / (R + 1) = {1 / (r + 1):.3f}: where that floor "
             f"cannot pass the Holm threshold {alpha} / (family size), the test is the t prediction interval "

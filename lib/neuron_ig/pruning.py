@@ -224,8 +224,8 @@ def pruned_scores(encoder: CrossEncoder, inputs, neurons=None, *, token_types: S
 MEASURES = ("nDCG@10", "RR@10")
 
 
-def pruning_study(encoder: CrossEncoder, tasks, schemes, *, random_seeds: int = 3, seed: int = 0,
-                  token_types: Sequence[str] | None = None, n_resamples: int = 10_000, precision: str = "fp32",
+def pruning_study(encoder: CrossEncoder, tasks, schemes, *, random_seeds: int = 3, matched_seeds: int | None = None,
+                  seed: int = 0, token_types: Sequence[str] | None = None, n_resamples: int = 10_000, precision: str = "fp32",
                   progress: bool = True, controlled: Sequence[str] | None = None,
                   control_tasks: Sequence[str] | None = None, activation: np.ndarray | None = None):
     """Re-rank every task with every neuron set pruned, and with its random controls; compare per query.
@@ -241,8 +241,10 @@ def pruning_study(encoder: CrossEncoder, tasks, schemes, *, random_seeds: int = 
         controlled: the schemes that get controls (default: every one); the others are scored without.
         control_tasks: the tasks on which controls are scored (default: every one).
         activation: mean activation of every neuron ``[layers, units]``
-            (:func:`neuron_ig.controls.mean_activation`): when given, each controlled set also gets R controls
-            matched on activation within each layer (:func:`neuron_ig.controls.activation_matched_controls`).
+            (:func:`neuron_ig.controls.mean_activation`): when given, each controlled set also gets
+            ``matched_seeds`` controls matched on activation within each layer
+            (:func:`neuron_ig.controls.activation_matched_controls`).
+        matched_seeds: activation-matched controls per controlled set (default: ``random_seeds``).
         token_types: prune only at these token types (default: every position).
         precision: the re-rankings' arithmetic (:func:`pruned_scores`).
 
@@ -251,7 +253,7 @@ def pruning_study(encoder: CrossEncoder, tasks, schemes, *, random_seeds: int = 
     - ``table``, one row per (scheme, task): ``neurons``; ``nDCG@10`` pruned, ``unpruned nDCG@10``,
       ``BM25 nDCG@10``; ``delta`` (pruned - unpruned, mean over queries) and its ``p vs unpruned`` (paired
       randomization test, :func:`neuron_ig.evaluation.paired_test`); ``delta RR@10``; ``controls`` (R, 0 for a
-      row without). With controls: their deltas ``random delta`` (mean over controls), ``random sd``,
+      row without); ``random controls`` and ``matched controls`` (the count of each kind). With controls: their deltas ``random delta`` (mean over controls), ``random sd``,
       ``random min``, ``random max``; ``delta vs random`` (the set's delta minus the controls' mean delta);
       ``p random (rank)`` and ``p random (t)`` (:func:`neuron_ig.controls.control_test`: the set's delta against
       the spread of its R controls' deltas, the null); ``p vs random (paired)`` (a secondary per-query test
@@ -267,8 +269,10 @@ def pruning_study(encoder: CrossEncoder, tasks, schemes, *, random_seeds: int = 
     from .controls import activation_matched_controls, control_test
     from .evaluation import informative_part, paired_test, per_query_measures
 
-    if isinstance(random_seeds, bool) or not isinstance(random_seeds, int) or random_seeds < 0:
-        raise ValueError(f"random_seeds must be an int >= 0, got {random_seeds!r}")
+    matched_seeds = random_seeds if matched_seeds is None else matched_seeds
+    for name, value in (("random_seeds", random_seeds), ("matched_seeds", matched_seeds)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be an int >= 0, got {value!r}")
     unknown = sorted(set(controlled or ()) - set(schemes)) + sorted(set(control_tasks or ()) - set(tasks))
     if unknown:
         raise ValueError(f"controlled sets or tasks {unknown} are not among the schemes {list(schemes)} or tasks {list(tasks)}")
@@ -283,7 +287,8 @@ def pruning_study(encoder: CrossEncoder, tasks, schemes, *, random_seeds: int = 
             return {}
         out = {f"random {s}": random_control(mask, s) for s in seeds}
         if activation is not None and np.asarray(mask).any():
-            out.update({f"matched {s}": m for s, m in zip(seeds, activation_matched_controls(mask, activation, len(seeds), seed=seed))})
+            out.update({f"matched {seed + s}": m for s, m in
+                        enumerate(activation_matched_controls(mask, activation, matched_seeds, seed=seed))})
         return out
 
     variants = {name: controls_of(name, mask) for name, mask in schemes.items()}
@@ -336,7 +341,8 @@ def pruning_study(encoder: CrossEncoder, tasks, schemes, *, random_seeds: int = 
                    "nDCG@10": pruned["nDCG@10"].mean(), "unpruned nDCG@10": unpruned["nDCG@10"].mean(),
                    "BM25 nDCG@10": values[("BM25", "set")]["nDCG@10"].mean(),
                    "delta": versus_unpruned["delta"], "p vs unpruned": versus_unpruned["p randomization"],
-                   "delta RR@10": pruned["RR@10"].mean() - unpruned["RR@10"].mean(), "controls": 0}
+                   "delta RR@10": pruned["RR@10"].mean() - unpruned["RR@10"].mean(), "controls": 0,
+                   **{f"{kind} controls": 0 for kind in kinds}}
             for kind in kinds:
                 if task_name not in control_tasks:
                     break
@@ -347,7 +353,8 @@ def pruning_study(encoder: CrossEncoder, tasks, schemes, *, random_seeds: int = 
                 paired = paired_test(pruned["nDCG@10"].to_dict(), pd.concat(controls, axis=1).mean(axis=1).to_dict(),
                                      n_resamples=n_resamples, seed=seed)
                 test = control_test(row["delta"], deltas) if len(deltas) >= 2 else {"p rank": np.nan, "p t": np.nan}
-                row.update({"controls": len(deltas), f"{kind} delta": deltas.mean(),
+                row.update({"controls": max(row["controls"], len(deltas)), f"{kind} controls": len(deltas),
+                            f"{kind} delta": deltas.mean(),
                             f"{kind} sd": deltas.std(ddof=1) if len(deltas) > 1 else np.nan,
                             f"{kind} min": deltas.min(), f"{kind} max": deltas.max(),
                             f"delta vs {kind}": row["delta"] - deltas.mean(),
@@ -380,7 +387,8 @@ def choose_control_tests(table, *, family: str = "set", alpha: float = 0.05):
         table[f"p vs {kind} (Holm)"] = np.nan
         tested = table[(table["neurons"] > 0) & table[f"p {kind} (rank)"].notna()]
         for _, rows in tested.groupby(family, sort=False):
-            methods = [control_method(int(r), len(rows), alpha) for r in rows["controls"]]
+            counts = rows[f"{kind} controls"] if f"{kind} controls" in rows else rows["controls"]
+            methods = [control_method(int(r), len(rows), alpha) for r in counts]
             p = [row[f"p {kind} (rank)"] if m.startswith("rank") else row[f"p {kind} (t)"]
                  for m, (_, row) in zip(methods, rows.iterrows())]
             table.loc[rows.index, f"p vs {kind}"] = p
@@ -392,7 +400,7 @@ def choose_control_tests(table, *, family: str = "set", alpha: float = 0.05):
 
 
 def relevance_pruning(encoder: CrossEncoder, tasks, scores, in_domain: str, p_values: Sequence[float], *,
-                      sets: Sequence[str] | None = None, random_seeds: int = 3, seed: int = 0,
+                      sets: Sequence[str] | None = None, random_seeds: int = 3, matched_seeds: int | None = None, seed: int = 0,
                       token_types: Sequence[str] | None = None, precision: str = "fp32", progress: bool = True,
                       controlled_sets: Sequence[str] | None = None, control_tasks: Sequence[str] | None = None,
                       activation: np.ndarray | None = None, normalise: str | None = None):
@@ -428,7 +436,7 @@ def relevance_pruning(encoder: CrossEncoder, tasks, scores, in_domain: str, p_va
                     schemes[f"{class_name} · {name}"] = mask
                     names[f"{class_name} · {name}"] = (class_name, name)
         controlled = [s for s, (_, name) in names.items() if controlled_sets is None or name in controlled_sets]
-        table, queries = pruning_study(encoder, tasks, schemes, random_seeds=random_seeds, seed=seed,
+        table, queries = pruning_study(encoder, tasks, schemes, random_seeds=random_seeds, matched_seeds=matched_seeds, seed=seed,
                                        token_types=token_types, precision=precision, progress=progress,
                                        controlled=controlled, control_tasks=control_tasks, activation=activation)
         table.insert(0, "p", p)
