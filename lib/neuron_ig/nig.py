@@ -27,6 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
+import math
+
 import torch
 from torch import nn
 from tqdm.auto import tqdm
@@ -126,13 +128,14 @@ def neuron_integrated_gradients(
     pairs_per_batch = max(1, batch_rows // points)
     order = length_order(encoded)
     outputs: list[dict] = []
+    workspace: dict = {}  # the longest batch comes first: its scratch buffer serves every later one
     bar = tqdm(total=len(encoded), desc=f"NIG ({steps} steps)", unit="pair", disable=not progress)
     with _frozen(encoder.model), _recording(modules) as recorded, out_of_memory_hint("computing NIG", batch_rows):
         for start in range(0, len(encoded), pairs_per_batch):
             index = order[start:start + pairs_per_batch]
             outputs.append(
                 _batch_nig(encoder, encoded.select(index), labels[index], modules, recorded,
-                           baseline, steps, rule, batch_rows, unit_reduce, keep_tokens, precision)
+                           baseline, steps, rule, batch_rows, unit_reduce, keep_tokens, precision, workspace)
             )
             bar.update(len(outputs[-1]["score"]))
     bar.close()
@@ -146,8 +149,9 @@ def length_order(encoded: EncodedPairs) -> torch.Tensor:
 
 
 def _batch_nig(encoder, encoded, labels, modules, recorded, baseline, steps, rule, batch_rows, unit_reduce, keep_tokens,
-               precision):
-    """NIG of one batch of pairs, its path points chunked so at most ``batch_rows`` go through at once."""
+               precision, workspace):
+    """NIG of one batch of pairs, its path points chunked so at most ``batch_rows`` go through at once;
+    ``workspace``: scratch memory reused by every batch, layer and chunk (:func:`_step_contributions`)."""
     device = encoder.device
     encoded = encoded.to(device)
     labels = labels.to(device)
@@ -183,7 +187,7 @@ def _batch_nig(encoder, encoded, labels, modules, recorded, baseline, steps, rul
             # fp32 differences: bf16 activations of neighbouring points differ in their last bits
             a = activation.detach().float().view(pairs, span, tokens, -1)
             g = gradient.float().view(pairs, span, tokens, -1)
-            contribution = _step_contributions(a, g, previous.get(name), rule)
+            contribution = _step_contributions(a, g, previous.get(name), rule, workspace)
             if contribution is not None:
                 accumulated[name] = contribution if accumulated[name] is None else accumulated[name].add_(contribution)
             if number + 1 < len(chunks):  # a copy, so the chunk's activations can be freed
@@ -206,23 +210,37 @@ def _batch_nig(encoder, encoded, labels, modules, recorded, baseline, steps, rul
     return result
 
 
-def _step_contributions(a, g, previous, rule):
+def _step_contributions(a, g, previous, rule, workspace: dict | None = None):
     """sum over the steps of this chunk of gradient * activation difference, ``[pairs, tokens, units]``.
 
     ``a`` and ``g`` are ``[pairs, span, tokens, units]``: activations and gradients at the chunk's points;
-    ``previous`` the pair at the point just before the chunk (None for the first chunk).
+    ``previous`` the pair at the point just before the chunk (None for the first chunk); ``workspace``, a dict
+    kept across calls, holds the scratch memory of the differences (allocated once, not once per layer and chunk).
     """
     total = None
     if a.shape[1] > 1:
-        # differences between consecutive evaluations, times the gradient at the step's left or right end
-        differences = a[:, 1:] - a[:, :-1]
+        # differences between consecutive evaluations, times the gradient at the step's left or right end, in
+        # place in one reused buffer: this is memory-bound, and a fresh buffer of this size costs page faults
         weights = g[:, :-1] if rule == "left" else g[:, 1:]
-        total = (weights * differences).sum(dim=1)  # einsum would copy both operands to permute them
+        differences = _scratch(workspace, (a.shape[0], a.shape[1] - 1, *a.shape[2:]), a)
+        torch.sub(a[:, 1:], a[:, :-1], out=differences)
+        total = differences.mul_(weights).sum(dim=1)  # einsum would copy both operands to permute them
     if previous is not None:
         previous_a, previous_g = previous
         boundary = (previous_g if rule == "left" else g[:, 0]) * (a[:, 0] - previous_a)
         total = boundary if total is None else total + boundary
     return total
+
+
+def _scratch(workspace: dict | None, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+    """An uninitialised tensor of ``shape`` (dtype and device of ``like``), a view of ``workspace``'s buffer."""
+    size = math.prod(shape)
+    if workspace is None:
+        return like.new_empty(shape)
+    buffer = workspace.get("buffer")
+    if buffer is None or buffer.numel() < size or buffer.dtype != like.dtype or buffer.device != like.device:
+        buffer = workspace["buffer"] = like.new_empty(size)
+    return buffer[:size].view(shape)
 
 
 def _concatenate(outputs, names, keep_tokens, inverse, width) -> NIGResult:
