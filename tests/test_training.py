@@ -1,6 +1,7 @@
 """Fine-tuning the embedded cross-encoder: a few steps of the real recipe, checkpointed and resumable."""
 
 import dataclasses
+import json
 
 import pytest
 import torch
@@ -114,7 +115,7 @@ def test_knobs_at_their_neutral_value_keep_the_cache_key_of_the_model_trained_be
               "threads", "checkpoint_every"}
     assert set(training.recipe_key(training.TrainingConfig(rag_semantic_negatives=0))) == before
     changed = [training.recipe_key(training.TrainingConfig(**knob)) for knob in
-               ({"rag_semantic_negatives": 1}, {"teacher_labels": 0.5}, {"teacher_threshold": 0.6})]
+               ({"rag_semantic_negatives": 1}, {"teacher_labels": 0.5}, {"teacher_threshold": 0.6}, {"dropout": 0.0})]
     assert all(set(key) - before for key in changed)
 
 
@@ -123,6 +124,8 @@ def test_bad_recipe_knobs_are_refused_with_the_range_to_use():
         training.TrainingConfig(rag_semantic_negatives=4, negatives=3)
     with pytest.raises(ValueError, match="teacher_labels=2"):
         training.TrainingConfig(teacher_labels=2)
+    with pytest.raises(ValueError, match="dropout=1.0: use a probability"):
+        training.TrainingConfig(dropout=1.0)
 
 
 def test_an_interrupted_fine_tuning_resumes_and_saves_a_loadable_cross_encoder(neuron_ig_cache, tmp_path, monkeypatch):
@@ -179,3 +182,10 @@ def test_the_same_seed_gives_the_same_weights_whatever_the_callers_thread_count(
     initial = load_file(packaged_minilm_path() / "model.safetensors")
     name = next(n for n in weights[0] if n.endswith("encoder.layer.0.intermediate.dense.weight"))
     assert not torch.equal(weights[0][name], initial[next(k for k in initial if k.endswith("layer.0.intermediate.dense.weight"))]), "it trained"
+
+    # the dropout knob reaches the encoder (and the head): without dropout the same steps give other weights
+    folder = training.fine_tune(packaged_minilm_path(), dataclasses.replace(config, dropout=0.0), tmp_path / "no-dropout",
+                                progress=False)
+    saved = json.loads((folder / "config.json").read_text())
+    assert saved["hidden_dropout_prob"] == saved["attention_probs_dropout_prob"] == 0.0
+    assert not torch.equal(load_file(folder / "model.safetensors")[name], weights[0][name])
