@@ -113,9 +113,9 @@ def test_knobs_at_their_neutral_value_keep_the_cache_key_of_the_model_trained_be
     before = {"train_dataset", "steps", "groups_per_step", "rag_groups_per_step", "negatives", "bm25_depth", "rag_positive_top",
               "rag_negative_pool", "max_length", "lr", "head_lr", "warmup_steps", "distill_weight", "teacher_scale", "seed",
               "threads", "checkpoint_every"}
-    assert set(training.recipe_key(training.TrainingConfig(rag_semantic_negatives=0))) == before
+    assert set(training.recipe_key(training.TrainingConfig(rag_semantic_negatives=0, dropout=0.1))) == before
     changed = [training.recipe_key(training.TrainingConfig(**knob)) for knob in
-               ({"rag_semantic_negatives": 1}, {"teacher_labels": 0.5}, {"teacher_threshold": 0.6}, {"dropout": 0.0})]
+               ({"rag_semantic_negatives": 1}, {"teacher_labels": 0.5}, {"teacher_threshold": 0.6}, {"dropout": 0.2})]
     assert all(set(key) - before for key in changed)
 
 
@@ -183,9 +183,10 @@ def test_the_same_seed_gives_the_same_weights_whatever_the_callers_thread_count(
     name = next(n for n in weights[0] if n.endswith("encoder.layer.0.intermediate.dense.weight"))
     assert not torch.equal(weights[0][name], initial[next(k for k in initial if k.endswith("layer.0.intermediate.dense.weight"))]), "it trained"
 
-    # the dropout knob reaches the encoder (and the head): without dropout the same steps give other weights
-    folder = training.fine_tune(packaged_minilm_path(), dataclasses.replace(config, dropout=0.0), tmp_path / "no-dropout",
+    # the dropout knob reaches the encoder (and the head): with the base's dropout the same steps give other weights
+    assert config.dropout == 0.0
+    folder = training.fine_tune(packaged_minilm_path(), dataclasses.replace(config, dropout=0.1), tmp_path / "dropout",
                                 progress=False)
     saved = json.loads((folder / "config.json").read_text())
-    assert saved["hidden_dropout_prob"] == saved["attention_probs_dropout_prob"] == 0.0
+    assert saved["hidden_dropout_prob"] == saved["attention_probs_dropout_prob"] == 0.1
     assert not torch.equal(load_file(folder / "model.safetensors")[name], weights[0][name])
