@@ -434,9 +434,13 @@ def test_re_ranking_batches_are_sorted_by_length_sized_by_tokens_and_scores_come
     widths = [batch.input_ids.shape[1] for _, batch in batches]
     assert widths == sorted(widths, reverse=True), "longest pairs first"
     assert all(len(index) * batch.input_ids.shape[1] <= 4 * 48 for index, batch in batches)
-    assert len(batches[-1][0]) > len(batches[0][0]) == 4, "short pairs fill larger batches"
+    assert max(len(index) for index, _ in batches) > len(batches[0][0]) == 4, "short pairs fill larger batches"
     padding = sum(int((batch.attention_mask == 0).sum()) for _, batch in batches) / sum(batch.attention_mask.numel() for _, batch in batches)
     assert padding < 0.1
+    from neuron_ig.encoding import MAX_PADDING
+    assert all(float((batch.attention_mask == 0).float().mean()) < MAX_PADDING for _, batch in batches), "none much padded"
+    wide = encode_batches(encoder.tokenizer, queries, passages, max_length=48, batch_size=40)  # one batch by tokens alone
+    assert len(wide) > 1 and all(float((b.attention_mask == 0).float().mean()) < MAX_PADDING for _, b in wide)
     scores = encoder.score_batches(batches, log_odds=True)
     alone = torch.cat([encoder.log_odds(*(getattr(encode_pairs(encoder.tokenizer, [q], [p], 48), k) for k in
                                           ("input_ids", "attention_mask", "token_type_ids"))) for q, p in zip(queries, passages)])

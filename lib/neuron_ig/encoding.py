@@ -110,6 +110,9 @@ def _cut_queries(tokenizer, queries: Sequence[str], max_query_tokens: int) -> tu
     return cut, torch.tensor(was_cut)
 
 
+MAX_PADDING = 0.2  # the largest share of padding in a batch of encode_batches: shorter pairs go to the next batch
+
+
 def encode_batches(
     tokenizer, queries: Sequence[str], passages: Sequence[str], max_length: int = 128, batch_size: int = 64,
 ) -> list[tuple[list[int], EncodedPairs]]:
@@ -117,7 +120,8 @@ def encode_batches(
 
     For scoring many pairs, e.g. a re-ranking; truncation is expected there and not warned about. Pairs are
     sorted by token count, longest first; a batch holds at most ``batch_size * max_length`` tokens with its
-    padding, so batches of short pairs hold more of them (a forward pass costs about its number of tokens).
+    padding, so batches of short pairs hold more of them (a forward pass costs about its number of tokens), and
+    none of its pairs is shorter than ``1 - MAX_PADDING`` of its first: padding stays under that share of a batch.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
@@ -128,7 +132,9 @@ def encode_batches(
     order = sorted(range(len(queries)), key=lambda i: -lengths[i])
     budget, batches, start = batch_size * max_length, [], 0
     while start < len(order):
-        end = start + max(1, budget // lengths[order[start]])  # the first pair of a batch is its longest
+        longest = lengths[order[start]]  # the first pair of a batch is its longest
+        end = min(len(order), start + max(1, budget // longest))
+        end = next((i for i in range(start + 1, end) if lengths[order[i]] < (1 - MAX_PADDING) * longest), end)
         index = order[start:end]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
