@@ -24,10 +24,9 @@ differences and sums are always taken in fp32.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
-
-import math
 
 import torch
 from torch import nn
