@@ -209,7 +209,7 @@ def _batch_nig(encoder, encoded, labels, modules, recorded, baseline, steps, rul
     return result
 
 
-def _step_contributions(a, g, previous, rule, workspace: dict | None = None):
+def _step_contributions(a, g, previous, rule, workspace: dict):
     """sum over the steps of this chunk of gradient * activation difference, ``[pairs, tokens, units]``.
 
     ``a`` and ``g`` are ``[pairs, span, tokens, units]``: activations and gradients at the chunk's points;
@@ -231,11 +231,9 @@ def _step_contributions(a, g, previous, rule, workspace: dict | None = None):
     return total
 
 
-def _scratch(workspace: dict | None, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+def _scratch(workspace: dict, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
     """An uninitialised tensor of ``shape`` (dtype and device of ``like``), a view of ``workspace``'s buffer."""
     size = math.prod(shape)
-    if workspace is None:
-        return like.new_empty(shape)
     buffer = workspace.get("buffer")
     if buffer is None or buffer.numel() < size or buffer.dtype != like.dtype or buffer.device != like.device:
         buffer = workspace["buffer"] = like.new_empty(size)

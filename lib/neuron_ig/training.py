@@ -180,18 +180,19 @@ def rag_groups(config: TrainingConfig, split: str = "train", embeddings: dict | 
     if config.rag_semantic_negatives:
         embeddings.update(embed([p for p in passages if p not in embeddings]))
         matrix = torch.stack([embeddings[p] for p in passages])
+
+    def other_queries_top(query, scores) -> list[str]:
+        """The ``rag_negative_pool`` best passages by ``scores`` (``[passages]``) not retrieved for ``query``."""
+        ranked = np.lexsort((np.arange(len(passages)), -scores))  # by score, ties by text: deterministic
+        top = [passages[i] for i in ranked[:config.rag_negative_pool + len(query.passages)] if passages[i] not in query.passages]
+        return top[:config.rag_negative_pool]
+
     candidates = {}
     for query in used:
-        scores = index.get_scores(_tokenize([query.query])[0])
-        ranked = np.lexsort((np.arange(len(passages)), -scores))  # by score, ties by text: deterministic
-        others = [passages[i] for i in ranked[:config.rag_negative_pool + len(query.passages)] if passages[i] not in query.passages]
-        closest = []
-        if config.rag_semantic_negatives:
-            cosine = (matrix @ embeddings[query.query]).numpy()
-            ranked = np.lexsort((np.arange(len(passages)), -cosine))
-            closest = [passages[i] for i in ranked[:config.rag_negative_pool + len(query.passages)] if passages[i] not in query.passages]
+        lexical = other_queries_top(query, index.get_scores(_tokenize([query.query])[0]))
+        semantic = other_queries_top(query, (matrix @ embeddings[query.query]).numpy()) if config.rag_semantic_negatives else []
         own = sorted(set(query.passages), key=lambda p: (-float(embeddings[query.query] @ embeddings[p]), p))
-        candidates[query.topic] = (own[:config.rag_positive_top], others[:config.rag_negative_pool], closest[:config.rag_negative_pool])
+        candidates[query.topic] = (own[:config.rag_positive_top], lexical, semantic)
     groups = []
     for query in chosen:
         positives, lexical, semantic = candidates[query.topic]
