@@ -106,6 +106,12 @@ def test_model_page_reports_every_collection(small_book):
         assert row["queries"] == 10
         for key in ("BM25 nDCG@10", "teacher nDCG@10", "re-ranked nDCG@10", "accuracy relevant", "accuracy non-relevant"):
             assert 0 <= row[key] <= 1
+    checks = glued(small_book, "02_embedded_model")["stand_in_checks"]
+    assert [row["collection"] for row in checks] == [d for d in DATASETS for _ in range(3)]
+    for row in checks:
+        assert row["low"] <= row["observed"] <= row["high"] and isinstance(row["met"], bool)
+        if row["target"].startswith("relevant"):
+            assert row["observed"] == table[row["collection"]]["accuracy relevant"]
     bins = glued(small_book, "02_embedded_model")["reliability"]
     assert {row["collection"] for row in bins} == set(DATASETS)
     assert sum(row["pairs"] for row in bins) == 2 * SMALL["02_embedded_model"]["accuracy_pairs"] * len(DATASETS)

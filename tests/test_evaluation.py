@@ -135,3 +135,48 @@ def test_scoring_only_the_informative_queries_changes_no_measure(ir_datasets_hom
     assert values["re-ranked nDCG@10"] == pytest.approx(evaluate(full, qrels)["nDCG@10"])
     inputs = rerank_inputs(encoder.tokenizer, "cranfield", depth=5, max_queries=30)
     assert len(informative_part(inputs, encoder.tokenizer)[0].pairs) < len(inputs.pairs)
+
+
+def test_stand_in_targets_give_the_observed_values_with_their_intervals():
+    from neuron_ig.evaluation import target_rows
+
+    model = {str(q): 0.5 + 0.01 * (q % 7) for q in range(40)}
+    bm25 = {str(q): 0.4 for q in range(40)}
+    labels = [1] * 100 + [0] * 100
+    probabilities = [0.9] * 50 + [0.1] * 50 + [0.2] * 85 + [0.7] * 15  # 50% of relevant, 85% of non-relevant right
+    rows = target_rows(model, bm25, probabilities, labels, in_domain=False)
+    delta, relevant, non_relevant = rows
+    assert delta["observed"] == pytest.approx(sum(model.values()) / 40 - 0.4) and delta["low"] < delta["observed"] < delta["high"]
+    assert relevant["observed"] == 0.5 and (relevant["low"], relevant["high"]) == pytest.approx((0.4038, 0.5962), abs=1e-4)  # Wilson, by hand
+    assert non_relevant["observed"] == 0.85 and non_relevant["met"] and relevant["met"] and delta["met"]
+    in_domain = target_rows(model, bm25, probabilities, labels, in_domain=True)
+    assert [r["met"] for r in in_domain] == [True, False, False], "90% of each class in domain"
+    with pytest.raises(ValueError, match="at least 2"):
+        target_rows({"1": 0.5}, {"1": 0.4}, probabilities, labels, in_domain=False)
+
+
+def test_the_in_domain_well_above_bm25_rule_does_not_fire_on_noise():
+    import numpy as np
+
+    from neuron_ig.evaluation import target_rows
+
+    def fires(shift, seed):
+        rng = np.random.default_rng(seed)
+        bm25 = {str(q): float(v) for q, v in enumerate(rng.uniform(0.2, 0.6, 100))}
+        model = {q: v + shift + float(rng.normal(0, 0.2)) for q, v in bm25.items()}
+        return target_rows(model, bm25, [0.9, 0.1], [1, 0], in_domain=True)[0]["met"]
+
+    assert sum(fires(0.0, seed) for seed in range(200)) <= 12, "about 2.5% of null runs: one side of a 95% interval"
+    assert all(fires(0.15, seed) for seed in range(20)), "a real gain of 0.15 over 100 queries is found"
+
+
+def test_stand_in_checks_read_the_effectiveness_record(ir_datasets_home, neuron_ig_cache):
+    from neuron_ig.evaluation import effectiveness, stand_in_checks
+    from neuron_ig.models import random_cross_encoder
+
+    encoder = random_cross_encoder(seed=2)
+    settings = dict(depth=10, max_queries=15, n_pairs=10, progress=False)
+    values = effectiveness(encoder, "cranfield", **settings)
+    delta, relevant, non_relevant = stand_in_checks(encoder, "cranfield", in_domain=False, **settings)
+    assert delta["observed"] == pytest.approx(values["re-ranked nDCG@10"] - values["BM25 nDCG@10"])
+    assert relevant["observed"] == values["accuracy relevant"] and non_relevant["observed"] == values["accuracy non-relevant"]

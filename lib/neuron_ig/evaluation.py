@@ -309,7 +309,8 @@ def _effectiveness_record(encoder, dataset_id, *, depth, max_queries, n_pairs, s
     minimum = minimum_of(dataset_id, min_grade)
     parameters = {"model": encoder.name, "model_fingerprint": model_fingerprint(encoder.name), "dataset": dataset_id,
                   "score": "log-odds", "depth": depth, "max_queries": max_queries, "n_pairs": n_pairs, "seed": seed,
-                  "max_length": max_length, "record": "with pair probabilities", **first_stage_key(dataset_id, min_grade)}
+                  "max_length": max_length, "record": "with pair probabilities and per-query nDCG@10",
+                  **first_stage_key(dataset_id, min_grade)}
     path = cache.cache_root() / "effectiveness" / f"{cache.slug(dataset_id)}-{cache.parameters_key(parameters)}.json"
     with cache.computing(path) as done:  # checked against its manifest; one process computes it at a time
         if done:
@@ -324,9 +325,60 @@ def _effectiveness_record(encoder, dataset_id, *, depth, max_queries, n_pairs, s
         probability, labels = pair_probabilities(encoder, dataset_id, n=n_pairs, seed=seed + 1, max_length=max_length,
                                                  min_grade=minimum)
         values.update({f"accuracy {k}": v for k, v in class_accuracy(probability, labels).items()})
-        record = {"parameters": parameters, "effectiveness": values, "probabilities": probability.tolist(), "labels": labels.tolist()}
+        record = {"parameters": parameters, "effectiveness": values, "probabilities": probability.tolist(), "labels": labels.tolist(),
+                  "per-query nDCG@10": {"BM25": per_query(bm25, qrels), "re-ranked": per_query(model, qrels)}}
         cache.save_json(path, record)
     return record
+
+
+# --- is the model a stand-in for MonoBERT? -----------------------------------------------------------
+
+STAND_IN_TARGETS = {  # the least share of each class's pairs that the model must put in their own class (P > 0.5 or <= 0.5)
+    "in-domain": {"relevant": 0.9, "non-relevant": 0.9},
+    "out-of-domain": {"relevant": 0.5, "non-relevant": 0.8},
+}
+
+
+def stand_in_checks(encoder, dataset_id: str, *, in_domain: bool, depth: int = 100, max_queries: int = 1000,
+                    n_pairs: int = 200, seed: int = 0, max_length: int = 128, progress: bool = True, min_grade=None) -> list[dict]:
+    """The model against the targets of a stand-in for MonoBERT on one collection (:func:`target_rows`), from
+    the same cached record as :func:`effectiveness` with the same arguments."""
+    record = _effectiveness_record(encoder, dataset_id, depth=depth, max_queries=max_queries, n_pairs=n_pairs, seed=seed,
+                                   max_length=max_length, progress=progress, min_grade=min_grade)
+    per_query_ndcg = record["per-query nDCG@10"]
+    return target_rows(per_query_ndcg["re-ranked"], per_query_ndcg["BM25"], record["probabilities"], record["labels"],
+                       in_domain=in_domain)
+
+
+def target_rows(model_ndcg: Mapping[str, float], bm25_ndcg: Mapping[str, float], probabilities, labels, *,
+                in_domain: bool, confidence: float = 0.95) -> list[dict]:
+    """Rows ``{target, observed, low, high, met}``, one per target, with a ``confidence`` interval [low, high]:
+
+    - "nDCG@10 minus BM25's": the mean per-query difference (``{query_id: nDCG@10}`` of both runs) with its paired
+      t interval. Out of domain it must be >= 0; in domain "well above" BM25: the whole interval above 0.
+    - "relevant pairs in their class" and "non-relevant pairs in their class": the share of ``labels`` 1 (0) pairs
+      whose ``probabilities`` (P(relevant)) is > 0.5 (<= 0.5), with its Wilson score interval; at least
+      :data:`STAND_IN_TARGETS`. ``met`` compares the observed value (not the interval) with the target.
+    """
+    from scipy import stats
+
+    queries = [q for q in model_ndcg if q in bm25_ndcg]
+    if len(queries) < 2:
+        raise ValueError(f"{len(queries)} queries in both runs: a difference of nDCG@10 needs at least 2")
+    differences = np.array([model_ndcg[q] - bm25_ndcg[q] for q in queries])
+    mean = float(differences.mean())
+    low, high = (stats.ttest_1samp(differences, 0.0).confidence_interval(confidence) if np.ptp(differences) > 0
+                 else (mean, mean))  # every difference the same: no spread to take an interval from
+    rows = [{"target": "nDCG@10 minus BM25's: " + ("whole interval above 0" if in_domain else ">= 0"), "observed": mean,
+             "low": float(low), "high": float(high), "met": bool(low > 0 if in_domain else mean >= 0)}]
+    p, y = np.asarray(probabilities, dtype=float), np.asarray(labels)
+    for label, name in ((1, "relevant"), (0, "non-relevant")):
+        in_class = (p[y == label] > 0.5) == bool(label)
+        interval = stats.binomtest(int(in_class.sum()), len(in_class)).proportion_ci(confidence, method="wilson")
+        least = STAND_IN_TARGETS["in-domain" if in_domain else "out-of-domain"][name]
+        rows.append({"target": f"{name} pairs in their class: >= {least:.0%}", "observed": float(in_class.mean()),
+                     "low": float(interval.low), "high": float(interval.high), "met": bool(in_class.mean() >= least)})
+    return rows
 
 
 # --- paired significance over queries --------------------------------------------------------------
