@@ -9,23 +9,34 @@ Trains the model of that config (cached like the default, the wall time is measu
   query's own 20 passages and the 20 passages of other queries the teacher finds closest; relevant =
   the teacher's top `rag_positive_top` of the query's own; nDCG@10 of the model and the share of
   (query, teacher's best own passage) pairs with P > 0.5 and of (query, closest other-query passage)
-  pairs with P <= 0.5.
+  pairs with P <= 0.5;
+- code search in packages other than the standard library (`CODE_PACKAGES`, made as `neuron-ig/pystdlib`
+  is from the standard library: docstring summary -> function without its docstring): BM25, teacher and
+  re-ranked nDCG@10 of `QUERIES` queries over the BM25 top `DEPTH`, and the accuracy per class of each
+  query's relevant function and of one BM25 top-`DEPTH` non-relevant function.
 The out-of-domain test collections are never looked at here.
 """
 import dataclasses
 import json
+import random
 import sys
+import sysconfig
 import time
+from pathlib import Path
 
+import numpy as np
 import torch
 
 from neuron_ig import training
+from neuron_ig.embedded import pystdlib
+from neuron_ig.retrieval import _tokenize
 from neuron_ig.evaluation import effectiveness, evaluate
 from neuron_ig.models import load_cross_encoder
 from neuron_ig.teacher import embed
 from neuron_ig.trec_rag import rag_queries
 
 DEPTH, QUERIES, PAIRS = 20, 100, 100
+CODE_PACKAGES = ("docutils", "jinja2", "networkx", "sphinx", "tornado")
 
 
 def rag_dev(encoder, config: training.TrainingConfig) -> dict:
@@ -49,6 +60,37 @@ def rag_dev(encoder, config: training.TrainingConfig) -> dict:
             "accuracy non-relevant": sum(non_relevant) / len(non_relevant)}
 
 
+def code_dev(encoder, config: training.TrainingConfig) -> dict:
+    import bm25s
+
+    docs, summaries = pystdlib.functions_and_summaries(Path(sysconfig.get_paths()["purelib"]), set(CODE_PACKAGES))
+    doc_ids = sorted(docs)
+    texts = [docs[d].default_text() for d in doc_ids]
+    index = bm25s.BM25()
+    index.index(_tokenize(texts), show_progress=False)
+    rng = random.Random(0)
+    queries = rng.sample(sorted(summaries), QUERIES)
+    embeddings = embed(queries + texts, progress=False)
+    runs, qrels, relevant, non_relevant = {"BM25": {}, "teacher": {}, "model": {}}, {}, [], []
+    for n, query in enumerate(queries):
+        top = np.argsort(-index.get_scores(_tokenize([query])[0]), kind="stable")[:DEPTH]
+        candidates = [doc_ids[i] for i in top]
+        qrels[str(n)] = {d: 1 for d in summaries[query]}
+        runs["BM25"][str(n)] = {d: float(DEPTH - r) for r, d in enumerate(candidates)}
+        runs["teacher"][str(n)] = {d: float(embeddings[query] @ embeddings[docs[d].default_text()]) for d in candidates}
+        probability = torch.sigmoid(encoder.score([query] * len(candidates), [docs[d].default_text() for d in candidates],
+                                                  max_length=config.max_length, log_odds=True))
+        runs["model"][str(n)] = {d: float(p) for d, p in zip(candidates, probability)}
+        positive = sorted(summaries[query])[0]
+        relevant.append(float(encoder.score([query], [docs[positive].default_text()], max_length=config.max_length)[0]))
+        negatives = [i for i, d in enumerate(candidates) if d not in summaries[query]]
+        non_relevant.append(float(probability[rng.choice(negatives)]))
+    return {"documents": len(docs), **{f"{name} nDCG@10": evaluate(run, qrels)["nDCG@10"] for name, run in runs.items()},
+            "accuracy relevant": float(np.mean(np.array(relevant) > 0.5)),
+            "accuracy non-relevant": float(np.mean(np.array(non_relevant) <= 0.5)),
+            "median P relevant": float(np.median(relevant)), "median P non-relevant": float(np.median(non_relevant))}
+
+
 if __name__ == "__main__":
     config = training.TrainingConfig(**json.loads(sys.argv[1] if len(sys.argv) > 1 else "{}"))
     started = time.time()
@@ -59,4 +101,5 @@ if __name__ == "__main__":
     result["gcide/dev"] = effectiveness(encoder, "neuron-ig/gcide/dev", depth=DEPTH, max_queries=QUERIES, n_pairs=PAIRS,
                                         max_length=config.max_length, progress=False)
     result["rag/dev"] = rag_dev(encoder, config)
+    result["code/dev"] = code_dev(encoder, config)
     print(json.dumps(result, indent=1))

@@ -9,8 +9,9 @@ import torch
 import neuron_ig.training as training
 from neuron_ig.models import load_cross_encoder, packaged_minilm_path
 
-TINY = training.TrainingConfig(steps=4, groups_per_step=2, rag_groups_per_step=1, negatives=2, bm25_depth=10, max_length=48,
-                               checkpoint_every=2, warmup_steps=1, rag_semantic_negatives=0)  # BM25's: no embedding of every passage
+TINY = training.TrainingConfig(steps=4, groups_per_step=2, rag_groups_per_step=1, word_groups_per_step=1, negatives=2,
+                               bm25_depth=10, max_length=48, checkpoint_every=2, warmup_steps=1,
+                               rag_semantic_negatives=0)  # BM25's: no embedding of every passage
 
 
 class Interrupted(Exception):
@@ -71,6 +72,28 @@ def test_semantic_rag_negatives_are_the_other_queries_passages_closest_to_the_qu
     assert groups == training.rag_groups(config, embeddings=embeddings), "seeded"
 
 
+def test_word_groups_ask_for_a_training_headword_and_put_one_of_its_definitions_first(neuron_ig_cache):
+    from neuron_ig.data import load_dataset
+    from neuron_ig.retrieval import _tokenize
+
+    config = dataclasses.replace(TINY, word_groups_per_step=3)  # the documents are the definitions alone (no headword)
+    groups = training.word_groups(config)
+    assert len(groups) == config.steps * config.word_groups_per_step
+    dataset = load_dataset(config.train_dataset)
+    train_words = {q.headword for q in dataset.queries_iter()}
+    definitions = {}
+    for doc in dataset.docs_iter():
+        definitions.setdefault(doc.headword, set()).add(doc.text)
+    for word, docs in groups:
+        assert word in train_words and len(docs) == 1 + config.negatives
+        assert docs[0] in definitions[word] and not set(docs[1:]) & definitions[word], "its own sense first, none after"
+        for negative in docs[1:]:
+            assert not training._defines(set(_tokenize([word])[0]), negative), "no synonym's definition as a negative"
+    assert groups == training.word_groups(config), "seeded"
+    assert training._defines({"embalm"}, "To embalm; to mummify.") and training._defines({"bank"}, "See Bank.")
+    assert not training._defines({"embalm"}, "Of or pertaining to Canopus in Egypt; as, the Canopic vases, used in embalming.")
+
+
 def test_group_loss_rewards_ranking_the_relevant_document_first():
     good = torch.tensor([[0.0, 3.0], [3.0, 0.0], [3.0, 0.0]])
     bad = torch.tensor([[3.0, 0.0], [0.0, 3.0], [3.0, 0.0]])
@@ -115,7 +138,8 @@ def test_knobs_at_their_neutral_value_keep_the_cache_key_of_the_model_trained_be
               "threads", "checkpoint_every"}
     assert set(training.recipe_key(training.TrainingConfig(rag_semantic_negatives=0, dropout=0.1))) == before
     changed = [training.recipe_key(training.TrainingConfig(**knob)) for knob in
-               ({"rag_semantic_negatives": 1}, {"teacher_labels": 0.5}, {"teacher_threshold": 0.6}, {"dropout": 0.2})]
+               ({"rag_semantic_negatives": 1}, {"teacher_labels": 0.5}, {"teacher_threshold": 0.6}, {"dropout": 0.2},
+                {"word_groups_per_step": 1})]
     assert all(set(key) - before for key in changed)
 
 

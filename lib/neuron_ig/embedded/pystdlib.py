@@ -57,9 +57,12 @@ def source_key() -> str:
     return f"python-{platform.python_version()}"
 
 
-def _source_files(root: Path):
+def _source_files(root: Path, packages=None):
+    """(module name, path) of the ``.py`` files under ``root`` (only in the top-level ``packages``, if given)."""
     for path in sorted(root.rglob("*.py")):
         parts = path.relative_to(root).parts
+        if packages is not None and parts[0] not in packages:
+            continue
         if not (set(parts[:-1]) & SKIP or parts[0].startswith("config-")):
             yield ".".join(path.relative_to(root).with_suffix("").parts).removesuffix(".__init__"), path
 
@@ -82,8 +85,18 @@ def _code_without_docstring(node, lines: list[str], docstring) -> str:
 
 def build():
     """Documents (functions) and the test split (docstring summaries, their functions)."""
+    docs, summaries = functions_and_summaries(Path(sysconfig.get_path("stdlib")))
+    queries = [Query(str(n), text) for n, text in enumerate(sorted(summaries))]
+    queries = sorted(random.Random(SEED).sample(queries, SAMPLE), key=lambda q: int(q.query_id))
+    qrels = [(q.query_id, d, 1) for q in queries for d in sorted(summaries[q.text])]
+    return sorted(docs.values()), {"test": (queries, qrels)}
+
+
+def functions_and_summaries(root: Path, packages=None) -> tuple[dict, dict]:
+    """The documents (``{doc_id: Doc}``) and queries (``{summary: {doc ids}}``) made as above from the ``.py``
+    files under ``root`` (only its top-level ``packages``, if given)."""
     docs, summaries = {}, {}  # summaries: text -> ids of the functions whose docstring starts with it
-    for module, path in _source_files(Path(sysconfig.get_path("stdlib"))):
+    for module, path in _source_files(root, packages):
         source = path.read_text(encoding="utf-8", errors="replace")
         try:
             tree = ast.parse(source)
@@ -100,7 +113,4 @@ def build():
             summary = " ".join((docstring or "").split("\n\n")[0].split())
             if MIN_WORDS <= len(summary.split()) <= MAX_WORDS and summary.lower() not in docs[doc_id].code.lower():
                 summaries.setdefault(summary, set()).add(doc_id)
-    queries = [Query(str(n), text) for n, text in enumerate(sorted(summaries))]
-    queries = sorted(random.Random(SEED).sample(queries, SAMPLE), key=lambda q: int(q.query_id))
-    qrels = [(q.query_id, d, 1) for q in queries for d in sorted(summaries[q.text])]
-    return sorted(docs.values()), {"test": (queries, qrels)}
+    return docs, summaries
