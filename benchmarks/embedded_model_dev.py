@@ -29,7 +29,7 @@ import torch
 
 from neuron_ig import training
 from neuron_ig.embedded import pystdlib
-from neuron_ig.retrieval import _tokenize
+from neuron_ig.retrieval import _tokenize, _top_k
 from neuron_ig.evaluation import effectiveness, evaluate
 from neuron_ig.models import load_cross_encoder
 from neuron_ig.teacher import embed
@@ -71,20 +71,19 @@ def code_dev(encoder, config: training.TrainingConfig) -> dict:
     rng = random.Random(0)
     queries = rng.sample(sorted(summaries), QUERIES)
     embeddings = embed(queries + texts, progress=False)
-    runs, qrels, relevant, non_relevant = {"BM25": {}, "teacher": {}, "model": {}}, {}, [], []
+    runs, qrels, non_relevant = {"BM25": {}, "teacher": {}, "model": {}}, {}, []
     for n, query in enumerate(queries):
-        top = np.argsort(-index.get_scores(_tokenize([query])[0]), kind="stable")[:DEPTH]
-        candidates = [doc_ids[i] for i in top]
+        candidates = [doc_ids[i] for i in _top_k(index.get_scores(_tokenize([query])[0]), DEPTH)]
         qrels[str(n)] = {d: 1 for d in summaries[query]}
         runs["BM25"][str(n)] = {d: float(DEPTH - r) for r, d in enumerate(candidates)}
         runs["teacher"][str(n)] = {d: float(embeddings[query] @ embeddings[docs[d].default_text()]) for d in candidates}
         probability = torch.sigmoid(encoder.score([query] * len(candidates), [docs[d].default_text() for d in candidates],
                                                   max_length=config.max_length, log_odds=True))
         runs["model"][str(n)] = {d: float(p) for d, p in zip(candidates, probability)}
-        positive = sorted(summaries[query])[0]
-        relevant.append(float(encoder.score([query], [docs[positive].default_text()], max_length=config.max_length)[0]))
         negatives = [i for i, d in enumerate(candidates) if d not in summaries[query]]
         non_relevant.append(float(probability[rng.choice(negatives)]))
+    relevant = encoder.score(queries, [docs[sorted(summaries[q])[0]].default_text() for q in queries],
+                             max_length=config.max_length).tolist()  # each query's first relevant function
     return {"documents": len(docs), **{f"{name} nDCG@10": evaluate(run, qrels)["nDCG@10"] for name, run in runs.items()},
             "accuracy relevant": float(np.mean(np.array(relevant) > 0.5)),
             "accuracy non-relevant": float(np.mean(np.array(non_relevant) <= 0.5)),

@@ -258,7 +258,12 @@ def pair_accuracy(encoder, dataset_id: str, *, n: int = 200, seed: int = 1, max_
 def class_accuracy(probabilities, labels) -> dict[str, float]:
     """{"relevant": share of relevant pairs with P > 0.5, "non-relevant": share of the others with P <= 0.5}."""
     p, y = np.asarray(probabilities), np.asarray(labels)
-    return {name: float(((p[y == label] > 0.5) == bool(label)).mean()) for label, name in ((1, "relevant"), (0, "non-relevant"))}
+    return {name: float(_in_class(p, y, label).mean()) for label, name in ((1, "relevant"), (0, "non-relevant"))}
+
+
+def _in_class(p: np.ndarray, y: np.ndarray, label: int) -> np.ndarray:
+    """For each pair labelled ``label`` (``y``), whether its P(relevant) ``p`` puts it in that class (> 0.5 or <= 0.5)."""
+    return (p[y == label] > 0.5) == bool(label)
 
 
 def reliability(probabilities, labels, bins: int = 10):
@@ -373,7 +378,7 @@ def target_rows(model_ndcg: Mapping[str, float], bm25_ndcg: Mapping[str, float],
              "low": float(low), "high": float(high), "met": bool(low > 0 if in_domain else mean >= 0)}]
     p, y = np.asarray(probabilities, dtype=float), np.asarray(labels)
     for label, name in ((1, "relevant"), (0, "non-relevant")):
-        in_class = (p[y == label] > 0.5) == bool(label)
+        in_class = _in_class(p, y, label)
         interval = stats.binomtest(int(in_class.sum()), len(in_class)).proportion_ci(confidence, method="wilson")
         least = STAND_IN_TARGETS["in-domain" if in_domain else "out-of-domain"][name]
         rows.append({"target": f"{name} pairs in their class: >= {least:.0%}", "observed": float(in_class.mean()),
