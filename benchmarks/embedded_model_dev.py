@@ -13,7 +13,8 @@ Trains the model of that config (cached like the default, the wall time is measu
 - code search in packages other than the standard library (`CODE_PACKAGES`, made as `neuron-ig/pystdlib`
   is from the standard library: docstring summary -> function without its docstring): BM25, teacher and
   re-ranked nDCG@10 of `QUERIES` queries over the BM25 top `DEPTH`, and the accuracy per class of each
-  query's relevant function and of one BM25 top-`DEPTH` non-relevant function.
+  query's relevant function and of one BM25 top-`DEPTH` non-relevant function;
+- short queries (`words_dev`): GCIDE dev headwords alone against definitions without their headword.
 The out-of-domain test collections are never looked at here.
 """
 import dataclasses
@@ -90,6 +91,35 @@ def code_dev(encoder, config: training.TrainingConfig) -> dict:
             "median P relevant": float(np.median(relevant)), "median P non-relevant": float(np.median(non_relevant))}
 
 
+def words_dev(encoder, config: training.TrainingConfig) -> dict:
+    """Short queries: `QUERIES` headwords of GCIDE dev alone, each against its own definitions (relevant) and the
+    BM25 top definitions of other words that use it but do not define it (:func:`neuron_ig.training.headword_negatives`),
+    `DEPTH` in all, every definition without its headword. The teacher's and the model's nDCG@10, and the accuracy
+    per class of each word's first definition and of one of its negatives."""
+    from neuron_ig.data import load_dataset
+
+    dataset = "neuron-ig/gcide/dev"
+    definitions = training.headword_definitions(dataset)
+    words = sorted({q.headword for q in load_dataset(dataset).queries_iter()})
+    rng = random.Random(0)
+    words = rng.sample([w for w in words if definitions.senses.get(w)], QUERIES)
+    pools = training.headword_negatives(dataset, words, DEPTH)
+    runs, qrels, relevant, non_relevant = {"teacher": {}, "model": {}}, {}, [], []
+    for n, word in enumerate(words):
+        senses = definitions.senses[word][:DEPTH // 2]
+        candidates = senses + pools[word][:DEPTH - len(senses)]
+        texts = [definitions.text[d] for d in candidates]
+        embeddings = embed([word] + texts, progress=False)
+        probability = torch.sigmoid(encoder.score([word] * len(texts), texts, max_length=config.max_length, log_odds=True))
+        qrels[str(n)] = {d: 1 for d in senses}
+        runs["teacher"][str(n)] = {d: float(embeddings[word] @ embeddings[t]) for d, t in zip(candidates, texts)}
+        runs["model"][str(n)] = {d: float(p) for d, p in zip(candidates, probability)}
+        relevant.append(float(probability[0]) > 0.5)
+        non_relevant.append(float(probability[rng.randrange(len(senses), len(candidates))]) <= 0.5)
+    return {**{f"{name} nDCG@10": evaluate(run, qrels)["nDCG@10"] for name, run in runs.items()},
+            "accuracy relevant": float(np.mean(relevant)), "accuracy non-relevant": float(np.mean(non_relevant))}
+
+
 if __name__ == "__main__":
     config = training.TrainingConfig(**json.loads(sys.argv[1] if len(sys.argv) > 1 else "{}"))
     started = time.time()
@@ -101,4 +131,5 @@ if __name__ == "__main__":
                                         max_length=config.max_length, progress=False)
     result["rag/dev"] = rag_dev(encoder, config)
     result["code/dev"] = code_dev(encoder, config)
+    result["words/dev"] = words_dev(encoder, config)
     print(json.dumps(result, indent=1))

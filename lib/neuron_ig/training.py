@@ -47,11 +47,14 @@ splits the model without dropout put the TREC RAG pairs in their own class more 
 against 0.619).
 
 The head learns with a larger learning rate than the encoder, so a few hundred steps suffice. The encoder's rate is
-1e-4: on the dev splits it beat 5e-5 and 2e-5 on every measure with real labels (GCIDE dev nDCG@10 0.457 against
-0.423 and 0.435; code search in Python packages other than the standard library, a stand-in for the code collection
-that is never looked at, 0.400 against 0.340 and 0.268, with 41% of its relevant pairs in their class against 12% and
-18%) and put more TREC RAG dev pairs in their class (relevant 87%, non-relevant 93%, against 82% and 88% at 5e-5),
-at about the same agreement with the teacher's ranking there (nDCG@10 0.584 against 0.597). The result
+2e-4, chosen on the dev splits against the targets of a stand-in for MonoBERT (``benchmarks/embedded_model_dev.py``).
+Over 2e-5, 5e-5 and 1e-4, code search in Python packages other than the standard library (a stand-in for the code
+collection that is never looked at) rose steadily (nDCG@10 0.268, 0.340, 0.400) and GCIDE dev was best at 1e-4 (0.435,
+0.423, 0.457), but at 1e-4 only 41% of the code-search relevant pairs were put in their class, below the 50% that the
+out-of-domain target asks. 1.5e-4 and 2e-4 both meet it (56% and 71% relevant, 90% and 85% non-relevant, against
+the 80% asked), at slightly lower nDCG@10 (GCIDE dev 0.425 and 0.439, code search 0.385 and 0.383); 2e-4 has the
+wider margin and ranks GCIDE dev better, so it is the default. Doubling the distillation weight at 2e-4 ranked no
+better (0.422, 0.391) and put fewer code relevant pairs in their class (54%). The result
 is an ordinary Hugging Face folder in the cache, which every notebook loads by the id
 ``neuron-ig/minilm-l6-cross-encoder`` exactly as it would load ``castorini/monobert-large-msmarco``.
 Training is seeded and deterministic: the same config gives the same weights (data drawn from sorted
@@ -97,7 +100,7 @@ class TrainingConfig:
     teacher_labels: float = 0.0       # weight of the teacher's P(relevant) in a RAG or headword group's pointwise target (0: labels 1/0)
     teacher_threshold: float = 0.55   # the teacher's cosine at P(relevant) = 0.5 (slope: teacher_scale)
     max_length: int = 96
-    lr: float = 1e-4                  # encoder
+    lr: float = 2e-4                  # encoder
     head_lr: float = 2e-3             # pooler and classifier
     warmup_steps: int = 30
     dropout: float = 0.0              # dropout of the encoder's hidden states, attention and head while training (the base's: 0.1)
@@ -226,41 +229,66 @@ def word_groups(config: TrainingConfig) -> list[tuple[str, list[str]]]:
     (``To embalm; to mummify.``, ``With difficulty. See Uneath.``), so relevant in truth, and never a negative.
     """
     from .data import load_dataset
-    from .retrieval import _tokenize, _top_k, bm25_index
 
     rng = random.Random(config.seed + 1)
-    dataset = load_dataset(config.train_dataset)
-    words = sorted({q.headword for q in dataset.queries_iter()})
-    senses, definitions = {}, {}
-    for doc in dataset.docs_iter():
-        definitions[doc.doc_id] = (doc.headword, doc.text)
-        senses.setdefault(doc.headword, []).append(doc.doc_id)
-    order = [w for w in words if senses.get(w)]
+    words = sorted({q.headword for q in load_dataset(config.train_dataset).queries_iter()})
+    definitions = headword_definitions(config.train_dataset)
+    order = [w for w in words if definitions.senses.get(w)]
     rng.shuffle(order)
     needed = config.steps * config.word_groups_per_step
     chosen = (order * (needed // len(order) + 1))[:needed]
-    index = bm25_index(config.train_dataset)
-    tokens = {word: _tokenize([word])[0] for word in set(chosen)}
-    terms = {word: set(t) for word, t in tokens.items()}
-
-    def negative(word: str, doc_id: str) -> bool:
-        return definitions[doc_id][0] != word and not _defines(terms[word], definitions[doc_id][1])
-
-    pools = {}
-    for word in sorted(set(chosen)):
-        scores = index.retriever.get_scores_from_ids(index.retriever.get_tokens_ids(tokens[word]))
-        ranked = [index.doc_ids[d] for d in _top_k(scores, config.bm25_depth + len(senses[word]))]
-        pools[word] = [d for d in ranked if negative(word, d)][:config.bm25_depth]
-    every_definition = sorted(definitions)
+    pools = headword_negatives(config.train_dataset, sorted(set(chosen)), config.bm25_depth)
+    every_definition = sorted(definitions.text)
     groups = []
     for word in chosen:
         negatives = rng.sample(pools[word], min(config.negatives, len(pools[word])))
         while len(negatives) < config.negatives:  # a word BM25 hardly finds: random definitions
             candidate = rng.choice(every_definition)
-            if negative(word, candidate) and candidate not in negatives:
+            if definitions.is_negative(word, candidate) and candidate not in negatives:
                 negatives.append(candidate)
-        groups.append((word, [definitions[d][1] for d in [rng.choice(senses[word]), *negatives]]))
+        groups.append((word, [definitions.text[d] for d in [rng.choice(definitions.senses[word]), *negatives]]))
     return groups
+
+
+class HeadwordDefinitions:
+    """A dictionary collection's definitions without their headword: ``text[doc_id]``, ``headword[doc_id]``, and
+    ``senses[word]`` (the doc ids of the word's own definitions)."""
+
+    def __init__(self, dataset_id: str):
+        from .data import load_dataset
+
+        self.text, self.headword, self.senses, self._terms = {}, {}, {}, {}
+        for doc in load_dataset(dataset_id).docs_iter():
+            self.text[doc.doc_id], self.headword[doc.doc_id] = doc.text, doc.headword
+            self.senses.setdefault(doc.headword, []).append(doc.doc_id)
+
+    def is_negative(self, word: str, doc_id: str) -> bool:
+        """Whether a definition is another word's and does not read as the word's synonym or variant (:func:`_defines`)."""
+        from .retrieval import _tokenize
+
+        if word not in self._terms:
+            self._terms[word] = set(_tokenize([word])[0])
+        return self.headword[doc_id] != word and not _defines(self._terms[word], self.text[doc_id])
+
+
+@functools.lru_cache(maxsize=4)
+def headword_definitions(dataset_id: str) -> HeadwordDefinitions:
+    return HeadwordDefinitions(dataset_id)
+
+
+def headword_negatives(dataset_id: str, words: list[str], depth: int) -> dict[str, list[str]]:
+    """For each word (a short query), the doc ids of the BM25 top ``depth`` definitions that are negatives for it
+    (:meth:`HeadwordDefinitions.is_negative`), best first."""
+    from .retrieval import _tokenize, _top_k, bm25_index
+
+    definitions = headword_definitions(dataset_id)
+    index = bm25_index(dataset_id)
+    pools = {}
+    for word in words:
+        scores = index.retriever.get_scores_from_ids(index.retriever.get_tokens_ids(_tokenize([word])[0]))
+        ranked = [index.doc_ids[d] for d in _top_k(scores, depth + len(definitions.senses.get(word, [])))]
+        pools[word] = [d for d in ranked if definitions.is_negative(word, d)][:depth]
+    return pools
 
 
 SYNONYM_POSITION, SYNONYM_WORDS = 4, 8
