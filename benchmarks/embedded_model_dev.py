@@ -92,7 +92,7 @@ def code_dev(encoder, config: training.TrainingConfig) -> dict:
 
 
 def words_dev(encoder, config: training.TrainingConfig) -> dict:
-    """Short queries: `QUERIES` headwords of GCIDE dev alone, each against its own definitions (relevant) and the
+    """Short queries: `QUERIES` headwords of GCIDE dev alone (drawn among those with negatives), each against its own definitions (relevant) and the
     BM25 top definitions of other words that use it but do not define it (:func:`neuron_ig.training.headword_negatives`),
     `DEPTH` in all, every definition without its headword. The teacher's and the model's nDCG@10, and the accuracy
     per class of each word's first definition and of one of its negatives."""
@@ -102,20 +102,27 @@ def words_dev(encoder, config: training.TrainingConfig) -> dict:
     definitions = training.headword_definitions(dataset)
     words = sorted({q.headword for q in load_dataset(dataset).queries_iter()})
     rng = random.Random(0)
-    words = rng.sample([w for w in words if definitions.senses.get(w)], QUERIES)
+    words = rng.sample([w for w in words if definitions.senses.get(w)], 2 * QUERIES)
     pools = training.headword_negatives(dataset, words, DEPTH)
-    runs, qrels, relevant, non_relevant = {"teacher": {}, "model": {}}, {}, [], []
-    for n, word in enumerate(words):
+    words = [w for w in words if pools[w]][:QUERIES]  # a word that no other definition uses has no negatives
+    candidates = {}
+    for word in words:
         senses = definitions.senses[word][:DEPTH // 2]
-        candidates = senses + pools[word][:DEPTH - len(senses)]
-        texts = [definitions.text[d] for d in candidates]
-        embeddings = embed([word] + texts, progress=False)
-        probability = torch.sigmoid(encoder.score([word] * len(texts), texts, max_length=config.max_length, log_odds=True))
+        candidates[word] = (senses, senses + pools[word][:DEPTH - len(senses)])
+    pairs = [(word, definitions.text[d]) for word in words for d in candidates[word][1]]
+    embeddings = embed([text for pair in pairs for text in pair], progress=False)
+    probability = torch.sigmoid(encoder.score([q for q, _ in pairs], [t for _, t in pairs],
+                                              max_length=config.max_length, log_odds=True)).tolist()
+    runs, qrels, relevant, non_relevant, start = {"teacher": {}, "model": {}}, {}, [], [], 0
+    for n, word in enumerate(words):
+        senses, ids = candidates[word]
+        mine = probability[start:start + len(ids)]
+        start += len(ids)
         qrels[str(n)] = {d: 1 for d in senses}
-        runs["teacher"][str(n)] = {d: float(embeddings[word] @ embeddings[t]) for d, t in zip(candidates, texts)}
-        runs["model"][str(n)] = {d: float(p) for d, p in zip(candidates, probability)}
-        relevant.append(float(probability[0]) > 0.5)
-        non_relevant.append(float(probability[rng.randrange(len(senses), len(candidates))]) <= 0.5)
+        runs["teacher"][str(n)] = {d: float(embeddings[word] @ embeddings[definitions.text[d]]) for d in ids}
+        runs["model"][str(n)] = dict(zip(ids, mine))
+        relevant.append(mine[0] > 0.5)
+        non_relevant.append(mine[rng.randrange(len(senses), len(ids))] <= 0.5)
     return {**{f"{name} nDCG@10": evaluate(run, qrels)["nDCG@10"] for name, run in runs.items()},
             "accuracy relevant": float(np.mean(relevant)), "accuracy non-relevant": float(np.mean(non_relevant))}
 

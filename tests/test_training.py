@@ -129,15 +129,16 @@ def test_pointwise_targets_mix_the_labels_with_the_teachers_calibrated_probabili
     assert teacher[1, 1] == pytest.approx(0.5) and teacher[1, 0] > 0.99 and teacher[1, 2] < 0.01, "0.5 at the threshold"
     half = training.pointwise_targets(cosine, general, dataclasses.replace(TINY, teacher_labels=0.5))
     assert torch.allclose(half[1], (labels + teacher[1]) / 2)
-    assert torch.equal(training.pointwise_targets(cosine, general, TINY)[1], labels)
+    assert torch.equal(training.pointwise_targets(cosine, general, dataclasses.replace(TINY, teacher_labels=0.0))[1], labels)
 
 
 def test_knobs_at_their_neutral_value_keep_the_cache_key_of_the_model_trained_before_they_existed():
     before = {"train_dataset", "steps", "groups_per_step", "rag_groups_per_step", "negatives", "bm25_depth", "rag_positive_top",
               "rag_negative_pool", "max_length", "lr", "head_lr", "warmup_steps", "distill_weight", "teacher_scale", "seed",
               "threads", "checkpoint_every"}
-    assert set(training.recipe_key(training.TrainingConfig(rag_semantic_negatives=0, dropout=0.1))) == before
-    changed = [training.recipe_key(training.TrainingConfig(**knob)) for knob in
+    neutral = training.TrainingConfig(rag_semantic_negatives=0, dropout=0.1, word_groups_per_step=0, teacher_labels=0.0)
+    assert set(training.recipe_key(neutral)) == before
+    changed = [training.recipe_key(dataclasses.replace(neutral, **knob)) for knob in
                ({"rag_semantic_negatives": 1}, {"teacher_labels": 0.5}, {"teacher_threshold": 0.6}, {"dropout": 0.2},
                 {"word_groups_per_step": 1})]
     assert all(set(key) - before for key in changed)
