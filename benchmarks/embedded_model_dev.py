@@ -92,10 +92,11 @@ def code_dev(encoder, config: training.TrainingConfig) -> dict:
 
 
 def words_dev(encoder, config: training.TrainingConfig) -> dict:
-    """Short queries: `QUERIES` headwords of GCIDE dev alone (drawn among those with negatives), each against its own definitions (relevant) and the
-    BM25 top definitions of other words that use it but do not define it (:func:`neuron_ig.training.headword_negatives`),
-    `DEPTH` in all, every definition without its headword. The teacher's and the model's nDCG@10, and the accuracy
-    per class of each word's first definition and of one of its negatives."""
+    """Short queries: `QUERIES` headwords of GCIDE dev alone (drawn among those with negatives), each against its own
+    definitions (relevant) and the BM25 top definitions of other words that use it but do not define it
+    (:func:`neuron_ig.training.headword_negatives`), `DEPTH` in all, every definition without its headword. The
+    teacher's and the model's nDCG@10, and the accuracy per class of each word's first definition and of one of its
+    negatives."""
     from neuron_ig.data import load_dataset
 
     dataset = "neuron-ig/gcide/dev"

@@ -179,7 +179,7 @@ def test_a_truncated_trained_model_is_trained_again_to_the_same_weights(neuron_i
     from neuron_ig.training import TrainingConfig, embedded_model_path
 
     tiny = TrainingConfig(train_dataset="neuron-ig/hpo/test", steps=2, groups_per_step=2, negatives=1, bm25_depth=10,
-                          max_length=32, warmup_steps=1, rag_semantic_negatives=0)  # hpo: built by the test above, in this module's cache
+                          max_length=32, warmup_steps=1, rag_semantic_negatives=0, word_groups_per_step=0)  # hpo: built by the test above, in this module's cache
     folder = embedded_model_path(tiny, progress=False)
     clean = load_file(folder / "model.safetensors")
     assert cache.read_manifest(folder)["meta"]["training config"]["steps"] == 2

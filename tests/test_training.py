@@ -215,3 +215,8 @@ def test_the_same_seed_gives_the_same_weights_whatever_the_callers_thread_count(
     saved = json.loads((folder / "config.json").read_text())
     assert saved["hidden_dropout_prob"] == saved["attention_probs_dropout_prob"] == 0.1
     assert not torch.equal(load_file(folder / "model.safetensors")[name], weights[0][name])
+
+
+def test_headword_groups_on_a_collection_without_headwords_are_refused_with_the_fix(ir_datasets_home, neuron_ig_cache):
+    with pytest.raises(ValueError, match="has none: pass word_groups_per_step=0"):
+        training.word_groups(dataclasses.replace(TINY, train_dataset="cranfield"))

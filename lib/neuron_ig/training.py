@@ -247,7 +247,11 @@ def word_groups(config: TrainingConfig) -> list[tuple[str, list[str]]]:
     from .data import load_dataset
 
     rng = random.Random(config.seed + 1)
-    words = sorted({q.headword for q in load_dataset(config.train_dataset).queries_iter()})
+    queries = list(load_dataset(config.train_dataset).queries_iter())
+    if queries and not hasattr(queries[0], "headword"):
+        raise ValueError(f"word_groups_per_step={config.word_groups_per_step} needs a dictionary collection with headwords; "
+                         f"{config.train_dataset} has none: pass word_groups_per_step=0")
+    words = sorted({q.headword for q in queries})
     definitions = headword_definitions(config.train_dataset)
     order = [w for w in words if definitions.senses.get(w)]
     rng.shuffle(order)
