@@ -90,6 +90,8 @@ def test_word_groups_ask_for_a_training_headword_and_put_one_of_its_definitions_
         for negative in docs[1:]:
             assert not training._defines(set(_tokenize([word])[0]), negative), "no synonym's definition as a negative"
     assert groups == training.word_groups(config), "seeded"
+    assert training.headword_definitions("neuron-ig/gcide/dev") is training.headword_definitions(config.train_dataset), \
+        "the splits share one copy of the definitions"
     assert training._defines({"embalm"}, "To embalm; to mummify.") and training._defines({"bank"}, "See Bank.")
     assert not training._defines({"embalm"}, "Of or pertaining to Canopus in Egypt; as, the Canopic vases, used in embalming.")
 
@@ -132,15 +134,39 @@ def test_pointwise_targets_mix_the_labels_with_the_teachers_calibrated_probabili
     assert torch.equal(training.pointwise_targets(cosine, general, dataclasses.replace(TINY, teacher_labels=0.0))[1], labels)
 
 
+def test_the_distillation_term_averages_over_the_groups_it_covers():
+    logits = torch.tensor([[0.0, 2.0], [1.0, -1.0], [0.5, 0.0], [0.0, 0.3], [2.0, 0.0], [0.0, 0.0]])
+    teacher = torch.tensor([[0.9, 0.1, 0.2], [0.1, 0.9, 0.5]])
+
+    def distillation(distilled=None, logits=logits, teacher=teacher):
+        return training.group_loss(logits, 2, teacher, TINY, distilled=distilled)[1]["distillation"]
+
+    assert distillation(torch.tensor([True, True])) == distillation()
+    assert distillation(torch.tensor([True, False])) == pytest.approx(distillation(logits=logits[:3], teacher=teacher[:1]), rel=1e-6)
+    assert distillation(torch.tensor([False, True])) == pytest.approx(distillation(logits=logits[3:], teacher=teacher[1:]), rel=1e-6)
+    assert distillation(torch.tensor([True, False])) != pytest.approx(distillation(torch.tensor([False, True])))
+
+
+def test_group_roles_follow_the_sources_order_in_each_step_and_the_word_knobs():
+    config = dataclasses.replace(TINY, groups_per_step=1, rag_groups_per_step=2, word_groups_per_step=1, teacher_labels=0.5,
+                                 word_teacher_labels=True, word_distill=True)
+    general, distilled = training.group_roles(config, 8)  # 2 steps of 1 in-domain, 2 RAG, 1 headword group
+    assert general.tolist() == [False, True, True, True] * 2 and distilled.all()
+    general, distilled = training.group_roles(dataclasses.replace(config, word_teacher_labels=False, word_distill=False), 8)
+    assert general.tolist() == [False, True, True, False] * 2
+    assert distilled.tolist() == [True, True, True, False] * 2
+
+
 def test_knobs_at_their_neutral_value_keep_the_cache_key_of_the_model_trained_before_they_existed():
     before = {"train_dataset", "steps", "groups_per_step", "rag_groups_per_step", "negatives", "bm25_depth", "rag_positive_top",
               "rag_negative_pool", "max_length", "lr", "head_lr", "warmup_steps", "distill_weight", "teacher_scale", "seed",
               "threads", "checkpoint_every"}
-    neutral = training.TrainingConfig(rag_semantic_negatives=0, dropout=0.1, word_groups_per_step=0, teacher_labels=0.0)
+    neutral = training.TrainingConfig(rag_semantic_negatives=0, dropout=0.1, word_groups_per_step=0, teacher_labels=0.0,
+                                      word_teacher_labels=True, word_distill=True)
     assert set(training.recipe_key(neutral)) == before
     changed = [training.recipe_key(dataclasses.replace(neutral, **knob)) for knob in
                ({"rag_semantic_negatives": 1}, {"teacher_labels": 0.5}, {"teacher_threshold": 0.6}, {"dropout": 0.2},
-                {"word_groups_per_step": 1})]
+                {"word_groups_per_step": 1}, {"word_teacher_labels": False}, {"word_distill": False})]
     assert all(set(key) - before for key in changed)
 
 
