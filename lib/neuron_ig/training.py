@@ -404,11 +404,10 @@ def group_loss(logits: torch.Tensor, negatives: int, teacher: torch.Tensor | Non
     loss = listwise + pointwise
     if teacher is not None and config is not None and config.distill_weight:
         target = torch.softmax(teacher * config.teacher_scale, dim=1)
-        if distilled is None or bool(distilled.all()):
-            distill = torch.nn.functional.kl_div(torch.log_softmax(margins, dim=1), target, reduction="batchmean")
-        else:
-            distill = torch.nn.functional.kl_div(torch.log_softmax(margins[distilled], dim=1), target[distilled],
-                                                 reduction="sum") / max(int(distilled.sum()), 1)
+        covered = slice(None) if distilled is None else distilled
+        # "batchmean" over the covered groups (kl_div's own is this sum / rows), 0 when none is
+        distill = torch.nn.functional.kl_div(torch.log_softmax(margins[covered], dim=1), target[covered],
+                                             reduction="sum") / max(len(margins[covered]), 1)
         loss = loss + config.distill_weight * distill
         parts["distillation"] = distill.item()
     return loss, parts
