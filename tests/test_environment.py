@@ -20,12 +20,12 @@ def test_environment_yml_is_thin_and_installs_the_project_extras():
     assert list(pip) == ["pip"] and len(pip["pip"]) == 1
     match = re.fullmatch(r"-e \.\[([\w,-]+)\]", pip["pip"][0])
     assert match, f"expected `-e .[extras]`, got {pip['pip'][0]!r}"
-    assert set(match.group(1).split(",")) == {"book", "test", "lab"} <= EXTRAS
+    assert set(match.group(1).split(",")) == {"book", "test", "lab", "dev"} <= EXTRAS
 
 
 def test_makefile_installs_the_same_extras_and_has_the_targets():
     makefile = (REPO / "Makefile").read_text()
-    assert "pip install -e '.[book,test,lab]'" in makefile
+    assert "pip install -e '.[book,test,lab,dev]'" in makefile
     for target in ("venv", "book", "test", "lab", "benchmark", "clean"):
         assert re.search(rf"^{target}:", makefile, re.MULTILINE), target
     assert "-m neuron_ig.runner --params $(PARAMS)" in makefile
