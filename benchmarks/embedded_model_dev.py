@@ -178,8 +178,8 @@ def medical_collection(n_queries: int = QUERIES, seed: int = 0):
     keys = sorted(k for k, data in descriptors.items() if data["name"].lower() in headwords
                   and any(tree.startswith("C") for tree in data["mesh_tree"]))
     by_tree = {tree: data["name"] for data in descriptors.values() for tree in data["mesh_tree"]}
-    context = {k: "; ".join([descriptors[k]["name"]] + sorted({by_tree[t.rsplit(".", 1)[0]] for t in descriptors[k]["mesh_tree"]
-                                                               if t.rsplit(".", 1)[0] in by_tree})) for k in keys}
+    parents = {k: {tree.rsplit(".", 1)[0] for tree in descriptors[k]["mesh_tree"]} & by_tree.keys() for k in keys}
+    context = {k: "; ".join([descriptors[k]["name"]] + sorted({by_tree[p] for p in parents[k]})) for k in keys}
     senses = {k: [d for d in definitions.senses[headwords[descriptors[k]["name"].lower()]]
                   if len(definitions.text[d].split()) >= 4 and not re.match(r"(See|Same as) ", definitions.text[d])]
               for k in keys}
@@ -190,9 +190,7 @@ def medical_collection(n_queries: int = QUERIES, seed: int = 0):
         best = max(senses[k], key=lambda d: float(embeddings[context[k]] @ embeddings[definitions.text[d]]))
         docs[k] = f"{descriptors[k]['name']}. {definitions.text[best]}"
     everyday = collections.Counter(w for q in rag_queries() for p in q.passages for w in set(re.findall(r"[a-z]+", p.lower())))
-    hpo_texts = {" ".join(text.lower().split()) for stanza in hpo._obo_terms()
-                 for text in re.findall(r"^name: (.*)$", stanza, re.MULTILINE)
-                 + re.findall(r'^synonym: "(.*?)"', stanza, re.MULTILINE)}
+    hpo_texts = hpo_names_and_synonyms()
     terms = [(term, found[0]) for term, found in sorted(mesh["disease_variant_to_canonical"].items())
              if len(found) == 1 and found[0] in docs and "," not in term and term.lower() not in hpo_texts
              and all(everyday[w] >= 2 for w in re.findall(r"[a-z]+", term.lower()))]
@@ -205,6 +203,12 @@ def medical_collection(n_queries: int = QUERIES, seed: int = 0):
     queries = [(rng.choice(found), key) for key, found in sorted(by_descriptor.items())]
     queries = sorted(rng.sample(queries, min(n_queries, len(queries))))
     return queries, docs, {k: descriptors[k]["mesh_tree"] for k in keys}
+
+
+def hpo_names_and_synonyms() -> set[str]:
+    """Every name and synonym of the installed `hp.obo`, lower-cased with single spaces: what medical/dev leaves out."""
+    return {" ".join(text.lower().split()) for stanza in hpo._obo_terms()
+            for text in re.findall(r"^name: (.*)$", stanza, re.MULTILINE) + re.findall(r'^synonym: "(.*?)"', stanza, re.MULTILINE)}
 
 
 def _related(trees_a, trees_b) -> bool:
