@@ -64,13 +64,21 @@ groups a step (GCIDE, RAG, words), teacher labels      GCIDE  RAG    code   word
 2, 4, 2; 0.25, distilled                               0.436  0.581  0.371  0.872  61 / 61%   0.399  40 / 96%
 2, 4, 2; 0.25, neither (last recipe)                   0.437  0.552  0.369  0.898  52 / 76%   0.387  17 / 98%
 1, 4, 3; 0.25, neither                                 0.422  0.580  0.412  0.925  72 / 69%   0.378  36 / 89%
-1, 4, 3; 0 (default)                                   0.458  0.590  0.397  0.902  64 / 73%   0.458  45 / 96%
+1, 4, 3; 0 (last recipe)                               0.458  0.590  0.397  0.902  64 / 73%   0.458  45 / 96%
+1, 4, 3; 0, distillation weight 2                      0.442  0.580  0.409  0.846  67 / 55%   0.461  72 / 89%
+1, 4, 3; 0, 480 steps                                  0.445  0.579  0.409  0.917  76 / 70%   0.433  66 / 89%
+1, 6, 3; 0                                             0.441  0.578  0.405  0.904  66 / 77%   0.424  34 / 94%
+1, 4, 4; 0 (default)                                   0.444  0.611  0.401  0.912  64 / 76%   0.416  60 / 91%
+1, 4, 5; 0                                             0.422  0.574  0.419  0.911  84 / 60%   0.439  70 / 89%
 =====================================================  =====  =====  =====  =====  =========  =====  =========
 
 - Every recipe met the targets on GCIDE dev (at least 95 / 92%) and TREC RAG dev (at least 74 / 85%); on code all
   but teacher labels 1 did (that one put 37% of the relevant pairs in their class).
-- The default's shortfall is 12 points (words/dev 7 on the non-relevant class; medical/dev 5 on the relevant
-  class), against 22 for the next (2, 4, 2; 0) and 41 for the last recipe. With 47 queries, medical/dev's
+- The default's shortfall is 4.8 points (words/dev 4 on the non-relevant class; medical/dev 0.8 of nDCG@10, 0.416
+  against BM25's 0.424), against 10 for 480 steps, 12 for the last recipe (1, 4, 3; 0), 19 to 25 for the others of
+  this session and 22 for (2, 4, 2; 0). It ranks medical/dev a little below the last recipe (0.416 against 0.458)
+  while putting more of its relevant pairs in their class (60% against 45%): the rule weighs a point of nDCG@10
+  below BM25's like a point of accuracy below its target, and was kept as declared. With 47 queries, medical/dev's
   accuracies have a standard error of about 7 points, so the ranking of close recipes is uncertain.
 - What moved medical/dev: distilling the headword groups (2, 4, 2; 0: 60% of its relevant pairs in their class
   with, 15% without) and not taking the teacher's labels (0.25 and 0.5: 30% and 28%).
@@ -79,9 +87,9 @@ groups a step (GCIDE, RAG, words), teacher labels      GCIDE  RAG    code   word
 
 The out-of-domain test collections were looked at only after each choice, in a fresh-clone build, and no choice was
 undone for them. On `neuron-ig/hpo/test` (BM25 0.436) the earlier defaults gave nDCG@10 0.313 (4, 4, 0; 0), 0.375
-(2, 4, 2; 0.25, words too) and 0.290 (last recipe), with 64.5%, 39% and 30.5% of its relevant pairs in their class;
-this default gives 0.375 with 50.5% (non-relevant 86%): it meets both accuracy targets there, and misses nDCG@10 by
-0.061 (interval -0.128 to +0.006).
+(2, 4, 2; 0.25, words too), 0.290 (2, 4, 2; 0.25, neither) and 0.375 (1, 4, 3; 0), with 64.5%, 39%, 30.5% and 50.5%
+of its relevant pairs in their class; the last met both accuracy targets there (non-relevant 86%) and missed nDCG@10
+by 0.061 (interval -0.128 to +0.006).
 
 ``dropout`` is the probability of every dropout of the encoder and head while training. The default trains without
 (the base encoder's own is 0.1): drawing the masks is a third of a training step's time on a CPU, and on the dev
@@ -139,7 +147,7 @@ class TrainingConfig:
     rag_positive_top: int = 3         # a RAG group's relevant passage: one of the teacher's top 3 of the query's 20
     rag_negative_pool: int = 30       # its negatives: from the BM25 top 30 passages retrieved for other queries
     rag_semantic_negatives: int = 3   # ... but this many of them from the other queries' passages the teacher finds closest (top 30)
-    word_groups_per_step: int = 3     # in-domain headwords per step, each with one of its definitions and BM25 negatives (`word_groups`)
+    word_groups_per_step: int = 4     # in-domain headwords per step, each with one of its definitions and BM25 negatives (`word_groups`)
     teacher_labels: float = 0.0       # weight of the teacher's P(relevant) in a RAG or headword group's pointwise target (0: labels 1/0)
     teacher_threshold: float = 0.55   # the teacher's cosine at P(relevant) = 0.5 (slope: teacher_scale)
     word_teacher_labels: bool = False  # the headword groups take `teacher_labels` too (False: labels 1/0, as in-domain)
