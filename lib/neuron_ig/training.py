@@ -50,7 +50,8 @@ The rule: meet the stand-in targets on the first three; then take the smallest t
 words/dev and medical/dev (50% relevant, 80% non-relevant, and on medical/dev nDCG@10 at or above BM25's), in
 points. The table gives nDCG@10 and the accuracies relevant / non-relevant. "words too": the headword groups take
 the teacher's labels and are distilled; "distilled": distilled only; "neither": neither. With teacher labels 0,
-the headword groups are distilled unless "neither". The medical/dev column of the rows down to the last recipe was scored later on the cached models.
+the headword groups are distilled unless "neither". The medical/dev column of the rows down to the last recipe was
+scored later on the cached models.
 
 =====================================================  =====  =====  =====  =====  =========  =====  =========
 groups a step (GCIDE, RAG, words), teacher labels      GCIDE  RAG    code   words  words acc  med.   med. acc
@@ -77,10 +78,11 @@ groups a step (GCIDE, RAG, words), teacher labels      GCIDE  RAG    code   word
   but teacher labels 1 did (that one put 37% of the relevant pairs in their class).
 - The default's shortfall is 4.8 points (words/dev 4 on the non-relevant class; medical/dev 0.8 of nDCG@10, 0.416
   against BM25's 0.424), against 10 for 480 steps, 12 for the last recipe (1, 4, 3; 0), 19 to 25 for distillation
-  weight 2, 6 RAG groups and 5 headword groups, and 22 for (2, 4, 2; 0). It ranks medical/dev a little below the last recipe (0.416 against 0.458)
-  while putting more of its relevant pairs in their class (60% against 45%): the rule weighs a point of nDCG@10
-  below BM25's like a point of accuracy below its target, and was kept as declared. With 47 queries, medical/dev's
-  accuracies have a standard error of about 7 points, so the ranking of close recipes is uncertain.
+  weight 2, 6 RAG groups and 5 headword groups, and 22 for (2, 4, 2; 0). It ranks medical/dev a little below the
+  last recipe (0.416 against 0.458) while putting more of its relevant pairs in their class (60% against 45%): the
+  rule weighs a point of nDCG@10 below BM25's like a point of accuracy below its target, and was kept as declared.
+  With 47 queries, medical/dev's accuracies have a standard error of about 7 points, so the ranking of close recipes
+  is uncertain.
 - What moved medical/dev: distilling the headword groups (2, 4, 2; 0: 60% of its relevant pairs in their class
   with, 15% without) and not taking the teacher's labels (0.25 and 0.5: 30% and 28%).
 - The words/dev negatives are made like those of the training headword groups (BM25 definitions that use the word),
