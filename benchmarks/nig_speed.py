@@ -56,7 +56,7 @@ from captum.attr import LayerConductance
 from neuron_ig.baselines import baseline_ids
 from neuron_ig.encoding import encode_pairs
 from neuron_ig.models import load_cross_encoder, random_cross_encoder
-from neuron_ig.nig import _frozen, autocast, length_order, neuron_integrated_gradients
+from neuron_ig.nig import BATCH_ROWS, _frozen, autocast, length_order, neuron_integrated_gradients
 from neuron_ig.selection import jaccard, top_p_percent
 
 WORDS = ("lift drag wing boundary layer flow pressure shock wave supersonic heat transfer laminar turbulent "
@@ -143,7 +143,7 @@ def engine_batches(encoded, steps, batch_rows):
     return [order[start:start + per_batch] for start in range(0, len(encoded), per_batch)]
 
 
-def floor(encoder, encoded, labels, steps, batch_rows=128, precision="fp32", baseline="PAD_QUERY"):
+def floor(encoder, encoded, labels, steps, batch_rows=BATCH_ROWS, precision="fp32", baseline="PAD_QUERY"):
     """(d) one forward pass of the m + 1 points of every pair, batched as (a), and one backward pass to the
     lowest FFN layer's activations (an autograd leaf there), no weight gradient."""
     lowest = next(iter(encoder.ffn_layers().values()))
@@ -293,7 +293,7 @@ def main():
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--passage-words", type=int, default=100)
     parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--batch-rows", type=int, default=128)
+    parser.add_argument("--batch-rows", type=int, default=BATCH_ROWS)
     parser.add_argument("--model", default=None, help="a cross-encoder id or folder (default: random weights, --model-config)")
     parser.add_argument("--model-config", choices=list(SHAPES), default="minilm-l6",
                         help="shape of the random BERT when no --model is given")

@@ -252,6 +252,13 @@ def test_robustness_page_texts():
     assert "Not compared, for lack of correctly classified pairs: seed 1, non-relevant class of `in`." in text
     assert text.endswith("In short, by this threshold the top-p% sets are robust to the change to PAD_ALL baseline; "
                          "not robust to the change to seed 1.")
+    assert "under the seed variant says that a set depends on which pairs were drawn" in text
+
+    # the default build has no seed variant (other_seed=None): the text does not speak of one
+    baseline_only = narrative.stability_text(passed[passed["variant"] != "seed 1"], grid[["PAD_ALL baseline"]],
+                                             table.drop(index="seed 1", level="variant"), P_VALUES, n_variants=1)
+    assert "seed" not in baseline_only
+    assert "A low overlap under the baseline or steps variant says that a set depends on how NIG was computed" in baseline_only
 
     convergence = pd.DataFrame({"median relative change per pair": [0.02, 0.04], "relative change of the class mean": [0.01, 0.03]})
     steps_j = passed[passed["variant"] == "PAD_ALL baseline"]["Jaccard"]

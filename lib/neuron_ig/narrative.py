@@ -446,9 +446,12 @@ def stability_text(passed: pd.DataFrame, grid: pd.DataFrame, table: pd.DataFrame
             + (f"Stable under none: {describe(nowhere)}. " if nowhere else "")
             + "Mean Jaccard by p, over datasets and classes: "
             + "; ".join(f"{variant} " + ", ".join(f"{by_p[variant, p]:.2f}" for p in p_values) for variant in grid.columns)
-            + f" (top {', '.join(f'{p:g}' for p in p_values)}%). A low overlap under the seed variant says that a set "
-            "depends on which pairs were drawn; one under the baseline or steps variant, that it depends on how NIG was "
-            "computed for the same pairs. "
+            + f" (top {', '.join(f'{p:g}' for p in p_values)}%). "
+            + ("A low overlap under the seed variant says that a set depends on which pairs were drawn; one under the "
+               "baseline or steps variant, that it depends on how NIG was computed for the same pairs. "
+               if any(str(v).startswith("seed ") for v in grid.columns) else
+               "A low overlap under the baseline or steps variant says that a set depends on how NIG was computed for "
+               "the same pairs. ")
             + ("Not compared, for lack of correctly classified pairs: "
                + "; ".join(f"{variant}, {name} class of `{dataset}`" for variant, dataset, name in skipped) + ". "
                if skipped else "")

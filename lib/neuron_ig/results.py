@@ -28,7 +28,7 @@ from . import cache, distributed
 from .baselines import Baseline
 from .encoding import encode_pairs
 from .models import CrossEncoder, load_cross_encoder
-from .nig import ATTRIBUTED_SEGMENTS, PRECISIONS, neuron_integrated_gradients
+from .nig import ATTRIBUTED_SEGMENTS, BATCH_ROWS, PRECISIONS, neuron_integrated_gradients
 
 CLASS_NAMES = {1: "relevant", 0: "non-relevant"}
 
@@ -108,7 +108,7 @@ def dataset_nig(
     steps: int = 50,
     rule: str = "left",
     max_length: int = 128,
-    batch_rows: int = 128,
+    batch_rows: int = BATCH_ROWS,
     precision: str = "fp32",
     device: str | None = None,
     progress: bool = True,
@@ -222,7 +222,7 @@ def cached_nig(
     parameters: dict,
     *,
     chunk_pairs: int = 16,
-    batch_rows: int = 128,
+    batch_rows: int = BATCH_ROWS,
     progress: bool = True,
 ) -> DatasetNIG:
     """NIG of ``pairs`` (records with ``query_id, doc_id, query, passage, label``), cached by ``parameters``.
