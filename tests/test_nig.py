@@ -1,5 +1,7 @@
 """NIG engine: agreement with captum's LayerConductance, completeness on a cut, batching, baselines."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -185,6 +187,20 @@ def test_the_speed_benchmark_references_compute_the_same_nig(encoder, encoded):
     ours = neuron_integrated_gradients(encoder, encoded, LABELS, steps=12).total()
     for reference in (benchmark.loop_reference, benchmark.captum_reference):
         torch.testing.assert_close(reference(encoder, encoded, LABELS, 12), ours, rtol=1e-4, atol=1e-4 * float(ours.abs().max()))
+
+
+def test_the_batch_rows_benchmark_runs_and_finds_the_same_nig_at_every_setting():
+    """benchmarks/nig_batch_rows.py, at a toy size: its summary line, and rows that change only float rounding."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "benchmarks" / "nig_batch_rows.py"
+    out = subprocess.run([sys.executable, str(script), "--pairs", "3", "--steps", "4", "--repeats", "1", "--rows", "64", "5"],
+                         capture_output=True, text=True, check=True).stdout.splitlines()
+    assert re.fullmatch(r"nig-batch-rows default=64 64=[\d.]+ 5=[\d.]+ speedup-vs-5=[\d.]+", out[-1]), out[-1]
+    differences = [float(re.search(r"largest difference (\S+)$", line).group(1)) for line in out if line.startswith("batch_rows")]
+    assert len(differences) == 2 and max(differences) < 1e-4  # fp32 rounding of other pass shapes
 
 
 def test_results_do_not_depend_on_the_order_of_the_pairs_nor_on_padding(encoder):

@@ -39,9 +39,9 @@ from .models import PRECISIONS, CrossEncoder, autocast  # noqa: F401 (PRECISIONS
 
 RULES = ("left", "right")
 #: Default path points per forward/backward pass on the CPU (CUDA sizes its passes by free memory): one pair's
-#: path of m = 50 (51 points) a pass, no padding between pairs. Against 128 rows (two such pairs a pass),
-#: 1.26x faster on 2 cores, 12 real pairs of 23 to 128 tokens, 3 interleaved runs (9.7 s against 12.2 s); at
-#: m = 200, 0.95x (chunks of 64 points against 128).
+#: path of m = 50 (51 points) a pass. Against 128 rows (two such pairs a pass) on 2 cores, in one run of
+#: benchmarks/nig_batch_rows.py (16 real pairs, medians of 4 interleaved runs): 1.18x faster on pystdlib pairs of 52
+#: to 128 tokens, 1.01x on gcide pairs of 30 to 65 (the larger passes of long pairs are slowed by memory traffic).
 BATCH_ROWS = 64
 #: Segments attributions are split into (padding is excluded).
 ATTRIBUTED_SEGMENTS = SEGMENTS[:4]

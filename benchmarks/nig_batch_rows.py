@@ -1,0 +1,86 @@
+"""Speed of the NIG engine at several ``batch_rows`` (path points a forward/backward pass) on the CPU, one process.
+
+``neuron_ig.nig.BATCH_ROWS`` is the CPU default: with m = 50, 64 rows hold one pair's path (51 points) a pass,
+128 two pairs' (102 rows, the shorter padded to the longer). On CUDA the engine sizes its passes by free memory
+and this setting does not apply. The pairs vary in length as real ones do (``--dataset`` takes real pairs,
+with a trained ``--model``). Because this machine is noisy, the settings are interleaved for ``--repeats``
+rounds after a warm-up pass each, and each setting's median is reported with its ratio to the default's.
+The attributions of every setting are compared with the default's (largest difference relative to the largest
+value: float rounding only, since rows do not interact). The last line is
+``nig-batch-rows default=<rows> <rows>=<median s> ... speedup-vs-<rows>=<that median / default median> ...``.
+
+    python benchmarks/nig_batch_rows.py                     # random MiniLM-L6 weights, 12 synthetic pairs
+    python benchmarks/nig_batch_rows.py --model neuron-ig/minilm-l6-cross-encoder --dataset neuron-ig/hpo/test
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from neuron_ig.encoding import encode_pairs
+from neuron_ig.models import load_cross_encoder, random_cross_encoder
+from neuron_ig.nig import BATCH_ROWS, neuron_integrated_gradients
+from nig_speed import SHAPES, dataset_pairs, make_pairs
+
+
+def varied_pairs(n: int, seed: int = 0):
+    """``n`` synthetic pairs whose passages run from 15 to 120 words (real collections vary as much)."""
+    queries, passages = [], []
+    for i in range(n):
+        q, p, _ = make_pairs(1, 15 + (105 * i) // max(1, n - 1), seed=seed + i)
+        queries += q
+        passages += p
+    return queries, passages, torch.arange(n) % 2
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[BATCH_ROWS, 128], help="batch_rows to time (the first is the reference)")
+    parser.add_argument("--pairs", type=int, default=12)
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--model", default=None, help="a cross-encoder id or folder (default: random MiniLM-L6 weights)")
+    parser.add_argument("--dataset", default=None, help="an ir_datasets id: real pairs, half relevant (default: synthetic)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    layers, hidden, ffn, heads = SHAPES["minilm-l6"]
+    encoder = (load_cross_encoder(args.model, device="cpu") if args.model else
+               random_cross_encoder(num_layers=layers, hidden_size=hidden, intermediate_size=ffn, num_heads=heads, seed=0))
+    queries, passages, labels = dataset_pairs(args.dataset, args.pairs) if args.dataset else varied_pairs(args.pairs)
+    encoded = encode_pairs(encoder.tokenizer, queries, passages, args.max_length)
+    lengths = encoded.attention_mask.sum(dim=1)
+    print(f"{len(encoded)} pairs of {int(lengths.min())} to {int(lengths.max())} tokens, m = {args.steps}, "
+          f"{torch.get_num_threads()} threads, rows {args.rows} (first: the reference)", flush=True)
+
+    def attribute(rows):
+        result = neuron_integrated_gradients(encoder, encoded, labels, steps=args.steps, batch_rows=rows)
+        return torch.stack([a for a in result.attributions.values()], dim=1)  # [pairs, layers, 4, units]
+
+    reference = {rows: attribute(rows) for rows in args.rows}  # the warm-up pass of each setting
+    largest = float(reference[args.rows[0]].abs().max())
+    times = {rows: [] for rows in args.rows}
+    for round_ in range(args.repeats):
+        for rows in args.rows[round_ % len(args.rows):] + args.rows[:round_ % len(args.rows)]:
+            start = time.perf_counter()
+            attribute(rows)
+            times[rows].append(time.perf_counter() - start)
+    medians = {rows: statistics.median(t) for rows, t in times.items()}
+    base = args.rows[0]
+    for rows in args.rows:
+        difference = float((reference[rows] - reference[base]).abs().max()) / largest
+        print(f"batch_rows {rows:4d}: median {medians[rows]:6.2f} s of {', '.join(f'{t:.2f}' for t in times[rows])}; "
+              f"{medians[rows] / medians[base]:.2f}x the time of {base}; largest difference {difference:.1e}", flush=True)
+    print("nig-batch-rows " + f"default={base} " + " ".join(f"{r}={medians[r]:.2f}" for r in args.rows) + " "
+          + " ".join(f"speedup-vs-{r}={medians[r] / medians[base]:.2f}" for r in args.rows[1:]))
+
+
+if __name__ == "__main__":
+    main()
