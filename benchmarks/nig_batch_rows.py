@@ -9,7 +9,7 @@ The attributions of every setting are compared with the default's (largest diffe
 value: float rounding only, since rows do not interact). The last line is
 ``nig-batch-rows default=<rows> <rows>=<median s> ... speedup-vs-<rows>=<that median / default median> ...``.
 
-    python benchmarks/nig_batch_rows.py                     # random MiniLM-L6 weights, 12 synthetic pairs
+    python benchmarks/nig_batch_rows.py                     # random MiniLM-L6-shaped weights, 12 synthetic pairs
     python benchmarks/nig_batch_rows.py --model neuron-ig/minilm-l6-cross-encoder --dataset neuron-ig/hpo/test
 """
 
@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
 
 from neuron_ig.encoding import encode_pairs
-from neuron_ig.models import load_cross_encoder, random_cross_encoder
 from neuron_ig.nig import BATCH_ROWS, neuron_integrated_gradients
-from nig_speed import SHAPES, dataset_pairs, make_pairs
+from nig_speed import SHAPES, dataset_pairs, load, make_pairs, timed
 
 
 def varied_pairs(n: int, seed: int = 0):
@@ -44,16 +42,18 @@ def main():
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--model", default=None, help="a cross-encoder id or folder (default: random MiniLM-L6 weights)")
+    parser.add_argument("--model", default=None, help="a cross-encoder id or folder (default: random weights, --model-config)")
+    parser.add_argument("--model-config", choices=list(SHAPES), default="minilm-l6",
+                        help="shape of the random BERT when no --model is given")
     parser.add_argument("--dataset", default=None, help="an ir_datasets id: real pairs, half relevant (default: synthetic)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    layers, hidden, ffn, heads = SHAPES["minilm-l6"]
-    encoder = (load_cross_encoder(args.model, device="cpu") if args.model else
-               random_cross_encoder(num_layers=layers, hidden_size=hidden, intermediate_size=ffn, num_heads=heads, seed=0))
+    encoder = load(args)
+    if encoder.device.type != "cpu":
+        raise SystemExit(f"the model is on {encoder.device}: batch_rows applies on the CPU only (CUDA sizes passes by free memory)")
     queries, passages, labels = dataset_pairs(args.dataset, args.pairs) if args.dataset else varied_pairs(args.pairs)
     encoded = encode_pairs(encoder.tokenizer, queries, passages, args.max_length)
     lengths = encoded.attention_mask.sum(dim=1)
@@ -61,17 +61,14 @@ def main():
           f"{torch.get_num_threads()} threads, rows {args.rows} (first: the reference)", flush=True)
 
     def attribute(rows):
-        result = neuron_integrated_gradients(encoder, encoded, labels, steps=args.steps, batch_rows=rows)
-        return torch.stack([a for a in result.attributions.values()], dim=1)  # [pairs, layers, 4, units]
+        return neuron_integrated_gradients(encoder, encoded, labels, steps=args.steps, batch_rows=rows).stacked()
 
     reference = {rows: attribute(rows) for rows in args.rows}  # the warm-up pass of each setting
     largest = float(reference[args.rows[0]].abs().max())
     times = {rows: [] for rows in args.rows}
     for round_ in range(args.repeats):
         for rows in args.rows[round_ % len(args.rows):] + args.rows[:round_ % len(args.rows)]:
-            start = time.perf_counter()
-            attribute(rows)
-            times[rows].append(time.perf_counter() - start)
+            times[rows].append(timed(attribute, rows)[0])
     medians = {rows: statistics.median(t) for rows, t in times.items()}
     base = args.rows[0]
     for rows in args.rows:
