@@ -162,11 +162,11 @@ def test_knobs_at_their_neutral_value_keep_the_cache_key_of_the_model_trained_be
               "rag_negative_pool", "max_length", "lr", "head_lr", "warmup_steps", "distill_weight", "teacher_scale", "seed",
               "threads", "checkpoint_every"}
     neutral = training.TrainingConfig(rag_semantic_negatives=0, dropout=0.1, word_groups_per_step=0, teacher_labels=0.0,
-                                      word_teacher_labels=True, word_distill=True)
+                                      word_teacher_labels=True, word_distill=True, fused_adamw=False)
     assert set(training.recipe_key(neutral)) == before
     changed = [training.recipe_key(dataclasses.replace(neutral, **knob)) for knob in
                ({"rag_semantic_negatives": 1}, {"teacher_labels": 0.5}, {"teacher_threshold": 0.6}, {"dropout": 0.2},
-                {"word_groups_per_step": 1}, {"word_teacher_labels": False}, {"word_distill": False})]
+                {"word_groups_per_step": 1}, {"word_teacher_labels": False}, {"word_distill": False}, {"fused_adamw": True})]
     assert all(set(key) - before for key in changed)
 
 
@@ -246,3 +246,16 @@ def test_the_same_seed_gives_the_same_weights_whatever_the_callers_thread_count(
 def test_headword_groups_on_a_collection_without_headwords_are_refused_with_the_fix(ir_datasets_home, neuron_ig_cache):
     with pytest.raises(ValueError, match="has none: pass word_groups_per_step=0"):
         training.word_groups(dataclasses.replace(TINY, train_dataset="cranfield"))
+
+
+def test_the_training_speed_benchmark_runs_every_setting_on_real_groups(neuron_ig_cache):
+    """benchmarks/training_speed.py at a toy size: its summary line names every setting with a time and a ratio."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "benchmarks" / "training_speed.py"
+    out = subprocess.run([sys.executable, str(script), "--steps", "1"],
+                         capture_output=True, text=True, check=True).stdout.splitlines()
+    assert re.fullmatch(r"training-speed loop-AdamW=[\d.]+s,1\.00x fused-AdamW=[\d.]+s,[\d.]+x", out[-1]), out[-1]

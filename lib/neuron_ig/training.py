@@ -166,6 +166,7 @@ class TrainingConfig:
     teacher_scale: float = 20.0       # cosine -> logit scale of the teacher (temperature 0.05)
     seed: int = 0
     threads: int = 2                  # torch CPU threads while training: float sums depend on it
+    fused_adamw: bool = True          # AdamW in one fused kernel (False: torch's per-tensor loop, as before the knob existed)
     checkpoint_every: int = 50
 
     def __post_init__(self):
@@ -179,7 +180,7 @@ class TrainingConfig:
 
 # knobs added after models were cached, with the value that trains exactly as before they existed
 _NEUTRAL = {"rag_semantic_negatives": 0, "teacher_labels": 0.0, "teacher_threshold": 0.55, "dropout": 0.1, "word_groups_per_step": 0,
-            "word_teacher_labels": True, "word_distill": True}
+            "word_teacher_labels": True, "word_distill": True, "fused_adamw": False}
 
 
 def recipe_key(config: TrainingConfig) -> dict:
@@ -457,6 +458,34 @@ def group_roles(config: TrainingConfig, n_groups: int) -> tuple[torch.Tensor, to
     return general, ~word_group | config.word_distill
 
 
+def make_optimizer(model: torch.nn.Module, config: TrainingConfig) -> torch.optim.AdamW:
+    """AdamW over a two-label cross-encoder: the encoder at ``lr``, the new head (pooler and classifier) at ``head_lr``."""
+    head = [p for n, p in model.named_parameters() if n.startswith(("classifier", "bert.pooler"))]
+    body = [p for n, p in model.named_parameters() if not n.startswith(("classifier", "bert.pooler"))]
+    return torch.optim.AdamW([{"params": body, "lr": config.lr}, {"params": head, "lr": config.head_lr}], weight_decay=0.01,
+                             fused=True if config.fused_adamw else None)
+
+
+def step_logits(model: torch.nn.Module, tokenizer, batch: list[tuple[str, list[str]]], sizes: list[int],
+                max_length: int) -> torch.Tensor:
+    """The ``[pairs, 2]`` logits of one step's groups (``batch``: the sources' groups in turn, ``sizes[i]`` of source
+    ``i``), each source's pairs padded to their own longest."""
+    from .encoding import encode_pairs
+
+    logits, start = [], 0
+    for size in sizes:
+        part, start = batch[start:start + size], start + size
+        if not part:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # long definitions are truncated by design
+            encoded = encode_pairs(tokenizer, [q for q, docs in part for _ in docs], [d for _, docs in part for d in docs],
+                                   max_length)
+        logits.append(model(input_ids=encoded.input_ids, attention_mask=encoded.attention_mask,
+                            token_type_ids=encoded.token_type_ids).logits)
+    return torch.cat(logits)
+
+
 def fine_tune(base: Path, config: TrainingConfig, folder: Path, progress: bool = True) -> Path:
     """Fine-tune ``base`` (an encoder folder) into a two-label cross-encoder saved in ``folder``."""
     threads = torch.get_num_threads()
@@ -471,7 +500,6 @@ def _fine_tune(base: Path, config: TrainingConfig, folder: Path, progress: bool)
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
     from transformers.utils import logging as hf_logging
 
-    from .encoding import encode_pairs
     from .provenance import software_versions
 
     torch.manual_seed(config.seed)
@@ -481,9 +509,7 @@ def _fine_tune(base: Path, config: TrainingConfig, folder: Path, progress: bool)
         base, num_labels=2, hidden_dropout_prob=config.dropout, attention_probs_dropout_prob=config.dropout)
     hf_logging.set_verbosity(verbosity)
     tokenizer = AutoTokenizer.from_pretrained(base)
-    head = [p for n, p in model.named_parameters() if n.startswith(("classifier", "bert.pooler"))]
-    body = [p for n, p in model.named_parameters() if not n.startswith(("classifier", "bert.pooler"))]
-    optimizer = torch.optim.AdamW([{"params": body, "lr": config.lr}, {"params": head, "lr": config.head_lr}], weight_decay=0.01)
+    optimizer = make_optimizer(model, config)
     schedule = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, config.steps)
 
     checkpoint = folder.with_name(folder.name + ".checkpoint.pt")
@@ -509,18 +535,8 @@ def _fine_tune(base: Path, config: TrainingConfig, folder: Path, progress: bool)
     started = time.time()
     bar = tqdm(range(start, config.steps), initial=start, total=config.steps, desc="fine-tuning the embedded cross-encoder", disable=not progress)
     for step in bar:
-        batch, logits, start_of_part = groups[step * per_step:(step + 1) * per_step], [], 0
-        for _, size in sources:  # each source's groups padded to their own longest pair
-            part, start_of_part = batch[start_of_part:start_of_part + size], start_of_part + size
-            if not part:
-                continue
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # long definitions are truncated by design
-                encoded = encode_pairs(tokenizer, [q for q, docs in part for _ in docs], [d for _, docs in part for d in docs],
-                                       config.max_length)
-            logits.append(model(input_ids=encoded.input_ids, attention_mask=encoded.attention_mask,
-                                token_type_ids=encoded.token_type_ids).logits)
-        logits = torch.cat(logits)
+        logits = step_logits(model, tokenizer, groups[step * per_step:(step + 1) * per_step], [size for _, size in sources],
+                             config.max_length)
         in_step = slice(step * per_step, (step + 1) * per_step)
         loss, parts = group_loss(logits, config.negatives, None if teacher is None else teacher[in_step], config,
                                  None if targets is None else targets[in_step], distilled[in_step])

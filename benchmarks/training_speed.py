@@ -1,0 +1,102 @@
+"""Seconds per fine-tuning step of the embedded cross-encoder, with either AdamW of torch, one process.
+
+Each setting trains its own copy of the packaged encoder on the same real groups of the default recipe's sources
+(GCIDE train queries, TREC RAG 2024 train queries with their own passages, GCIDE headwords with definitions:
+lengths as in training; the teacher, which only sets the loss's targets, is left out). After a warm-up step each,
+the settings take turns on every one of ``--steps`` batches, because this machine is noisy; each setting's median
+step time is reported with its speedup, the median over steps of the first setting's time / its own. The last line
+is ``training-speed <setting>=<median>s,<speedup>x ...``.
+
+    python benchmarks/training_speed.py            # torch's per-tensor AdamW (first) against the fused one
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import random
+import statistics
+import time
+import warnings
+
+import torch
+
+from neuron_ig import training
+from neuron_ig.models import packaged_minilm_path
+
+SETTINGS = {"loop AdamW": dict(fused_adamw=False), "fused AdamW (default)": dict(fused_adamw=True)}
+
+
+def step_groups(config: training.TrainingConfig, steps: int) -> list[tuple[str, list[str]]]:
+    """``steps`` steps' groups of the three sources in the training order, RAG groups from each query's own passages."""
+    from neuron_ig.trec_rag import rag_queries
+
+    short = dataclasses.replace(config, steps=steps)
+    rag = [q for q in rag_queries("train") if len(q.passages) > config.negatives]
+    random.Random(0).shuffle(rag)
+    rag = [(q.query, q.passages[:1 + config.negatives]) for q in rag[:steps * config.rag_groups_per_step]]
+    sources = [(training.training_groups(short), config.groups_per_step), (rag, config.rag_groups_per_step),
+               (training.word_groups(short), config.word_groups_per_step)]
+    return [g for step in range(steps) for source, size in sources for g in source[step * size:(step + 1) * size]]
+
+
+class Trainer:
+    """One setting's model, optimizer and step (forward, loss, backward, clipping, optimizer step), as ``_fine_tune``."""
+
+    def __init__(self, config: training.TrainingConfig):
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        torch.manual_seed(config.seed)
+        hf_logging.set_verbosity_error()
+        self.model = AutoModelForSequenceClassification.from_pretrained(packaged_minilm_path(), num_labels=2,
+                                                                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+        self.tokenizer = AutoTokenizer.from_pretrained(packaged_minilm_path())
+        self.optimizer = training.make_optimizer(self.model, config)
+        self.config = config
+        self.sizes = [config.groups_per_step, config.rag_groups_per_step, config.word_groups_per_step]
+        self.model.train()
+
+    def step(self, batch) -> float:
+        started = time.perf_counter()
+        logits = training.step_logits(self.model, self.tokenizer, batch, self.sizes, self.config.max_length)
+        loss, _ = training.group_loss(logits, self.config.negatives)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.optimizer.step()
+        self.optimizer.zero_grad()
+        return time.perf_counter() - started
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=24, help="timed steps per setting")
+    parser.add_argument("--threads", type=int, default=training.TrainingConfig().threads)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    warnings.simplefilter("ignore")
+
+    config = training.TrainingConfig()
+    per_step = config.groups_per_step + config.rag_groups_per_step + config.word_groups_per_step
+    groups = step_groups(config, 1 + args.steps)
+    batches = [groups[s * per_step:(s + 1) * per_step] for s in range(len(groups) // per_step)]
+    trainers = {name: Trainer(dataclasses.replace(config, **knobs)) for name, knobs in SETTINGS.items()}
+    for trainer in trainers.values():
+        trainer.step(batches[0])  # warm-up
+    times = {name: [] for name in trainers}
+    for batch in batches[1:]:  # every setting steps on the same batch in turn: slow spells of the machine hit all alike
+        for name, trainer in trainers.items():
+            times[name].append(trainer.step(batch))
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    first = next(iter(times))
+    speedups = {name: statistics.median(a / b for a, b in zip(times[first], t)) for name, t in times.items()}
+    print(f"{config.threads} threads, {per_step} groups of {1 + config.negatives} pairs a step, {len(batches) - 1} timed steps "
+          f"per setting; speedup: the median over steps of the first setting's time / this one's")
+    for name, median in medians.items():
+        print(f"  {name:22s} {median:.3f} s/step  {speedups[name]:.2f}x")
+    slug = {name: name.split(" (")[0].replace(" ", "-") for name in medians}
+    print("training-speed " + " ".join(f"{slug[name]}={median:.3f}s,{speedups[name]:.2f}x" for name, median in medians.items()))
+
+
+if __name__ == "__main__":
+    main()
