@@ -242,6 +242,15 @@ def test_the_same_seed_gives_the_same_weights_whatever_the_callers_thread_count(
     assert saved["hidden_dropout_prob"] == saved["attention_probs_dropout_prob"] == 0.1
     assert not torch.equal(load_file(folder / "model.safetensors")[name], weights[0][name])
 
+    # the fused AdamW (the default) makes the per-tensor loop's update, up to float rounding
+    assert config.fused_adamw
+    folder = training.fine_tune(packaged_minilm_path(), dataclasses.replace(config, fused_adamw=False), tmp_path / "loop",
+                                progress=False)
+    looped = load_file(folder / "model.safetensors")
+    for key, fused in weights[0].items():
+        start = initial.get(key.removeprefix("bert."), torch.zeros_like(fused))  # the new head is not in the base: from 0
+        assert (fused - looped[key]).abs().max() <= 1e-3 * (looped[key] - start).abs().max(), key
+
 
 def test_headword_groups_on_a_collection_without_headwords_are_refused_with_the_fix(ir_datasets_home, neuron_ig_cache):
     with pytest.raises(ValueError, match="has none: pass word_groups_per_step=0"):

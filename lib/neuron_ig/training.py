@@ -137,8 +137,9 @@ lists with seeded generators, and ``threads`` CPU threads whatever the caller's 
 sums depend on how they are split). ``fused_adamw`` (the default) takes torch's fused AdamW, one kernel for all
 the weights instead of a loop of small operations over each tensor: the same update in other float rounding, and
 1.08x faster steps on 2 CPU cores (``benchmarks/training_speed.py``, both optimizers in turn on the same 30 real
-batches); ``False`` trains bit for bit as before the knob existed. It is checkpointed every ``checkpoint_every`` steps (an interrupted run resumes), and
-its per-step log is saved beside the model as ``training_log.json``.
+batches); ``False`` trains bit for bit as before the knob existed. Training is checkpointed every
+``checkpoint_every`` steps (an interrupted run resumes), and its per-step log is saved beside the model as
+``training_log.json``.
 """
 
 from __future__ import annotations
