@@ -44,22 +44,13 @@ class Trainer:
     """One setting's model, optimizer and step (forward, loss, backward, clipping, optimizer step), as ``_fine_tune``."""
 
     def __init__(self, config: training.TrainingConfig):
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-        from transformers.utils import logging as hf_logging
-
-        torch.manual_seed(config.seed)
-        hf_logging.set_verbosity_error()
-        self.model = AutoModelForSequenceClassification.from_pretrained(packaged_minilm_path(), num_labels=2,
-                                                                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-        self.tokenizer = AutoTokenizer.from_pretrained(packaged_minilm_path())
+        self.model, self.tokenizer = training.untrained_cross_encoder(packaged_minilm_path(), config)
         self.optimizer = training.make_optimizer(self.model, config)
         self.config = config
-        self.sizes = [config.groups_per_step, config.rag_groups_per_step, config.word_groups_per_step]
-        self.model.train()
 
-    def step(self, batch) -> float:
+    def step(self, batch, sizes: list[int]) -> float:
         started = time.perf_counter()
-        logits = training.step_logits(self.model, self.tokenizer, batch, self.sizes, self.config.max_length)
+        logits = training.step_logits(self.model, self.tokenizer, batch, sizes, self.config.max_length)
         loss, _ = training.group_loss(logits, self.config.negatives)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
@@ -77,16 +68,17 @@ def main():
     warnings.simplefilter("ignore")
 
     config = training.TrainingConfig()
-    per_step = config.groups_per_step + config.rag_groups_per_step + config.word_groups_per_step
+    sizes = [config.groups_per_step, config.rag_groups_per_step, config.word_groups_per_step]
+    per_step = sum(sizes)
     groups = step_groups(config, 1 + args.steps)
     batches = [groups[s * per_step:(s + 1) * per_step] for s in range(len(groups) // per_step)]
     trainers = {name: Trainer(dataclasses.replace(config, **knobs)) for name, knobs in SETTINGS.items()}
     for trainer in trainers.values():
-        trainer.step(batches[0])  # warm-up
+        trainer.step(batches[0], sizes)  # warm-up
     times = {name: [] for name in trainers}
     for batch in batches[1:]:  # every setting steps on the same batch in turn: slow spells of the machine hit all alike
         for name, trainer in trainers.items():
-            times[name].append(trainer.step(batch))
+            times[name].append(trainer.step(batch, sizes))
     medians = {name: statistics.median(t) for name, t in times.items()}
     first = next(iter(times))
     speedups = {name: statistics.median(a / b for a, b in zip(times[first], t)) for name, t in times.items()}

@@ -519,11 +519,11 @@ def fine_tune(base: Path, config: TrainingConfig, folder: Path, progress: bool =
         torch.set_num_threads(threads)
 
 
-def _fine_tune(base: Path, config: TrainingConfig, folder: Path, progress: bool) -> Path:
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
+def untrained_cross_encoder(base: Path, config: TrainingConfig):
+    """``(model, tokenizer)``: the encoder of ``base`` with a new two-label head (seeded by ``config.seed``) and the
+    recipe's dropout, in training mode."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
-
-    from .provenance import software_versions
 
     torch.manual_seed(config.seed)
     verbosity = hf_logging.get_verbosity()
@@ -531,7 +531,15 @@ def _fine_tune(base: Path, config: TrainingConfig, folder: Path, progress: bool)
     model = AutoModelForSequenceClassification.from_pretrained(
         base, num_labels=2, hidden_dropout_prob=config.dropout, attention_probs_dropout_prob=config.dropout)
     hf_logging.set_verbosity(verbosity)
-    tokenizer = AutoTokenizer.from_pretrained(base)
+    return model.train(), AutoTokenizer.from_pretrained(base)
+
+
+def _fine_tune(base: Path, config: TrainingConfig, folder: Path, progress: bool) -> Path:
+    from transformers import get_linear_schedule_with_warmup
+
+    from .provenance import software_versions
+
+    model, tokenizer = untrained_cross_encoder(base, config)
     optimizer = make_optimizer(model, config)
     schedule = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, config.steps)
 
@@ -549,17 +557,16 @@ def _fine_tune(base: Path, config: TrainingConfig, folder: Path, progress: bool)
     sources = [(training_groups(config), config.groups_per_step),
                (rag_groups(config, embeddings=embeddings) if config.rag_groups_per_step else [], config.rag_groups_per_step),
                (word_groups(config) if config.word_groups_per_step else [], config.word_groups_per_step)]
-    per_step = sum(size for _, size in sources)
+    sizes = [size for _, size in sources]
+    per_step = sum(sizes)
     groups = [g for step in range(config.steps) for source, size in sources for g in source[step * size:(step + 1) * size]]
     teacher = teacher_scores(groups, embeddings) if config.distill_weight or config.teacher_labels else None
     general_group, distilled = group_roles(config, len(groups))
     targets = pointwise_targets(teacher, general_group, config) if config.teacher_labels else None
-    model.train()
     started = time.time()
     bar = tqdm(range(start, config.steps), initial=start, total=config.steps, desc="fine-tuning the embedded cross-encoder", disable=not progress)
     for step in bar:
-        logits = step_logits(model, tokenizer, groups[step * per_step:(step + 1) * per_step], [size for _, size in sources],
-                             config.max_length)
+        logits = step_logits(model, tokenizer, groups[step * per_step:(step + 1) * per_step], sizes, config.max_length)
         in_step = slice(step * per_step, (step + 1) * per_step)
         loss, parts = group_loss(logits, config.negatives, None if teacher is None else teacher[in_step], config,
                                  None if targets is None else targets[in_step], distilled[in_step])
