@@ -75,6 +75,11 @@ groups a step (GCIDE, RAG, words), teacher labels      GCIDE  RAG    code   word
 1, 4, 4; 0, fused AdamW (default)                      0.437  0.615  0.405  0.901  64 / 78%   0.430  51 / 94%
 1, 4, 4; 0, fused AdamW, headwords in 2 passes         0.448  0.608  0.398  0.905  72 / 75%   0.407  60 / 96%
 the same, seed 1                                       0.440  0.603  0.391  0.890  72 / 68%   0.399  45 / 96%
+1, 4, 4; 0, fused AdamW (default), seed 1              0.440  0.603  0.389  0.890  72 / 68%   0.399  45 / 96%
+the same, seed 2                                       0.431  0.594  0.410  0.917  66 / 70%   0.453  36 / 98%
+the same, seed 3                                       0.432  0.588  0.399  0.891  71 / 69%   0.450  45 / 98%
+1, 4, 4; 0, fused AdamW, token embeddings frozen       0.422  0.608  0.396  0.914  68 / 73%   0.417  57 / 94%
+the same, seed 1                                       0.430  0.591  0.397  0.895  70 / 71%   0.365  43 / 98%
 =====================================================  =====  =====  =====  =====  =========  =====  =========
 
 - Every recipe met the targets on GCIDE dev (at least 93 / 92%) and TREC RAG dev (at least 74 / 85%); on code all
@@ -90,18 +95,30 @@ the same, seed 1                                       0.440  0.603  0.391  0.89
   with, 15% without) and not taking the teacher's labels (0.25 and 0.5: 30% and 28%).
 - The words/dev negatives are made like those of the training headword groups (BM25 definitions that use the word),
   so that proxy may favour those groups more than other short queries would.
-- Every row is one seed (0). The last three rows, trained after the choice, show what that hides. Rounding alone
-  (fused AdamW, with or without the headword pairs of a step split by length into 2 forward passes, a change not
-  kept as it saved nothing measurable) moved the default's row by at most 0.014 of nDCG@10 and 9 points of accuracy
-  (its shortfall to 2 points: medical/dev now at or above BM25's, 0.430 against 0.424); a second seed (the last two
-  rows) moved code search's relevant pairs from 60% to 40% in their class, medical/dev's from 60% to 45% and
-  words/dev's non-relevant from 75% to 68%. So differences between rows of 0.01 in nDCG@10 or 10 to 20 points in an
-  out-of-domain accuracy are within what the seed alone changes, and the default's margin on the code target (50%)
-  is that of seed 0, not of the recipe. The seed was not changed for it: seed 0 was the default before any row.
+- Every row is one seed (0) unless it names another. The rows from the fused AdamW on were trained after the choice.
+  Rounding alone (fused AdamW, with or without the headword pairs of a step split by length into 2 forward passes, a
+  change not kept as it saved nothing measurable) moved the default's row by at most 0.014 of nDCG@10 and 9 points of
+  accuracy (its shortfall to 2 points: medical/dev now at or above BM25's, 0.430 against 0.424); a second seed (the
+  rows "headwords in 2 passes" and its "seed 1") moved code search's relevant pairs from 60% to 40% in their class,
+  medical/dev's from 60% to 45% and words/dev's non-relevant from 75% to 68%. So differences between rows of 0.01 in
+  nDCG@10 or 10 to 20 points in an out-of-domain accuracy are within what the seed alone changes, and the default's
+  margin on the code target (50%) is that of seed 0, not of the recipe. The seed was not changed for it: seed 0 was
+  the default before any row.
+- Seeds 1 to 3 of the default recipe (the rows "seed 1" to "seed 3" under the default, trained after the choice,
+  with the rule declared first: another seed would replace seed 0 only with a smaller shortfall): shortfalls of
+  19.8, 23.8 and 16.3 points against seed 0's 2.0, and seeds 1 and 3 miss the code target (40% and 49% of the
+  relevant pairs in their class). So seed 0 is also the best of the four by the rule, and stays. Over the four
+  seeds, medical/dev's nDCG@10 spans 0.399 to 0.453 (BM25 0.424), its relevant pairs in their class 36 to 51%,
+  code search's 40 to 58%, words/dev's non-relevant pairs 68 to 78%.
 - Averaging the trained encoder's weights with the base's (WiSE-FT, Wortsman et al. 2022, which keeps more of the
   pre-trained model's robustness; 0.8 and 0.6 of the trained one, the head as trained) did not help: medical/dev
   0.416 and 0.420 against 0.416, code search's relevant pairs 52% and 41% in their class against 63%, words/dev's
   non-relevant 73% and 64% against 76% (per-tensor AdamW default). Not kept.
+- Freezing the token embeddings (11.7M of the 22.7M weights: words met in training then cannot drift away from words
+  never met, one way fine-tuning loses the pre-trained model's robustness) did not help: shortfalls of 7.7 and 22.3
+  points with seeds 0 and 1 against 2.0 and 19.8 for the default; medical/dev 0.417 and 0.365 against 0.430 and 0.399
+  (with each query's relevant document added to its candidates, 0.684 and 0.600 against 0.676 and 0.663; the teacher
+  0.870). It makes a step only 1.03x faster. Not kept.
 
 The out-of-domain test collections were looked at only after each choice, in a fresh-clone build, and no choice was
 undone for them. On `neuron-ig/hpo/test` (BM25 0.436) the earlier defaults gave nDCG@10 0.313 (4, 4, 0; 0), 0.375
@@ -113,7 +130,14 @@ AdamW: it met both accuracy targets there (non-relevant by 1 point, interval 75.
 88%). With the fused AdamW (the same recipe in other rounding; adopted for speed before its build was looked at) it
 gives 0.393 with 55.0% (interval 48.1 to 61.7%; non-relevant 82.5%, 76.6 to 87.1%): both accuracy targets met again
 and nDCG@10 missed by 0.043 (interval -0.111 to +0.026); GCIDE test 0.527 (98.5 / 97%), the code collection 0.461
-(59 / 89.5%).
+(59 / 89.5%). Seeds 1, 2 and 3, scored on the test collections only after the rule had kept seed 0 (a measure of
+what the seed does there, not a choice), rank every collection below seed 0: HPO 0.368, 0.385 and 0.354 (seed 3's
+interval wholly below BM25's: -0.156 to -0.008; relevant pairs in their class 46, 60 and 48.5%), the code collection
+0.416, 0.447 and 0.437 (relevant 37, 51.5 and 47%), GCIDE test 0.504, 0.495 and 0.481. The dev rule thus picked the
+seed that the test collections rank first, and the shortfall on HPO's nDCG@10 is the recipe's, not seed 0's bad
+luck: every seed ranks HPO below BM25 (by 0.043 to 0.082), while medical/dev, the proxy built like it, has three of
+the four at or above its BM25. HPO's BM25 is the stronger baseline there (0.436 against the teacher's 0.481, where
+medical/dev's is 0.424 against 0.522), so that proxy asks less of the model than HPO does.
 
 ``dropout`` is the probability of every dropout of the encoder and head while training. The default trains without
 (the base encoder's own is 0.1): drawing the masks is a third of a training step's time on a CPU, and on the dev
