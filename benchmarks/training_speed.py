@@ -27,17 +27,16 @@ from neuron_ig.models import packaged_minilm_path
 SETTINGS = {"loop AdamW": dict(fused_adamw=False), "fused AdamW (default)": dict(fused_adamw=True)}
 
 
-def step_groups(config: training.TrainingConfig, steps: int) -> list[tuple[str, list[str]]]:
-    """``steps`` steps' groups of the three sources in the training order, RAG groups from each query's own passages."""
+def step_groups(config: training.TrainingConfig, steps: int) -> tuple[list[tuple[str, list[str]]], list[int]]:
+    """``steps`` steps' groups of the sources in the training order, RAG groups from each query's own passages, and
+    how many of each source a step takes (:func:`neuron_ig.training.training_batches`)."""
     from neuron_ig.trec_rag import rag_queries
 
     short = dataclasses.replace(config, steps=steps)
     rag = [q for q in rag_queries("train") if len(q.passages) > config.negatives]
     random.Random(0).shuffle(rag)
     rag = [(q.query, q.passages[:1 + config.negatives]) for q in rag[:steps * config.rag_groups_per_step]]
-    sources = [(training.training_groups(short), config.groups_per_step), (rag, config.rag_groups_per_step),
-               (training.word_groups(short), config.word_groups_per_step)]
-    return [g for step in range(steps) for source, size in sources for g in source[step * size:(step + 1) * size]]
+    return training.training_batches(short, rag)
 
 
 class Trainer:
@@ -68,9 +67,8 @@ def main():
     warnings.simplefilter("ignore")
 
     config = training.TrainingConfig()
-    sizes = [config.groups_per_step, config.rag_groups_per_step, config.word_groups_per_step]
+    groups, sizes = step_groups(config, 1 + args.steps)
     per_step = sum(sizes)
-    groups = step_groups(config, 1 + args.steps)
     batches = [groups[s * per_step:(s + 1) * per_step] for s in range(len(groups) // per_step)]
     trainers = {name: Trainer(dataclasses.replace(config, **knobs)) for name, knobs in SETTINGS.items()}
     for trainer in trainers.values():
