@@ -1,4 +1,4 @@
-"""Seconds per fine-tuning step of the embedded cross-encoder, with either AdamW of torch, one process.
+"""Seconds per fine-tuning step of the embedded cross-encoder, with either AdamW of torch and with the weight average, one process.
 
 Each setting trains its own copy of the packaged encoder on the same real groups of the default recipe's sources
 (GCIDE train queries, TREC RAG 2024 train queries with their own passages, GCIDE headwords with definitions:
@@ -7,7 +7,7 @@ the settings take turns on every one of ``--steps`` batches, because this machin
 step time is reported with its speedup, the median over steps of the first setting's time / its own. The last line
 is ``training-speed <setting>=<median>s,<speedup>x ...``.
 
-    python benchmarks/training_speed.py            # torch's per-tensor AdamW (first) against the fused one
+    python benchmarks/training_speed.py   # torch's per-tensor AdamW (first), the fused one, the fused one + weight average
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ import torch
 from neuron_ig import training
 from neuron_ig.models import packaged_minilm_path
 
-SETTINGS = {"loop AdamW": dict(fused_adamw=False), "fused AdamW (default)": dict(fused_adamw=True)}
+SETTINGS = {"loop AdamW": dict(fused_adamw=False, weight_average=0.0), "fused AdamW": dict(fused_adamw=True, weight_average=0.0),
+            "fused averaged (default)": dict(fused_adamw=True, weight_average=0.75)}  # averaged at every timed step
 
 
 def step_groups(config: training.TrainingConfig, steps: int) -> tuple[list[tuple[str, list[str]]], list[int]]:
@@ -40,11 +41,13 @@ def step_groups(config: training.TrainingConfig, steps: int) -> tuple[list[tuple
 
 
 class Trainer:
-    """One setting's model, optimizer and step (forward, loss, backward, clipping, optimizer step), as ``_fine_tune``."""
+    """One setting's model, optimizer and step (forward, loss, backward, clipping, optimizer step, the running weight
+    average if the setting keeps one), as ``_fine_tune``."""
 
     def __init__(self, config: training.TrainingConfig):
         self.model, self.tokenizer = training.untrained_cross_encoder(packaged_minilm_path(), config)
         self.optimizer = training.make_optimizer(self.model, config)
+        self.averaged = torch.optim.swa_utils.AveragedModel(self.model) if config.weight_average else None
         self.config = config
 
     def step(self, batch, sizes: list[int]) -> float:
@@ -55,6 +58,8 @@ class Trainer:
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
         self.optimizer.step()
         self.optimizer.zero_grad()
+        if self.averaged is not None:
+            self.averaged.update_parameters(self.model)
         return time.perf_counter() - started
 
 

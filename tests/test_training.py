@@ -162,11 +162,12 @@ def test_knobs_at_their_neutral_value_keep_the_cache_key_of_the_model_trained_be
               "rag_negative_pool", "max_length", "lr", "head_lr", "warmup_steps", "distill_weight", "teacher_scale", "seed",
               "threads", "checkpoint_every"}
     neutral = training.TrainingConfig(rag_semantic_negatives=0, dropout=0.1, word_groups_per_step=0, teacher_labels=0.0,
-                                      word_teacher_labels=True, word_distill=True, fused_adamw=False)
+                                      word_teacher_labels=True, word_distill=True, fused_adamw=False, weight_average=0.0)
     assert set(training.recipe_key(neutral)) == before
     changed = [training.recipe_key(dataclasses.replace(neutral, **knob)) for knob in
                ({"rag_semantic_negatives": 1}, {"teacher_labels": 0.5}, {"teacher_threshold": 0.6}, {"dropout": 0.2},
-                {"word_groups_per_step": 1}, {"word_teacher_labels": False}, {"word_distill": False}, {"fused_adamw": True})]
+                {"word_groups_per_step": 1}, {"word_teacher_labels": False}, {"word_distill": False}, {"fused_adamw": True},
+                {"weight_average": 0.5})]
     assert all(set(key) - before for key in changed)
 
 
@@ -177,6 +178,8 @@ def test_bad_recipe_knobs_are_refused_with_the_range_to_use():
         training.TrainingConfig(teacher_labels=2)
     with pytest.raises(ValueError, match="dropout=1.0: use a probability"):
         training.TrainingConfig(dropout=1.0)
+    with pytest.raises(ValueError, match="weight_average=1.5: use the share of the last steps"):
+        training.TrainingConfig(weight_average=1.5)
 
 
 def test_an_interrupted_fine_tuning_resumes_and_saves_a_loadable_cross_encoder(neuron_ig_cache, tmp_path, monkeypatch):
@@ -204,6 +207,42 @@ def test_an_interrupted_fine_tuning_resumes_and_saves_a_loadable_cross_encoder(n
     assert encoder.num_labels == 2 and len(encoder.ffn_layers()) == 6
     scores = encoder.score(["what does \"bank\" mean in: the river overflowed its banks"], ["bank (n.) The margin of a watercourse"])
     assert 0 < float(scores[0]) < 1
+
+    # the checkpoint carries the weight average too: the resumed run saves the uninterrupted run's weights
+    from safetensors.torch import load_file
+    assert 0 < TINY.weight_average < 1 and TINY.checkpoint_every < TINY.steps
+    uninterrupted = training.fine_tune(packaged_minilm_path(), TINY, tmp_path / "uninterrupted", progress=False)
+    resumed, whole = load_file(folder / "model.safetensors"), load_file(uninterrupted / "model.safetensors")
+    assert resumed.keys() == whole.keys() and all(torch.equal(resumed[name], whole[name]) for name in whole)
+
+
+def test_the_model_is_the_average_of_the_weights_after_each_of_the_last_steps(neuron_ig_cache, tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+
+    after_step = []  # every parameter after each optimizer step, of both runs in turn
+    make_optimizer = training.make_optimizer
+
+    def recording(model, config):
+        optimizer = make_optimizer(model, config)
+        optimizer.register_step_post_hook(
+            lambda *_: after_step.append({name: p.detach().clone() for name, p in model.named_parameters()}))
+        return optimizer
+
+    monkeypatch.setattr(training, "make_optimizer", recording)
+    assert TINY.steps == 4 and TINY.weight_average == 0.75  # the last 3 steps are averaged
+    averaged = load_file(training.fine_tune(packaged_minilm_path(), TINY, tmp_path / "averaged", progress=False)
+                         / "model.safetensors")
+    last = load_file(training.fine_tune(packaged_minilm_path(), dataclasses.replace(TINY, weight_average=0.0),
+                                        tmp_path / "last", progress=False) / "model.safetensors")
+    assert len(after_step) == 2 * TINY.steps
+    run, run_without = after_step[:TINY.steps], after_step[TINY.steps:]
+    for name in run[0]:
+        assert torch.equal(run[-1][name], run_without[-1][name]), "averaging does not change the training itself"
+        assert torch.equal(last[name], run_without[-1][name])
+        expected = torch.stack([weights[name] for weights in run[1:]]).mean(0)
+        torch.testing.assert_close(averaged[name], expected, rtol=1e-5, atol=1e-6)
+    name = next(n for n in run[0] if n.endswith("layer.0.intermediate.dense.weight"))
+    assert not torch.allclose(averaged[name], last[name], rtol=0, atol=1e-6), "the average is not the last step's weights"
 
 
 def test_the_embedded_id_names_the_cached_model_and_typos_are_refused():
@@ -267,4 +306,4 @@ def test_the_training_speed_benchmark_runs_every_setting_on_real_groups(neuron_i
     script = Path(__file__).parents[1] / "benchmarks" / "training_speed.py"
     out = subprocess.run([sys.executable, str(script), "--steps", "1"],
                          capture_output=True, text=True, check=True).stdout.splitlines()
-    assert re.fullmatch(r"training-speed loop-AdamW=[\d.]+s,1\.00x fused-AdamW=[\d.]+s,[\d.]+x", out[-1]), out[-1]
+    assert re.fullmatch(r"training-speed loop-AdamW=[\d.]+s,1\.00x fused-AdamW=[\d.]+s,[\d.]+x fused-averaged=[\d.]+s,[\d.]+x", out[-1]), out[-1]
