@@ -162,19 +162,18 @@ the same, seed 1                                       0.434  0.600  0.387  0.88
   words/dev (0.856, 55% of its non-relevant pairs in their class): shortfall 25.0.
 - Averaging the weights after each of the last steps of one run (stochastic weight averaging, Izmailov et al. 2018;
   averaging of this kind made models generalise better to unseen domains in Cha et al. 2021, SWAD), the one weight
-  average that costs no training (0.1 s an update, 25 s of a training here): the rule, declared first, was that of
-  the synonym groups,
-  the smallest mean shortfall winning if several met it. Of the last 240, 160 and 80 of the 320 steps, only the
-  last 240 met it: mean shortfall 10.5 over seeds 0 and 1 (3.1 and 18.0) against the recipe without it (10.9: 2.0
-  and 19.8), its seed 0 meeting the first three proxies' targets; the last 160 and 80 gave 13.0 and 15.5. So the
+  average that costs no training (0.1 s an update, 25 s of a training here): the rule, declared first, was that of the
+  synonym groups, the smallest mean shortfall winning if several met it. Of the last 240, 160 and 80 of the 320 steps,
+  only the last 240 met it: mean shortfall 10.5 over seeds 0 and 1 (3.1 and 18.0) against the recipe without it (10.9:
+  2.0 and 19.8), its seed 0 meeting the first three proxies' targets; the last 160 and 80 gave 13.0 and 15.5. So the
   default averages the last 240 steps (``weight_average`` 0.75), for the rule and the low cost, not for a measured
   gain: the margin is far within the seed's spread. Seed 0 moves little (medical/dev 0.434 against 0.430, 0.685
-  against 0.676 with each query's relevant document added; words/dev's relevant pairs 57% in their class against
-  64%); seed 1 ranks medical/dev at BM25's (0.426 against 0.399; 0.706 against 0.663) and puts more of code
-  search's relevant pairs in their class (58% against 40%), but fewer of words/dev's non-relevant ones (62% against
-  68%). It does not rank lay names like the average of seeds (0.685 and 0.706 against 0.758 for four seeds): the
-  models along one run are too alike. "The default" in the rows and notes above this one is the recipe without
-  the average, the model of its last step.
+  against 0.676 with each query's relevant document added; words/dev's relevant pairs 57% in their class against 64%);
+  seed 1 ranks medical/dev at BM25's (0.426 against 0.399; 0.706 against 0.663) and puts more of code search's
+  relevant pairs in their class (58% against 40%), but fewer of words/dev's non-relevant ones (62% against 68%). It
+  does not rank lay names like the average of seeds (0.685 and 0.706 against 0.758 for four seeds): the models along
+  one run are too alike. "The default" in the rows and notes above this one is the recipe without the average, the
+  model of its last step.
 
 The out-of-domain test collections were looked at only after each choice, in a fresh-clone build, and no choice was
 undone for them. On `neuron-ig/hpo/test` (BM25 0.436) the earlier defaults gave nDCG@10 0.313 (4, 4, 0; 0), 0.375 (2,
@@ -227,8 +226,8 @@ the weights instead of a loop of small operations over each tensor: the same upd
 1.08x faster steps on 2 CPU cores (``benchmarks/training_speed.py``, both optimizers in turn on the same 30 real
 batches); ``False`` trains bit for bit as before the knob existed. ``weight_average`` (0.75 by default; 0: the last
 step's weights) is the share of the last steps whose weights (after each step's update) are averaged uniformly into
-the model (:class:`torch.optim.swa_utils.AveragedModel`): the training itself is the same. Training is checkpointed every
-``checkpoint_every`` steps (an interrupted run resumes), and its per-step log is saved beside the model as
+the model (:class:`torch.optim.swa_utils.AveragedModel`): the training itself is the same. Training is checkpointed
+every ``checkpoint_every`` steps (an interrupted run resumes), and its per-step log is saved beside the model as
 ``training_log.json``.
 """
 
