@@ -4,12 +4,13 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PARAMS ?= params/default.yml
+CONSTRAINTS ?= constraints.txt
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-# TREC RAG 2024 queries with MS MARCO v2.1 passages, read from this wheel (never installed) by neuron_ig.trec_rag
+# TREC RAG 2024 queries with MS MARCO v2.1 passages, read from this wheel (never installed) by neuron_ig.ir.trec_rag
 RAG_WHEEL := $(VENV)/share/neuron-ig/ir_axioms-1.2.5-py3-none-any.whl
 
-.PHONY: all venv book test lab benchmark browser clean
+.PHONY: all venv book test test-fast lab benchmark browser clean
 
 all: book
 
@@ -17,9 +18,9 @@ all: book
 ## changes), and download the ir-axioms wheel whose MS MARCO text trains the embedded cross-encoder
 venv: $(STAMP) $(RAG_WHEEL)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -e '.[book,test,lab,dev]'
+	$(PY) -m pip install $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e '.[book,test,lab,dev]'
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (neuron-ig)"
 	touch $(STAMP)
 
@@ -29,14 +30,18 @@ $(RAG_WHEEL): | $(STAMP)
 ## book: execute every notebook with $(PARAMS) and build the HTML book into _build/html; a page executed before
 ## with the same notebook, parameters and code is kept (RUNNER_ARGS=--rerun executes every page again)
 book: venv
-	$(PY) -m neuron_ig.runner --params $(PARAMS) $(RUNNER_ARGS)
+	$(PY) -m neuron_ig.report.runner --params $(PARAMS) $(RUNNER_ARGS)
 
-## test: run the test suite (the browser test needs Debian's chromium, installed here when root)
+## test: run the whole test suite, as CI does (the browser test needs Debian's chromium, installed here when root)
 test: venv browser
 	$(PY) -m pytest -q
 
+## test-fast: the tests not marked slow (no book builds, browsers, torchrun or training runs): a few minutes
+test-fast: venv
+	$(PY) -m pytest -q -m 'not slow'
+
 ## lab: JupyterLab on notebooks/: the .md notebooks open as notebooks (jupyter/labconfig), on the venv's
-## python3 kernel, with the book's cache (.cache/neuron_ig, see neuron_ig.cache). Extra options: LAB_ARGS=...
+## python3 kernel, with the book's cache (.cache/neuron_ig, see neuron_ig.runtime.cache). Extra options: LAB_ARGS=...
 lab: venv
 	JUPYTER_PREFER_ENV_PATH=1 JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
 	  $(VENV)/bin/jupyter lab --ServerApp.root_dir=notebooks $(LAB_ARGS)

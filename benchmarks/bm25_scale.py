@@ -2,7 +2,7 @@
 
 The collection: N documents of about 60 words each (Poisson), words drawn from a Zipf law (s = 1.07, as
 English text) over a vocabulary of 200,000 made-up words, seeded; generated on the fly, one document at a time,
-and registered in `ir_datasets` (docs only) so that `neuron_ig.retrieval.bm25_index` builds, saves and loads
+and registered in `ir_datasets` (docs only) so that `neuron_ig.ir.retrieval.bm25_index` builds, saves and loads
 its index exactly as for a real collection (the streamed index). Each measurement runs in a fresh process
 (peak RSS, `resource.getrusage(...).ru_maxrss`, is a lifetime maximum), against the memory it held before
 indexing (the imports and the generator). With `--compare N`, the same is measured at that N for the index
@@ -92,7 +92,7 @@ def measure(n: int, path: str, queries: int = 100) -> dict:
     import ir_datasets
     import numpy as np
 
-    from neuron_ig.retrieval import _tokenize, _top_k, bm25_index
+    from neuron_ig.ir.retrieval import _tokenize, _top_k, bm25_index
 
     dataset_id = register(n)
     query_texts = [" ".join(word(r) for r in np.random.default_rng(SEED + 1).integers(10, 5_000, size=3))

@@ -1,6 +1,6 @@
 """What checking cache entries costs: a read of a checked entry against a plain read, in one run.
 
-A checked read (:func:`neuron_ig.cache.ready` then :func:`neuron_ig.cache.load_arrays`) compares sizes
+A checked read (:func:`neuron_ig.runtime.cache.ready` then :func:`neuron_ig.runtime.cache.load_arrays`) compares sizes
 every time and hashes each file once per process. Measured for a NIG-sized ``.npz`` (100 pairs of a
 6-layer, 1536-unit model: 100 x 4 x 6 x 1536 float32, 14.7 MB) and a model-sized folder (one 90 MB file),
 in a temporary cache.
@@ -29,7 +29,7 @@ def best(function, repeat: int = 5) -> float:
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="neuron-ig-cache-checks-") as root:
         os.environ["NEURON_IG_CACHE"] = root
-        from neuron_ig import cache
+        from neuron_ig.runtime import cache
 
         path = cache.cache_root() / "nig" / "m" / "d" / "relevant-0" / "nig.npz"
         attributions = np.random.default_rng(0).standard_normal((100, 4, 6, 1536), dtype=np.float32)

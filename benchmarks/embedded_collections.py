@@ -1,7 +1,7 @@
 """Build time, sizes, BM25 effectiveness and example queries of the embedded collections (and Cranfield).
 
 Each collection is built from scratch in a temporary cache (so the time is a first-use build), then BM25
-(`neuron_ig.retrieval`, top 100) is evaluated on every split with queries. Prints the numbers and three
+(`neuron_ig.ir.retrieval`, top 100) is evaluated on every split with queries. Prints the numbers and three
 example queries per collection with a snippet of a relevant document: what `book/collections.md` shows.
 Cranfield is measured too when `IR_DATASETS_HOME` holds it (see shared/data/README.md).
 
@@ -24,9 +24,9 @@ def main() -> None:
 
 
 def measure() -> None:
-    from neuron_ig import embedded
-    from neuron_ig.evaluation import evaluate, qrels_dict
-    from neuron_ig.retrieval import bm25_run
+    from neuron_ig.ir import embedded
+    from neuron_ig.ir.measures import evaluate, qrels_dict
+    from neuron_ig.ir.retrieval import bm25_run
 
     for name, module in embedded.COLLECTIONS.items():
         start = time.perf_counter()

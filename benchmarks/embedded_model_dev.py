@@ -37,13 +37,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from neuron_ig import training
-from neuron_ig.embedded import hpo, pystdlib
-from neuron_ig.retrieval import _tokenize, _top_k
-from neuron_ig.evaluation import effectiveness, evaluate
-from neuron_ig.models import load_cross_encoder
-from neuron_ig.teacher import embed
-from neuron_ig.trec_rag import rag_queries
+from neuron_ig.embedded_model import training
+from neuron_ig.embedded_model.teacher import embed
+from neuron_ig.engine.models import load_cross_encoder
+from neuron_ig.ir.embedded import hpo, pystdlib
+from neuron_ig.ir.measures import evaluate
+from neuron_ig.ir.retrieval import _tokenize, _top_k
+from neuron_ig.ir.trec_rag import rag_queries
+from neuron_ig.studies.effectiveness import effectiveness
 
 DEPTH, QUERIES, PAIRS = 20, 100, 100
 CODE_PACKAGES = ("docutils", "jinja2", "networkx", "sphinx", "tornado")
@@ -103,10 +104,10 @@ def code_dev(encoder, config: training.TrainingConfig) -> dict:
 def words_dev(encoder, config: training.TrainingConfig) -> dict:
     """Short queries: `QUERIES` headwords of GCIDE dev alone (drawn among those with negatives), each against its own
     definitions (relevant) and the BM25 top definitions of other words that use it but do not define it
-    (:func:`neuron_ig.training.headword_negatives`), `DEPTH` in all, every definition without its headword. The
+    (:func:`neuron_ig.embedded_model.training.headword_negatives`), `DEPTH` in all, every definition without its headword. The
     teacher's and the model's nDCG@10, and the accuracy per class of each word's first definition and of one of its
     negatives."""
-    from neuron_ig.data import load_dataset
+    from neuron_ig.ir.datasets import load_dataset
 
     dataset = "neuron-ig/gcide/dev"
     definitions = training.headword_definitions(dataset)

@@ -4,7 +4,7 @@ A copy of the checkout (library, notebooks, Makefile, jupyter/ settings) is made
 runner executes one page there as `make book` does (papermill, parameters of params/default.yml), which
 fills the copy's `.cache/neuron_ig`: that run is the cold time. Then `make lab` serves the copy (as in
 tests/test_lab.py), the page is opened by a double click in headless Chromium and run with Run All Cells;
-the kernel finds the same cache by itself (neuron_ig.cache's rule for a checkout). Measured: seconds from
+the kernel finds the same cache by itself (neuron_ig.runtime.cache's rule for a checkout). Measured: seconds from
 Run All to the page's first output and to its last cell. The last line is
 ``lab-first-output page=<stem> runner-cold=<s> lab-first-output=<s> lab-all-cells=<s>``.
 
@@ -13,8 +13,8 @@ small parameters, written both in the params file and in the page's parameter ce
 type them in JupyterLab), so that a model page is timed in minutes rather than after the 12-minute
 fine-tuning of the default model.
 
-    python benchmarks/lab_first_output.py                      # page 02_collections (no model needed)
-    python benchmarks/lab_first_output.py --page 03_positive_neurons --tiny
+    python benchmarks/lab_first_output.py                      # page ir_collections (no model needed)
+    python benchmarks/lab_first_output.py --page positive_neurons --tiny
 """
 
 from __future__ import annotations
@@ -53,12 +53,12 @@ def set_defaults(notebook: Path, values: dict) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--page", default="02_collections", help="stem of the notebook to time")
+    parser.add_argument("--page", default="ir_collections", help="stem of the notebook to time")
     parser.add_argument("--tiny", action="store_true", help="a model fine-tuned for 6 steps, small parameters")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    from neuron_ig import runner
+    from neuron_ig.report import runner
 
     with tempfile.TemporaryDirectory(prefix="lab-first-output-") as scratch:
         root = Path(scratch) / "checkout"
@@ -70,8 +70,8 @@ def main() -> None:
         if args.tiny:
             import yaml
 
-            from neuron_ig.models import packaged_minilm_path
-            from neuron_ig.training import TrainingConfig, fine_tune
+            from neuron_ig.embedded_model.training import TrainingConfig, fine_tune
+            from neuron_ig.engine.models import packaged_minilm_path
 
             model = root / ".cache" / "neuron_ig" / "models" / "tiny-cross-encoder"
             fine_tune(packaged_minilm_path(), TrainingConfig(steps=6, groups_per_step=4, negatives=1, max_length=64,

@@ -1,6 +1,6 @@
 """Speed of the NIG engine at several ``batch_rows`` (path points a forward/backward pass) on the CPU, one process.
 
-``neuron_ig.nig.BATCH_ROWS`` is the CPU default: with m = 50, 64 rows hold one pair's path (51 points) a pass,
+``neuron_ig.engine.nig.BATCH_ROWS`` is the CPU default: with m = 50, 64 rows hold one pair's path (51 points) a pass,
 128 two pairs' (102 rows, the shorter padded to the longer). On CUDA the engine sizes its passes by free memory
 and this setting does not apply. The pairs vary in length as real ones do (``--dataset`` takes real pairs,
 with a trained ``--model``). Because this machine is noisy, the settings are interleaved for ``--repeats``
@@ -19,10 +19,10 @@ import argparse
 import statistics
 
 import torch
-
-from neuron_ig.encoding import encode_pairs
-from neuron_ig.nig import BATCH_ROWS, neuron_integrated_gradients
 from nig_speed import SHAPES, dataset_pairs, load, make_pairs, timed
+
+from neuron_ig.engine.encoding import encode_pairs
+from neuron_ig.engine.nig import BATCH_ROWS, neuron_integrated_gradients
 
 
 def varied_pairs(n: int, seed: int = 0):

@@ -1,6 +1,6 @@
 """Speed of the NIG engine against three references and the hardware floor, same pairs and steps, one process.
 
-(a) ``neuron_ig.nig`` in fp32, and (a16) the same with ``precision="bf16"`` (autocast): pairs sorted by
+(a) ``neuron_ig.engine.nig`` in fp32, and (a16) the same with ``precision="bf16"`` (autocast): pairs sorted by
     length, path points of several pairs batched, one backward pass per batch down to the lowest FFN
     layer only, step differences accumulated on the fly.
 (b) the scheme of the authors' public code, written here as the reference: one pair at a time, path
@@ -14,10 +14,10 @@
     the pairs fill their batches (no padding: each pair is trimmed to its length, see the padding line).
 
 Agreement of bf16 with fp32 on the same pairs: the Jaccard index of the top-p% neuron sets (of the mean
-NIG of each class, as :mod:`neuron_ig.selection` selects them; the smaller of the two classes) at
+NIG of each class, as :mod:`neuron_ig.stats.selection` selects them; the smaller of the two classes) at
 p = 0.1, 0.5, 1%, and the largest difference of a pair's NIG of a neuron relative to the largest fp32 value.
 bf16 passes where Jaccard >= 0.9 at p = 1%. Run it on a model that has learned something (``--model``,
-e.g. a folder fine-tuned with ``neuron_ig.training``, with ``--dataset`` for real pairs): on random
+e.g. a folder fine-tuned with ``neuron_ig.embedded_model.training``, with ``--dataset`` for real pairs): on random
 weights the output hardly moves along the path and the check says little.
 
 FLOPs (``--model-config bert-large`` and every run): per real token and layer, with hidden size h, FFN
@@ -53,11 +53,17 @@ import numpy as np
 import torch
 from captum.attr import LayerConductance
 
-from neuron_ig.baselines import baseline_ids
-from neuron_ig.encoding import encode_pairs
-from neuron_ig.models import load_cross_encoder, random_cross_encoder
-from neuron_ig.nig import BATCH_ROWS, _frozen, autocast, length_order, neuron_integrated_gradients
-from neuron_ig.selection import jaccard, top_p_percent
+from neuron_ig.engine.baselines import baseline_ids
+from neuron_ig.engine.encoding import encode_pairs
+from neuron_ig.engine.models import load_cross_encoder, random_cross_encoder
+from neuron_ig.engine.nig import (
+    BATCH_ROWS,
+    _frozen,
+    autocast,
+    length_order,
+    neuron_integrated_gradients,
+)
+from neuron_ig.stats.selection import jaccard, top_p_percent
 
 WORDS = ("lift drag wing boundary layer flow pressure shock wave supersonic heat transfer laminar turbulent "
          "nozzle jet noise thrust engine blade rotor vortex stability panel flutter buckling load stress").split()
@@ -76,7 +82,7 @@ def make_pairs(n: int, passage_words: int, seed: int = 0):
 
 def dataset_pairs(dataset: str, n: int, seed: int = 0):
     """``n`` pairs of ``dataset`` (ir_datasets id), half relevant, half not, as :func:`make_pairs` returns them."""
-    from neuron_ig.data import relevance_pairs
+    from neuron_ig.ir.pairs import relevance_pairs
 
     pairs = [p for label in (1, 0) for p in relevance_pairs(dataset, (n + 1 - label) // 2, label, seed=seed)]
     return [p.query for p in pairs], [p.passage for p in pairs], torch.tensor([p.label for p in pairs])

@@ -1,11 +1,11 @@
 """Re-ranking throughput of a cross-encoder with FFN neurons pruned, fp32 and bf16, against the same model unpruned.
 
-The variants score the same pre-encoded batches (``neuron_ig.encoding.encode_batches``: pairs sorted by
+The variants score the same pre-encoded batches (``neuron_ig.engine.encoding.encode_batches``: pairs sorted by
 token count, batches of at most ``batch_size * max_length`` tokens) with
 ``encoder.score_batches(batches, log_odds=True, precision=...)``, without gradients:
 
 (a) the unpruned model;
-(b) ``neuron_ig.pruning.NeuronPruning`` of 1% of all FFN neurons (``top_p_percent`` of random scores),
+(b) ``neuron_ig.engine.pruning_hooks.NeuronPruning`` of 1% of all FFN neurons (``top_p_percent`` of random scores),
     zeroed at every token position: one forward hook on every FFN layer that holds selected units;
 (c) the same neurons zeroed only at the query's positions (``token_types=["query"]``), which adds a
     forward pre-hook that finds those positions in every batch;
@@ -44,10 +44,10 @@ import time
 import numpy as np
 import torch
 
-from neuron_ig.encoding import encode_batches
-from neuron_ig.models import load_cross_encoder, random_cross_encoder
-from neuron_ig.pruning import NeuronPruning, ffn_shape
-from neuron_ig.selection import top_p_percent
+from neuron_ig.engine.encoding import encode_batches
+from neuron_ig.engine.models import load_cross_encoder, random_cross_encoder
+from neuron_ig.engine.pruning_hooks import NeuronPruning, ffn_shape
+from neuron_ig.stats.selection import top_p_percent
 
 WORDS = ("lift drag wing boundary layer flow pressure shock wave supersonic heat transfer laminar turbulent "
          "nozzle jet noise thrust engine blade rotor vortex stability panel flutter buckling load stress").split()
@@ -81,7 +81,8 @@ def timed_scores(encoder, batches, pruning, precision):
 
 def bf16_agreement(encoder, dataset, mask, depth, queries):
     """delta nDCG@10 of pruning ``mask`` on ``dataset``'s BM25 top ``depth`` of ``queries`` queries, fp32 and bf16."""
-    from neuron_ig.evaluation import ndcg_at_10, rerank_inputs
+    from neuron_ig.ir.measures import ndcg_at_10
+    from neuron_ig.studies.effectiveness import rerank_inputs
 
     inputs = rerank_inputs(encoder.tokenizer, dataset, depth=depth, max_queries=queries)
     ndcg = {}

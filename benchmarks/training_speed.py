@@ -21,8 +21,8 @@ import warnings
 
 import torch
 
-from neuron_ig import training
-from neuron_ig.models import packaged_minilm_path
+from neuron_ig.embedded_model import training
+from neuron_ig.engine.models import packaged_minilm_path
 
 SETTINGS = {"loop AdamW": dict(fused_adamw=False, weight_average=0.0), "fused AdamW": dict(fused_adamw=True, weight_average=0.0),
             "fused averaged (default)": dict(fused_adamw=True, weight_average=0.75)}  # averaged at every timed step
@@ -30,8 +30,8 @@ SETTINGS = {"loop AdamW": dict(fused_adamw=False, weight_average=0.0), "fused Ad
 
 def step_groups(config: training.TrainingConfig, steps: int) -> tuple[list[tuple[str, list[str]]], list[int]]:
     """``steps`` steps' groups of the sources in the training order, RAG groups from each query's own passages, and
-    how many of each source a step takes (:func:`neuron_ig.training.training_batches`)."""
-    from neuron_ig.trec_rag import rag_queries
+    how many of each source a step takes (:func:`neuron_ig.embedded_model.training.training_batches`)."""
+    from neuron_ig.ir.trec_rag import rag_queries
 
     short = dataclasses.replace(config, steps=steps)
     rag = [q for q in rag_queries("train") if len(q.passages) > config.negatives]

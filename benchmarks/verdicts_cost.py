@@ -27,7 +27,8 @@ def main() -> None:
     parser.add_argument("--resamples", type=int, default=999)
     args = parser.parse_args()
 
-    from neuron_ig import nulls, robustness, verdicts
+    from neuron_ig.stats import nulls
+    from neuron_ig.studies import robustness, verdicts
 
     rng = np.random.default_rng(0)
     scale = rng.lognormal(0.0, 1.0, size=(args.layers, args.units))

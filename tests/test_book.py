@@ -15,20 +15,22 @@ from pathlib import Path
 import pytest
 import yaml
 
-from neuron_ig import runner
-from neuron_ig.models import packaged_minilm_path
-from neuron_ig.training import TrainingConfig, fine_tune
+from neuron_ig.embedded_model.training import TrainingConfig, fine_tune
+from neuron_ig.engine.models import packaged_minilm_path
+from neuron_ig.report import runner
+
+pytestmark = pytest.mark.slow  # `make test-fast` leaves these out
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = ["neuron-ig/gcide/test", "neuron-ig/hpo/test", "neuron-ig/pystdlib/test"]
-TEXT_ONLY_PAGES = {"00_introduction", "02_collections", "10_paper_vs_reproduction"}
+TEXT_ONLY_PAGES = {"introduction", "ir_collections", "paper_vs_reproduction"}
 SMALL = {
     "book": {"datasets": DATASETS, "steps": 16, "baseline": "PAD_QUERY", "max_length": 64, "n_pairs": 6,
              "seed": 0, "p_values": [0.5, 1.0], "pruning_depth": 5, "pruning_queries": 4, "random_seeds": 2,
              "matched_seeds": 2},
-    "02_embedded_model": {"depth": 5, "max_queries": 10, "accuracy_pairs": 8},
-    "09_robustness": {"other_steps": 24, "robustness_pairs": 4, "steps_pairs": 2, "completeness_pairs": 1},
-    "11_pruning": {"p_values": [1.0]},
+    "embedded_cross_encoder": {"depth": 5, "max_queries": 10, "accuracy_pairs": 8},
+    "robustness": {"other_steps": 24, "robustness_pairs": 4, "steps_pairs": 2, "completeness_pairs": 1},
+    "pruning_summary": {"p_values": [1.0]},
 }
 # the pages one notebook makes per class, as in params/default.yml
 CLASS_PAGES = runner.notebook_pages(REPO)  # {page: (notebook, its parameters)}: pages 03 to 06
@@ -77,7 +79,7 @@ def test_every_notebook_ran_without_errors(small_book):
 
 
 def test_worked_example_scores_completeness_and_top_neurons(small_book):
-    values = glued(small_book, "01_nig_worked_example")
+    values = glued(small_book, "nig_worked_example")
     summary = values["summary"]
     assert set(summary) == {"relevant", "non-relevant"}
     for row in summary.values():
@@ -93,28 +95,28 @@ def test_worked_example_scores_completeness_and_top_neurons(small_book):
 
 
 def test_collections_page_measures_every_collection(small_book):
-    table = glued(small_book, "02_collections")["collections"]
+    table = glued(small_book, "ir_collections")["collections"]
     assert table["neuron-ig/gcide/test"]["queries"] == 1000 and table["neuron-ig/hpo/test"]["documents"] > 2000
     for row in table.values():
         assert 0 < row["BM25 nDCG@10"] < 1 and row["qrels"] >= row["queries"]
 
 
 def test_model_page_reports_every_collection(small_book):
-    table = glued(small_book, "02_embedded_model")["effectiveness"]
+    table = glued(small_book, "embedded_cross_encoder")["effectiveness"]
     assert list(table) == DATASETS
     for row in table.values():
         assert row["queries"] == 10
         for key in ("BM25 nDCG@10", "teacher nDCG@10", "re-ranked nDCG@10", "accuracy relevant", "accuracy non-relevant"):
             assert 0 <= row[key] <= 1
-    checks = glued(small_book, "02_embedded_model")["stand_in_checks"]
+    checks = glued(small_book, "embedded_cross_encoder")["stand_in_checks"]
     assert [row["collection"] for row in checks] == [d for d in DATASETS for _ in range(3)]
     for row in checks:
         assert row["low"] <= row["observed"] <= row["high"] and isinstance(row["met"], bool)
         if row["target"].startswith("relevant"):
             assert row["observed"] == table[row["collection"]]["accuracy relevant"]
-    bins = glued(small_book, "02_embedded_model")["reliability"]
+    bins = glued(small_book, "embedded_cross_encoder")["reliability"]
     assert {row["collection"] for row in bins} == set(DATASETS)
-    assert sum(row["pairs"] for row in bins) == 2 * SMALL["02_embedded_model"]["accuracy_pairs"] * len(DATASETS)
+    assert sum(row["pairs"] for row in bins) == 2 * SMALL["embedded_cross_encoder"]["accuracy_pairs"] * len(DATASETS)
 
 
 def test_built_pages_render_their_charts_offline_in_a_real_browser(small_book, browser):
@@ -140,7 +142,7 @@ def test_built_pages_render_their_charts_offline_in_a_real_browser(small_book, b
     assert [url for url in requests if not url.startswith(("file:", "data:", "about:"))] == []
 
 
-@pytest.mark.parametrize("stem", ["03_positive_neurons", "05_negative_neurons"])
+@pytest.mark.parametrize("stem", ["positive_neurons", "negative_neurons"])
 def test_relevance_neuron_counts_add_up_and_the_intersection_is_in_every_set(small_book, stem):
     values = glued(small_book, stem)
     counts = values["layer_counts"]
@@ -163,7 +165,7 @@ def test_relevance_neuron_counts_add_up_and_the_intersection_is_in_every_set(sma
     assert set(values["pairs_used"]) == set(DATASETS)
 
 
-@pytest.mark.parametrize("stem", ["04_positive_neurons_core", "06_negative_neurons_core"])
+@pytest.mark.parametrize("stem", ["positive_neurons_core", "negative_neurons_core"])
 def test_core_pages_drop_datasets_and_keep_at_least_two(small_book, stem):
     values = glued(small_book, stem)
     assert not set(values["dropped"]) & set(values["core"])
@@ -172,7 +174,7 @@ def test_core_pages_drop_datasets_and_keep_at_least_two(small_book, stem):
 
 
 def test_overlap_matrix_is_a_jaccard_matrix(small_book):
-    values = glued(small_book, "07_overlaps")
+    values = glued(small_book, "overlaps")
     pairs = {}
     for row in values["jaccard"]:
         assert 0 <= row["Jaccard"] <= 1
@@ -184,7 +186,7 @@ def test_overlap_matrix_is_a_jaccard_matrix(small_book):
 
 
 def test_paper_page_gives_a_verdict_on_every_claim(small_book):
-    claims = glued(small_book, "10_paper_vs_reproduction")["claims"]
+    claims = glued(small_book, "paper_vs_reproduction")["claims"]
     assert {row["verdict"] for row in claims} <= {"supported", "not supported", "inconclusive", "not computed"}
     assert sum("Pruning" in row["claim"] for row in claims) == 8  # 2 classes x 2 sets x 2 kinds of control
     assert len(claims) == 14
@@ -197,12 +199,12 @@ def test_paper_page_gives_a_verdict_on_every_claim(small_book):
     for row in claims:
         if row["p"] is None:
             assert row["verdict"] == "not computed" and row["note"]
-    html = (small_book / "_build" / "html" / "book" / "generated" / "10_paper_vs_reproduction.html").read_text()
+    html = (small_book / "_build" / "html" / "book" / "generated" / "paper_vs_reproduction.html").read_text()
     assert "paper:" not in html and "reconstructed" in html
 
 
 def test_pruning_page_compares_every_set_with_the_unpruned_model_and_its_random_controls(small_book):
-    values = glued(small_book, "11_pruning")
+    values = glued(small_book, "pruning_summary")
     tasks = {row["collection"]: row for row in values["pruning_tasks"]}
     assert set(tasks) == set(DATASETS)
     assert all(row["queries"] <= 4 and row["pairs re-ranked"] <= 4 * 5 for row in tasks.values())
@@ -234,7 +236,7 @@ def test_pruning_page_compares_every_set_with_the_unpruned_model_and_its_random_
 
 
 def test_figure7_prunes_growing_sets_of_the_in_domain_negative_class(small_book):
-    values = glued(small_book, "12_pruning_negative_in_domain")
+    values = glued(small_book, "pruning_negative_in_domain")
     table = values["figure7_table"]
     assert {row["set"] for row in table} == {f"top: {DATASETS[0]}"} and {row["class"] for row in table} == {"negative"}
     sizes = {}
@@ -242,7 +244,7 @@ def test_figure7_prunes_growing_sets_of_the_in_domain_negative_class(small_book)
         sizes[row["p"]] = sizes.get(row["p"], 0) + row["neurons"]
     for row in table:
         assert row["neurons"] == sizes[row["p"]] == -(-6 * 1536 * row["p"] // 100)
-    figure6 = {(row["task"], row["neurons"]): row for row in glued(small_book, "11_pruning")["pruning_table"]
+    figure6 = {(row["task"], row["neurons"]): row for row in glued(small_book, "pruning_summary")["pruning_table"]
                if row["scheme"] == f"negative · top: {DATASETS[0]}"}
     for row in table:  # the same set at the same p is the same pruned model: both pages agree
         if (row["task"], row["neurons"]) in figure6:
@@ -250,14 +252,14 @@ def test_figure7_prunes_growing_sets_of_the_in_domain_negative_class(small_book)
 
 
 def test_one_notebook_per_analysis_makes_the_pages_of_both_classes(small_book):
-    assert {notebook for notebook, _ in CLASS_PAGES.values()} == {"03_relevance_neurons", "04_relevance_neurons_core"}
+    assert {notebook for notebook, _ in CLASS_PAGES.values()} == {"relevance_neurons", "relevance_neurons_core"}
     html = small_book / "_build" / "html" / "book" / "generated"
-    for page, title in [("03_positive_neurons", "Relevance neurons of the positive class (Figure 2)"),
-                        ("05_negative_neurons", "Relevance neurons of the negative class (Figure 4)"),
-                        ("04_positive_neurons_core", "Is there a shared core of positive-class neurons? (Figure 3)"),
-                        ("06_negative_neurons_core", "Is there a shared core of negative-class neurons? (Figure 5)")]:
+    for page, title in [("positive_neurons", "Relevance neurons of the positive class (Figure 2)"),
+                        ("negative_neurons", "Relevance neurons of the negative class (Figure 4)"),
+                        ("positive_neurons_core", "Is there a shared core of positive-class neurons? (Figure 3)"),
+                        ("negative_neurons_core", "Is there a shared core of negative-class neurons? (Figure 5)")]:
         assert f"<h1>{title}<" in (html / f"{page}.html").read_text(), page
-    positive, negative = (glued(small_book, page)["layer_counts"] for page in ("03_positive_neurons", "05_negative_neurons"))
+    positive, negative = (glued(small_book, page)["layer_counts"] for page in ("positive_neurons", "negative_neurons"))
     assert positive != negative  # each page computed its own class
 
 
@@ -267,7 +269,7 @@ def downloads(page: Path) -> list[Path]:
     return [(page.parent / link).resolve() for link in links]
 
 
-@pytest.mark.parametrize("stem", ["03_positive_neurons", "05_negative_neurons"])
+@pytest.mark.parametrize("stem", ["positive_neurons", "negative_neurons"])
 def test_neuron_sets_download_from_their_page(small_book, stem):
     site = small_book / "_build" / "html"
     files = downloads(site / "book" / "generated" / f"{stem}.html")
@@ -286,15 +288,15 @@ def test_neuron_sets_download_from_their_page(small_book, stem):
 
 def test_pruning_table_downloads_from_page_11(small_book):
     site = small_book / "_build" / "html"
-    files = downloads(site / "book" / "generated" / "11_pruning.html")
-    assert [f.name for f in files] == ["11_pruning.pruning_table.csv"]
+    files = downloads(site / "book" / "generated" / "pruning_summary.html")
+    assert [f.name for f in files] == ["pruning_summary.pruning_table.csv"]
     rows = list(csv.DictReader(files[0].open()))
-    table = glued(small_book, "11_pruning")["pruning_table"]
+    table = glued(small_book, "pruning_summary")["pruning_table"]
     assert len(rows) == len(table)
     assert [float(row["delta"]) for row in rows] == pytest.approx([row["delta"] for row in table])
 
 
-@pytest.mark.parametrize("stem", ["03_positive_neurons", "05_negative_neurons"])
+@pytest.mark.parametrize("stem", ["positive_neurons", "negative_neurons"])
 def test_relevance_pages_show_the_change_each_pair_has_to_attribute(small_book, stem):
     values = glued(small_book, stem)
     changes = {row["dataset"]: row for row in values["change_table"]}
@@ -306,7 +308,7 @@ def test_relevance_pages_show_the_change_each_pair_has_to_attribute(small_book, 
             assert row["smallest change"] <= row["median change"]
 
 
-@pytest.mark.parametrize("stem", ["04_positive_neurons_core", "06_negative_neurons_core"])
+@pytest.mark.parametrize("stem", ["positive_neurons_core", "negative_neurons_core"])
 def test_core_pages_compare_the_core_with_within_dataset_parts_and_the_drop_rule_null(small_book, stem):
     values = glued(small_book, stem)
     for row in values["core_nulls"]:
@@ -318,7 +320,7 @@ def test_core_pages_compare_the_core_with_within_dataset_parts_and_the_drop_rule
 
 
 def test_overlaps_page_gives_ratios_to_within_dataset_agreement_fusion_shares_and_ood_counts_in_noise(small_book):
-    values = glued(small_book, "07_overlaps")
+    values = glued(small_book, "overlaps")
     for row in values["agreement_ratios"]:
         assert 0 <= row["cross"] <= 1 and 0 <= row["within"] <= 1 and 0 <= row["chance Jaccard"] < 1
         if row["ratio"] is not None:
@@ -334,7 +336,7 @@ def test_overlaps_page_gives_ratios_to_within_dataset_agreement_fusion_shares_an
 
 
 def test_robustness_page_gives_membership_probabilities_and_within_beside_between_agreement(small_book):
-    values = glued(small_book, "09_robustness")
+    values = glued(small_book, "robustness")
     for row in values["membership"]:
         assert 0 <= row["mean probability of the selected"] <= 1
         assert row["selected with probability >= 0.9"] + row["selected with probability < 0.5"] <= row["set size"]
@@ -344,5 +346,5 @@ def test_robustness_page_gives_membership_probabilities_and_within_beside_betwee
 
 
 def test_figure7_scores_controls_on_the_in_domain_collection_only(small_book):
-    for row in glued(small_book, "12_pruning_negative_in_domain")["figure7_table"]:
+    for row in glued(small_book, "pruning_negative_in_domain")["figure7_table"]:
         assert (row["controls"] > 0) == (row["task"] == DATASETS[0] and row["neurons"] > 0) or row["neurons"] == 0

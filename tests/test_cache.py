@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 
 import neuron_ig
-import neuron_ig.cache as cache
-import neuron_ig.results as results
-from neuron_ig.models import random_cross_encoder
+import neuron_ig.runtime.cache as cache
+import neuron_ig.studies.results as results
+from neuron_ig.engine.models import random_cross_encoder
 
 LIB = Path(neuron_ig.__file__).resolve().parents[1]
 Pair = namedtuple("Pair", "query_id doc_id query passage label")
@@ -156,8 +156,8 @@ def test_a_result_written_with_another_torch_is_recomputed(root, monkeypatch):
 
 
 def test_a_damaged_embedded_collection_and_bm25_index_are_rebuilt(neuron_ig_cache):
-    from neuron_ig import embedded
-    from neuron_ig.retrieval import _index_dir, _load, bm25_run
+    from neuron_ig.ir import embedded
+    from neuron_ig.ir.retrieval import _index_dir, _load, bm25_run
 
     folder = embedded.collection_dir("hpo")
     docs = (folder / "docs.jsonl").read_bytes()
@@ -173,10 +173,11 @@ def test_a_damaged_embedded_collection_and_bm25_index_are_rebuilt(neuron_ig_cach
     assert sorted(path.relative_to(neuron_ig_cache).parts[0] for path in damaged) == ["bm25", "embedded"]
 
 
+@pytest.mark.slow
 def test_a_truncated_trained_model_is_trained_again_to_the_same_weights(neuron_ig_cache):
     from safetensors.numpy import load_file
 
-    from neuron_ig.training import TrainingConfig, embedded_model_path
+    from neuron_ig.embedded_model.training import TrainingConfig, embedded_model_path
 
     tiny = TrainingConfig(train_dataset="neuron-ig/hpo/test", steps=2, groups_per_step=2, negatives=1, bm25_depth=10,
                           max_length=32, warmup_steps=1, rag_semantic_negatives=0, word_groups_per_step=0)  # hpo: built by the test above, in this module's cache
@@ -205,8 +206,8 @@ import json, sys, time
 from collections import namedtuple
 from pathlib import Path
 import numpy as np
-import neuron_ig.results as results
-from neuron_ig.models import random_cross_encoder
+import neuron_ig.studies.results as results
+from neuron_ig.engine.models import random_cross_encoder
 
 Pair = namedtuple("Pair", "query_id doc_id query passage label")
 pairs = [Pair(*p) for p in json.loads(sys.argv[2])]
@@ -227,6 +228,7 @@ print(json.dumps({"computed": len(calls)}))
 """
 
 
+@pytest.mark.slow
 def test_two_processes_on_the_same_entries_compute_each_once_and_both_get_the_result(root, tmp_path):
     start = tmp_path / "start"
     env = {**os.environ, "PYTHONPATH": str(LIB), "NEURON_IG_CACHE": str(root)}
@@ -253,10 +255,10 @@ def test_two_processes_on_the_same_entries_compute_each_once_and_both_get_the_re
 
 
 def test_a_second_build_of_one_checkout_is_refused_in_one_line(tmp_path):
-    from neuron_ig import runner
+    from neuron_ig.report import runner
 
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
-                               "from neuron_ig.runner import one_build_at_a_time; "
+                               "from neuron_ig.report.runner import one_build_at_a_time; "
                                "held = one_build_at_a_time(Path(sys.argv[1])); print('held', flush=True); time.sleep(60)",
                                str(tmp_path)], env={**os.environ, "PYTHONPATH": str(LIB)}, stdout=subprocess.PIPE, text=True)
     try:
@@ -346,6 +348,6 @@ def test_the_command_line_shows_sizes_per_kind_and_removes_what_is_named_after_a
 
 def test_python_dash_m_neuron_ig_cache_runs(root):
     cache.save_json(root / "effectiveness" / "x.json", {"a": 1})
-    shown = subprocess.run([sys.executable, "-m", "neuron_ig.cache"], capture_output=True, text=True, timeout=120,
+    shown = subprocess.run([sys.executable, "-m", "neuron_ig.runtime.cache"], capture_output=True, text=True, timeout=120,
                            env={**os.environ, "PYTHONPATH": str(LIB)}, check=True).stdout
     assert f"cache: {root}" in shown and "effectiveness" in shown

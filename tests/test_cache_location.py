@@ -1,4 +1,4 @@
-"""One cache whatever the entry point: the rule of ``neuron_ig.cache.cache_root``, checked in fresh Python
+"""One cache whatever the entry point: the rule of ``neuron_ig.runtime.cache.cache_root``, checked in fresh Python
 processes started elsewhere than the checkout (as a JupyterLab kernel or a Python session would be)."""
 
 import os
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from neuron_ig import cache
+from neuron_ig.runtime import cache
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -19,10 +19,10 @@ def cache_root_seen(lib: Path, cwd: Path, **env: str) -> Path:
     environment = {k: v for k, v in os.environ.items() if k not in ("NEURON_IG_CACHE", "PYTHONPATH")}
     environment.update(PYTHONPATH=str(lib), **env)
     output = subprocess.run(
-        [sys.executable, "-c", "import neuron_ig.cache as c; print(c.__file__); print(c.cache_root())"],
+        [sys.executable, "-c", "import neuron_ig.runtime.cache as c; print(c.__file__); print(c.cache_root())"],
         cwd=cwd, env=environment, capture_output=True, text=True, check=True, timeout=60,
     ).stdout.splitlines()
-    assert Path(output[0]).resolve().parent == (lib / "neuron_ig").resolve(), "imported the package under test"
+    assert Path(output[0]).resolve().parents[1] == (lib / "neuron_ig").resolve(), "imported the package under test"
     return Path(output[1])
 
 

@@ -4,10 +4,16 @@ informative evaluation queries."""
 import numpy as np
 import pytest
 
-from neuron_ig.aggregation import class_mean
-from neuron_ig.change import change_distribution, change_table, drop_small_change, score_change, small_change
-from neuron_ig.query_split import EVALUATION, SELECTION, query_part, split_queries
-from neuron_ig.results import DatasetNIG
+from neuron_ig.ir.query_split import EVALUATION, SELECTION, query_part, split_queries
+from neuron_ig.studies.aggregation import class_mean
+from neuron_ig.studies.change import (
+    change_distribution,
+    change_table,
+    drop_small_change,
+    score_change,
+    small_change,
+)
+from neuron_ig.studies.results import DatasetNIG
 
 
 def result(score, baseline, label=0):
@@ -59,7 +65,7 @@ def test_the_query_split_depends_on_the_seed_and_the_id_only():
 
 
 def test_informative_queries_have_a_relevant_document_in_the_reranked_depth():
-    from neuron_ig.query_split import informative_queries
+    from neuron_ig.ir.query_split import informative_queries
 
     run = {"q1": {"d1": 2.0, "d2": 1.0}, "q2": {"d3": 1.0}, "q3": {}}
     qrels = {"q1": {"d2": 1, "d9": 2}, "q2": {"d3": 0, "d8": 1}, "q3": {"d1": 1}}
@@ -67,7 +73,7 @@ def test_informative_queries_have_a_relevant_document_in_the_reranked_depth():
 
 
 def test_drop_small_changes_keeps_everything_at_zero_and_applies_the_rule_to_every_dataset():
-    from neuron_ig.change import drop_small_changes
+    from neuron_ig.studies.change import drop_small_changes
 
     results = {"a": result([0.9, 0.6, 0.2], [0.1, 0.58, 0.4]), "b": result([0.9], [0.2])}
     assert drop_small_changes(results, 0) == results

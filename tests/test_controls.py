@@ -8,12 +8,23 @@ import pytest
 import torch
 from scipy import stats
 
-from neuron_ig.controls import (PREDICTION_INTERVAL, RANK, activation_matched_control, activation_matched_controls,
-                                control_method, control_test, control_test_table, layer_matched_controls,
-                                mean_activation, prediction_interval_p_value, rank_p_value, set_and_control_deltas)
-from neuron_ig.encoding import encode_pairs
-from neuron_ig.models import random_cross_encoder
-from neuron_ig.pruning import random_control
+from neuron_ig.engine.encoding import encode_pairs
+from neuron_ig.engine.models import random_cross_encoder
+from neuron_ig.stats.controls import (
+    PREDICTION_INTERVAL,
+    RANK,
+    activation_matched_control,
+    activation_matched_controls,
+    control_method,
+    control_test,
+    control_test_table,
+    layer_matched_controls,
+    prediction_interval_p_value,
+    random_control,
+    rank_p_value,
+    set_and_control_deltas,
+)
+from neuron_ig.studies.pruning import mean_activation
 
 
 def test_rank_p_value_counts_the_controls_that_hurt_as_much():

@@ -1,8 +1,9 @@
 """Datasets by id (errors that name the fix) and relevance pairs, on Cranfield."""
 import pytest
 
-from neuron_ig.data import Pair, collection_fingerprint, load_dataset, relevance_pairs, relevant_qrels
-from neuron_ig.retrieval import bm25_run
+from neuron_ig.ir.datasets import collection_fingerprint, load_dataset, relevant_qrels
+from neuron_ig.ir.pairs import Pair, relevance_pairs
+from neuron_ig.ir.retrieval import bm25_run
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +66,14 @@ def test_fingerprint_is_stable(cranfield):
 
 
 def test_pairs_come_from_the_selection_queries_and_rerank_inputs_from_the_evaluation_queries(cranfield):
-    from neuron_ig.evaluation import rerank_inputs
-    from neuron_ig.query_split import EVALUATION, SELECTION, query_part, queries_in_part
-    from neuron_ig.models import random_cross_encoder
+    from neuron_ig.engine.models import random_cross_encoder
+    from neuron_ig.ir.query_split import (
+        EVALUATION,
+        SELECTION,
+        queries_in_part,
+        query_part,
+    )
+    from neuron_ig.studies.effectiveness import rerank_inputs
 
     pairs = relevance_pairs(cranfield, 40, 1) + relevance_pairs(cranfield, 40, 0, bm25_depth=20)
     assert {query_part(p.query_id) for p in pairs} == {SELECTION}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from neuron_ig.retrieval import _tokenize
+from neuron_ig.ir.retrieval import _tokenize
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "embedded_model_dev.py"
 
@@ -19,6 +19,7 @@ def dev():
     return module
 
 
+@pytest.mark.slow
 def test_the_medical_proxy_asks_for_mesh_diseases_in_lay_words_and_shares_nothing_with_hpo(dev, neuron_ig_cache):
     queries, docs, trees = dev.medical_collection()
     mesh = dev._mesh_dictionary()["disease_canonical_to_data"]

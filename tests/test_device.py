@@ -3,9 +3,9 @@ scores, and a CUDA out-of-memory error becomes one line naming what to lower."""
 import pytest
 import torch
 
-from neuron_ig import device
-from neuron_ig.encoding import encode_batches, regroup
-from neuron_ig.models import random_cross_encoder
+from neuron_ig.engine.encoding import encode_batches, regroup
+from neuron_ig.engine.models import random_cross_encoder
+from neuron_ig.runtime import device
 
 
 def test_auto_is_cuda_when_present_else_the_cpu():

@@ -16,11 +16,13 @@ import numpy as np
 import pytest
 
 import neuron_ig
-from neuron_ig import cache, distributed
+from neuron_ig.runtime import cache, distributed
+
+pytestmark = pytest.mark.slow  # torchrun runs: `make test-fast` leaves them out
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 LIB = Path(neuron_ig.__file__).resolve().parents[1]  # the kernels and the ranks import this checkout's library
-PAGE = "12_pruning_negative_in_domain"  # NIG of one class, then a pruning study with random controls
+PAGE = "pruning_negative_in_domain"  # NIG of one class, then a pruning study with random controls
 PARAMS = {"book": {"datasets": ["cranfield"], "steps": 3, "max_length": 64, "n_pairs": 64, "seed": 0},  # 4 chunks of 16 pairs
           PAGE: {"p_values": [0.5, 1.0], "pruning_depth": 5, "pruning_queries": 6, "random_seeds": 2}}  # 7 re-rankings
 
@@ -118,7 +120,7 @@ def torchrun(ranks: int) -> list[str]:
 JOIN_SCRIPT = """
 import json, os, sys
 from pathlib import Path
-from neuron_ig import distributed
+from neuron_ig.runtime import distributed
 
 launched, base, said = distributed.launch(), Path(sys.argv[1]), []
 for fingerprint, folder in [(f"book of rank {os.environ['RANK']}", "shared"), ("book", f"cache of rank {os.environ['RANK']}"),
@@ -160,7 +162,7 @@ def make_root(tmp_path: Path, name: str, model: Path) -> tuple[Path, Path]:
 
 
 def build(root: Path, cache_folder: Path, ranks: int, **extra: str) -> subprocess.CompletedProcess:
-    runner = ["-m", "neuron_ig.runner", "--params", "params.yml", "--only", PAGE, "--no-build"]
+    runner = ["-m", "neuron_ig.report.runner", "--params", "params.yml", "--only", PAGE, "--no-build"]
     command = [*torchrun(ranks), *runner] if ranks > 1 else [sys.executable, *runner]
     return subprocess.run(command, cwd=root, env=environment(cache_folder, **extra), capture_output=True, text=True,
                           timeout=300)
@@ -183,7 +185,7 @@ def glued(root: Path) -> dict:
 @pytest.fixture(scope="module")
 def one_process(tmp_path_factory, ir_datasets_home):
     """The page run by one process: its root, its cache and the folder of the model."""
-    from neuron_ig.models import random_cross_encoder
+    from neuron_ig.engine.models import random_cross_encoder
 
     tmp = tmp_path_factory.mktemp("distributed")
     encoder = random_cross_encoder(num_layers=2, seed=5)

@@ -2,11 +2,12 @@
 import ir_datasets
 import pytest
 
-import neuron_ig.data  # noqa: F401  (registers the neuron-ig/... ids)
-from neuron_ig import embedded
-from neuron_ig.data import collection_fingerprint, relevance_pairs
-from neuron_ig.evaluation import evaluate, qrels_dict
-from neuron_ig.retrieval import bm25_run
+import neuron_ig.ir.datasets  # noqa: F401  (registers the neuron-ig/... ids)
+from neuron_ig.ir import embedded
+from neuron_ig.ir.datasets import collection_fingerprint
+from neuron_ig.ir.measures import evaluate, qrels_dict
+from neuron_ig.ir.pairs import relevance_pairs
+from neuron_ig.ir.retrieval import bm25_run
 
 TEST_SPLITS = ["neuron-ig/gcide/test", "neuron-ig/hpo/test", "neuron-ig/pystdlib/test"]
 
@@ -49,7 +50,7 @@ def test_gcide_train_split_is_large_and_disjoint_from_test(built):
 
 
 def test_gcide_train_holds_no_held_out_example_and_no_variant_of_a_held_out_headword(built):
-    from neuron_ig.embedded.gcide import held_out_key
+    from neuron_ig.ir.embedded.gcide import held_out_key
 
     splits = {s: list(ir_datasets.load(f"neuron-ig/gcide/{s}").queries_iter()) for s in ("train", "dev", "test")}
     held_out = splits["dev"] + splits["test"]
@@ -61,6 +62,7 @@ def test_gcide_train_holds_no_held_out_example_and_no_variant_of_a_held_out_head
     assert held_out_key("carried") == held_out_key("carry") and held_out_key("sea horse") == "sea hors"
 
 
+@pytest.mark.slow
 def test_builds_are_reproducible(built, tmp_path, monkeypatch):
     first = {d: collection_fingerprint(d) for d in TEST_SPLITS}
     monkeypatch.setenv("NEURON_IG_CACHE", str(tmp_path))

@@ -17,19 +17,32 @@ def test_environment_yml_is_thin_and_installs_the_project_extras():
     assert environment["channels"] == ["conda-forge"]
     conda, pip = environment["dependencies"][:-1], environment["dependencies"][-1]
     assert sorted(conda) == ["pip", "python=3.11"]  # nothing but Python and pip from conda
-    assert list(pip) == ["pip"] and len(pip["pip"]) == 1
-    match = re.fullmatch(r"-e \.\[([\w,-]+)\]", pip["pip"][0])
-    assert match, f"expected `-e .[extras]`, got {pip['pip'][0]!r}"
+    assert list(pip) == ["pip"] and len(pip["pip"]) == 2
+    assert pip["pip"][0] == "-c constraints.txt"  # the pins that make venv uses too
+    match = re.fullmatch(r"-e \.\[([\w,-]+)\]", pip["pip"][1])
+    assert match, f"expected `-e .[extras]`, got {pip['pip'][1]!r}"
     assert set(match.group(1).split(",")) == {"book", "test", "lab", "dev"} <= EXTRAS
 
 
 def test_makefile_installs_the_same_extras_and_has_the_targets():
     makefile = (REPO / "Makefile").read_text()
-    assert "pip install -e '.[book,test,lab,dev]'" in makefile
+    assert "pip install $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e '.[book,test,lab,dev]'" in makefile
+    assert re.search(r"^CONSTRAINTS \?= constraints.txt$", makefile, re.MULTILINE)
     for target in ("venv", "book", "test", "lab", "benchmark", "clean"):
         assert re.search(rf"^{target}:", makefile, re.MULTILINE), target
-    assert "-m neuron_ig.runner --params $(PARAMS)" in makefile
+    assert "-m neuron_ig.report.runner --params $(PARAMS)" in makefile
     assert "-m pytest -q" in makefile
+    assert "-m pytest -q -m 'not slow'" in makefile  # the fast tier, make test-fast
+
+
+def test_the_library_declares_torch_as_a_range_and_the_pin_lives_in_the_constraints():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    torch = [d for d in project["dependencies"] if d.startswith("torch")]
+    assert torch == ["torch>=2.2"] and project["requires-python"] == ">=3.11"
+    pins = [line for line in (REPO / "constraints.txt").read_text().splitlines() if line and not line.startswith("#")]
+    assert pins == ["torch==2.13.0"]
+    charting = {"altair>=5", "vl-convert-python>=1.3"}
+    assert not charting & set(project["dependencies"]) and charting <= set(project["optional-dependencies"]["book"])
 
 
 def test_ci_runs_the_readme_test_command():

@@ -3,7 +3,13 @@ import math
 
 import pytest
 
-from neuron_ig.evaluation import evaluate, ndcg_at_10, per_query, qrels_dict, rerank_run
+from neuron_ig.ir.measures import (
+    evaluate,
+    ndcg_at_10,
+    per_query,
+    qrels_dict,
+    rerank_run,
+)
 
 QRELS = {"q1": {"d1": 1, "d2": 1, "d9": 0}, "q2": {"d5": 2}}
 
@@ -48,8 +54,8 @@ def test_qrels_dict_of_cranfield(ir_datasets_home):
 
 
 def test_rerank_scores_the_bm25_candidates_of_cranfield_with_a_cross_encoder(ir_datasets_home, neuron_ig_cache):
-    from neuron_ig.evaluation import effectiveness, rerank
-    from neuron_ig.models import random_cross_encoder
+    from neuron_ig.engine.models import random_cross_encoder
+    from neuron_ig.studies.effectiveness import effectiveness, rerank
 
     encoder = random_cross_encoder(seed=2)
     bm25, model = rerank(encoder, "cranfield", depth=10, max_queries=15, progress=False)
@@ -63,7 +69,7 @@ def test_rerank_scores_the_bm25_candidates_of_cranfield_with_a_cross_encoder(ir_
 
 
 def test_example_pairs_share_a_query_one_relevant_one_not(ir_datasets_home, neuron_ig_cache):
-    from neuron_ig.data import example_pairs
+    from neuron_ig.ir.pairs import example_pairs
 
     relevant, non_relevant = example_pairs("cranfield", seed=3)
     qrels = qrels_dict("cranfield")
@@ -75,8 +81,8 @@ def test_example_pairs_share_a_query_one_relevant_one_not(ir_datasets_home, neur
 
 def test_collection_summary_of_a_real_ir_datasets_id(ir_datasets_home, neuron_ig_cache):
     """What the collections page shows for an id a user adds to `datasets`: here Cranfield, not an embedded one."""
-    from neuron_ig import narrative
-    from neuron_ig.evaluation import collection_summary
+    from neuron_ig.ir.measures import collection_summary
+    from neuron_ig.report import narrative
 
     row = collection_summary("cranfield", depth=20)
     assert (row["documents"], row["queries"]) == (1400, 225)
@@ -88,7 +94,7 @@ def test_collection_summary_of_a_real_ir_datasets_id(ir_datasets_home, neuron_ig
 
 
 def test_reliability_bins_probabilities_against_the_share_of_relevant_pairs():
-    from neuron_ig.evaluation import reliability
+    from neuron_ig.studies.effectiveness import reliability
 
     p = [0.05, 0.08, 0.15, 0.55, 0.95, 1.0, 0.97]
     y = [0, 0, 1, 1, 1, 0, 1]
@@ -104,8 +110,8 @@ def test_reliability_bins_probabilities_against_the_share_of_relevant_pairs():
 
 
 def test_pair_probabilities_are_those_pair_accuracy_counts(ir_datasets_home, neuron_ig_cache):
-    from neuron_ig.evaluation import pair_accuracy, pair_probabilities
-    from neuron_ig.models import random_cross_encoder
+    from neuron_ig.engine.models import random_cross_encoder
+    from neuron_ig.studies.effectiveness import pair_accuracy, pair_probabilities
 
     encoder = random_cross_encoder(seed=2)
     p, labels = pair_probabilities(encoder, "cranfield", n=6, seed=1)
@@ -116,9 +122,14 @@ def test_pair_probabilities_are_those_pair_accuracy_counts(ir_datasets_home, neu
 
 
 def test_scoring_only_the_informative_queries_changes_no_measure(ir_datasets_home, neuron_ig_cache):
-    from neuron_ig.evaluation import effectiveness, informative_part, rerank, rerank_inputs
-    from neuron_ig.models import random_cross_encoder
-    from neuron_ig.query_split import informative_queries
+    from neuron_ig.engine.models import random_cross_encoder
+    from neuron_ig.ir.query_split import informative_queries
+    from neuron_ig.studies.effectiveness import (
+        effectiveness,
+        informative_part,
+        rerank,
+        rerank_inputs,
+    )
 
     encoder = random_cross_encoder(seed=2)
     bm25, full = rerank(encoder, "cranfield", depth=5, max_queries=30, progress=False)
@@ -138,7 +149,7 @@ def test_scoring_only_the_informative_queries_changes_no_measure(ir_datasets_hom
 
 
 def test_stand_in_targets_give_the_observed_values_with_their_intervals():
-    from neuron_ig.evaluation import target_rows
+    from neuron_ig.studies.effectiveness import target_rows
 
     model = {str(q): 0.5 + 0.01 * (q % 7) for q in range(40)}
     bm25 = {str(q): 0.4 for q in range(40)}
@@ -158,7 +169,7 @@ def test_stand_in_targets_give_the_observed_values_with_their_intervals():
 def test_the_in_domain_well_above_bm25_rule_does_not_fire_on_noise():
     import numpy as np
 
-    from neuron_ig.evaluation import target_rows
+    from neuron_ig.studies.effectiveness import target_rows
 
     def fires(shift, seed):
         rng = np.random.default_rng(seed)
@@ -171,8 +182,8 @@ def test_the_in_domain_well_above_bm25_rule_does_not_fire_on_noise():
 
 
 def test_stand_in_checks_read_the_effectiveness_record(ir_datasets_home, neuron_ig_cache):
-    from neuron_ig.evaluation import effectiveness, stand_in_checks
-    from neuron_ig.models import random_cross_encoder
+    from neuron_ig.engine.models import random_cross_encoder
+    from neuron_ig.studies.effectiveness import effectiveness, stand_in_checks
 
     encoder = random_cross_encoder(seed=2)
     settings = dict(depth=10, max_queries=15, n_pairs=10, progress=False)

@@ -7,14 +7,26 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neuron_ig import plots
-from neuron_ig.aggregation import class_means, pairs_used
-from neuron_ig.results import DatasetNIG
-from neuron_ig.selection import (
-    INTERSECTION, OOD_SETS, chance_intersection, class_overlap, fewest_shared, intersection, jaccard, jaccard_matrix,
-    layer_count_summary, layer_count_table, ood_sets, relevance_neuron_sets, set_size_table, shared_with_others,
+from neuron_ig.report import plots
+from neuron_ig.stats.selection import (
+    INTERSECTION,
+    OOD_SETS,
+    chance_intersection,
+    class_overlap,
+    fewest_shared,
+    intersection,
+    jaccard,
+    jaccard_matrix,
+    layer_count_summary,
+    layer_count_table,
+    ood_sets,
+    relevance_neuron_sets,
+    set_size_table,
+    shared_with_others,
     top_p_percent,
 )
+from neuron_ig.studies.aggregation import class_means, pairs_used
+from neuron_ig.studies.results import DatasetNIG
 
 LAYERS, UNITS = 4, 250  # 1,000 neurons: 0.5% is 5 neurons, 1% is 10
 P_VALUES = [0.5, 1.0, 5.0]
@@ -191,7 +203,7 @@ def test_pairs_chart_splits_sampled_pairs_into_correct_and_misclassified():
 
 
 def test_neuron_set_table_lists_every_set_with_scores_and_ranks():
-    from neuron_ig.selection import core_size_table, neuron_set_table
+    from neuron_ig.stats.selection import core_size_table, neuron_set_table
 
     scores = related_scores()
     table = neuron_set_table(scores, P_VALUES)

@@ -5,11 +5,15 @@ from collections import namedtuple
 import numpy as np
 import pytest
 
-from neuron_ig.aggregation import segment_profile, segment_shares
-from neuron_ig.models import random_cross_encoder
-from neuron_ig.results import DatasetNIG
-from neuron_ig.robustness import (
-    compare_runs, compare_scores, completeness_gaps, matching_pairs, random_jaccard, spearman,
+from neuron_ig.engine.models import random_cross_encoder
+from neuron_ig.stats.agreement import compare_scores, spearman
+from neuron_ig.stats.selection import random_jaccard
+from neuron_ig.studies.aggregation import segment_profile, segment_shares
+from neuron_ig.studies.results import DatasetNIG
+from neuron_ig.studies.robustness import (
+    compare_runs,
+    completeness_gaps,
+    matching_pairs,
     step_convergence,
 )
 

@@ -12,11 +12,12 @@ from ir_datasets.datasets.base import Dataset
 from ir_datasets.formats import TrecQrels, TrecScoredDocs, TsvDocs, TsvQueries
 from ir_datasets.util import LocalDownload
 
-from neuron_ig import grades
-from neuron_ig.data import relevance_pairs, relevant_qrels
-from neuron_ig.evaluation import collection_summary, evaluate, qrels_dict
-from neuron_ig.grades import min_grade
-from neuron_ig.retrieval import first_stage, first_stage_name, first_stage_run
+from neuron_ig.ir import grades
+from neuron_ig.ir.datasets import relevant_qrels
+from neuron_ig.ir.grades import min_grade
+from neuron_ig.ir.measures import collection_summary, evaluate, qrels_dict
+from neuron_ig.ir.pairs import relevance_pairs
+from neuron_ig.ir.retrieval import first_stage, first_stage_name, first_stage_run
 
 GRADED = "neuron-ig-test/graded"
 DOCS = {f"d{i}": text for i, text in enumerate(
@@ -103,8 +104,12 @@ def test_rr_follows_the_minimum_grade_and_ndcg_keeps_graded_gains(graded):
 
 
 def test_effectiveness_counts_pairs_and_rr_at_the_grade_and_caches_each_grade_apart(graded, neuron_ig_cache):
-    from neuron_ig.evaluation import effectiveness, effectiveness_pairs, rerank_inputs
-    from neuron_ig.models import random_cross_encoder
+    from neuron_ig.engine.models import random_cross_encoder
+    from neuron_ig.studies.effectiveness import (
+        effectiveness,
+        effectiveness_pairs,
+        rerank_inputs,
+    )
 
     encoder = random_cross_encoder(seed=2)
     common = dict(depth=10, max_queries=10, n_pairs=2, progress=False)

@@ -24,6 +24,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+pytestmark = pytest.mark.slow  # `make test-fast` leaves these out
+
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "neuron-ig-lab-test"
 

@@ -3,8 +3,12 @@
 import pytest
 import torch
 
-from neuron_ig.encoding import CLS, PADDING, PASSAGE, QUERY, SEP, encode_pairs
-from neuron_ig.models import load_cross_encoder, packaged_minilm_path, random_cross_encoder
+from neuron_ig.engine.encoding import CLS, PADDING, PASSAGE, QUERY, SEP, encode_pairs
+from neuron_ig.engine.models import (
+    load_cross_encoder,
+    packaged_minilm_path,
+    random_cross_encoder,
+)
 
 
 @pytest.mark.parametrize("num_labels", [1, 2])

@@ -6,9 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neuron_ig import narrative
-from neuron_ig.selection import (
-    INTERSECTION, core_size_table, fewest_shared, layer_count_summary, layer_count_table, set_size_table,
+from neuron_ig.report import narrative
+from neuron_ig.stats.selection import (
+    INTERSECTION,
+    core_size_table,
+    fewest_shared,
+    layer_count_summary,
+    layer_count_table,
+    set_size_table,
     shared_with_others,
 )
 
@@ -131,7 +136,14 @@ def test_no_sentence_leaves_a_placeholder_or_a_nan():
 
 
 def test_overlap_page_texts():
-    from neuron_ig.selection import OOD_SETS, class_overlap, jaccard_matrix, layer_counts, ood_sets, relevance_neuron_sets
+    from neuron_ig.stats.selection import (
+        OOD_SETS,
+        class_overlap,
+        jaccard_matrix,
+        layer_counts,
+        ood_sets,
+        relevance_neuron_sets,
+    )
 
     positive, negative = scores_of(["in", "a", "b"], seed=1), scores_of(["in", "a"], seed=2)
     scores = {1: positive, 0: negative}
@@ -285,11 +297,11 @@ def test_records_turn_missing_values_into_none_so_glued_values_read_back():
 
 
 def test_control_tests_text_names_the_test_and_its_floor():
-    from neuron_ig.pruning import choose_control_tests
+    from neuron_ig.studies.pruning import choose_control_tests
 
     rng = np.random.default_rng(0)
     deltas = rng.normal(0, 0.01, 19)
-    from neuron_ig.controls import control_test
+    from neuron_ig.stats.controls import control_test
 
     test = control_test(-0.08, deltas)
     table = pd.DataFrame([{"p": 1.0, "class": "positive", "set": "fusion", "task": "t", "neurons": 92, "delta": -0.08,
@@ -306,7 +318,7 @@ def test_control_tests_text_names_the_test_and_its_floor():
 
 
 def test_verdicts_text_counts_the_verdicts_and_states_the_level():
-    from neuron_ig.verdicts import page_verdicts
+    from neuron_ig.studies.verdicts import page_verdicts
 
     table = page_verdicts([{"claim": "a", "p": 0.001, "in claimed direction": True},
                            {"claim": "b", "p": 0.2, "in claimed direction": True},

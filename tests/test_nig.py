@@ -7,10 +7,10 @@ import pytest
 import torch
 from captum.attr import LayerConductance
 
-from neuron_ig.baselines import Baseline, baseline_ids
-from neuron_ig.encoding import CLS, PASSAGE, QUERY, SEP, encode_pairs
-from neuron_ig.models import random_cross_encoder
-from neuron_ig.nig import attention_head_reduce, neuron_integrated_gradients
+from neuron_ig.engine.baselines import Baseline, baseline_ids
+from neuron_ig.engine.encoding import CLS, PASSAGE, QUERY, SEP, encode_pairs
+from neuron_ig.engine.models import random_cross_encoder
+from neuron_ig.engine.nig import attention_head_reduce, neuron_integrated_gradients
 
 QUERIES = ["what is a dog", "jet engine noise at take off", "boundary layer transition"]
 PASSAGES = [
@@ -162,7 +162,7 @@ def test_labels_must_be_one_binary_class_per_pair(encoder, encoded):
 
 @pytest.mark.parametrize("rule", ["left", "right"])
 def test_path_trace_of_one_neuron_accumulates_to_its_nig(encoder, encoded, rule):
-    from neuron_ig.nig import path_trace
+    from neuron_ig.engine.nig import path_trace
 
     name = list(encoder.ffn_layers())[2]
     full = neuron_integrated_gradients(encoder, encoded.select([0]), LABELS[:1], steps=12, rule=rule)
@@ -189,6 +189,7 @@ def test_the_speed_benchmark_references_compute_the_same_nig(encoder, encoded):
         torch.testing.assert_close(reference(encoder, encoded, LABELS, 12), ours, rtol=1e-4, atol=1e-4 * float(ours.abs().max()))
 
 
+@pytest.mark.slow
 def test_the_batch_rows_benchmark_runs_and_finds_the_same_nig_at_every_setting():
     """benchmarks/nig_batch_rows.py, at a toy size: its summary line, and rows that change only float rounding."""
     import subprocess
@@ -261,7 +262,7 @@ def test_unknown_or_unavailable_precision_is_refused(encoder, encoded):
 def test_a_cached_dataset_result_is_computed_and_keyed_in_its_precision(tmp_path, monkeypatch):
     from collections import namedtuple
 
-    import neuron_ig.results as results
+    import neuron_ig.studies.results as results
 
     monkeypatch.setenv("NEURON_IG_CACHE", str(tmp_path))
     Pair = namedtuple("Pair", "query_id doc_id query passage label")

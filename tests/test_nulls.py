@@ -5,10 +5,26 @@ datasets that differ, and resampling is deterministic."""
 import numpy as np
 import pytest
 
-from neuron_ig.nulls import (agreement_ratio, dataset_permutation_null, fewest_shared_rows, intersection_rows, pair_nig,
-                             sign_flip_null, split_half_agreement, top_count, top_masks, top_share_rows, upper_p_value)
-from neuron_ig.results import DatasetNIG
-from neuron_ig.selection import fewest_shared, intersection, top_p_percent, top_share
+from neuron_ig.stats.nulls import (
+    agreement_ratio,
+    dataset_permutation_null,
+    fewest_shared_rows,
+    intersection_rows,
+    sign_flip_null,
+    split_half_agreement,
+    top_share_rows,
+    upper_p_value,
+)
+from neuron_ig.stats.selection import (
+    fewest_shared,
+    intersection,
+    top_count,
+    top_masks,
+    top_p_percent,
+    top_share,
+)
+from neuron_ig.studies.aggregation import pair_nig
+from neuron_ig.studies.results import DatasetNIG
 
 
 def test_batched_top_sets_and_shares_equal_the_selections():
@@ -111,7 +127,7 @@ def test_pair_nig_keeps_the_correct_pairs_of_each_dataset():
 
 
 def test_the_intersection_ratio_is_one_for_datasets_drawn_alike_and_lower_otherwise():
-    from neuron_ig.nulls import intersection_ratio
+    from neuron_ig.stats.nulls import intersection_ratio
 
     rng = np.random.default_rng(5)
     signal = np.zeros((3, 100))

@@ -29,10 +29,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from neuron_ig import runner
-from neuron_ig.models import packaged_minilm_path, random_cross_encoder
+from neuron_ig.engine.models import packaged_minilm_path, random_cross_encoder
+from neuron_ig.report import runner
 
-pytestmark = pytest.mark.paper_scale
+pytestmark = [pytest.mark.paper_scale, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = "castorini/monobert-large-msmarco"
@@ -45,10 +45,10 @@ TOPICS = 48  # queries per collection; each has its own words, so BM25 finds its
 SIZES = {
     "book": {"datasets": [TREC_DL, BEIR], "n_pairs": 4, "steps": 4, "pruning_depth": 5, "pruning_queries": 4,
              "random_seeds": 2, "matched_seeds": 2},
-    "02_collections": {"collections": [TREC_DL, BEIR]},
-    "02_embedded_model": {"depth": 5, "max_queries": 8, "accuracy_pairs": 4},
-    "09_robustness": {"other_steps": 6, "robustness_pairs": 2, "steps_pairs": 2, "completeness_pairs": 1},
-    "12_pruning_negative_in_domain": {"random_seeds": 2},
+    "ir_collections": {"collections": [TREC_DL, BEIR]},
+    "embedded_cross_encoder": {"depth": 5, "max_queries": 8, "accuracy_pairs": 4},
+    "robustness": {"other_steps": 6, "robustness_pairs": 2, "steps_pairs": 2, "completeness_pairs": 1},
+    "pruning_negative_in_domain": {"random_seeds": 2},
 }
 
 
@@ -138,7 +138,9 @@ def write_trec_dl_2019(home: Path) -> Path:
     (base / "trec-dl-2019" / "queries.tsv").write_text(
         "".join(f"{query.get(t, str(200000 + t))}\t{text}\n" for t, text in {**queries, **unjudged}.items()))
     (base / "trec-dl-2019" / "qrels").write_text("".join(f"{query[t]} 0 {passage[d]} {g}\n" for t, d, g in qrels))
-    from neuron_ig.retrieval import _tokenize  # the run as BM25 ranks it: query words counted in each passage
+    from neuron_ig.ir.retrieval import (
+        _tokenize,  # the run as BM25 ranks it: query words counted in each passage
+    )
 
     terms = {key: _tokenize([text])[0] for key, text in docs.items()}
     lines = []
@@ -170,7 +172,7 @@ def environment(hf_home: Path, ir_datasets_home: Path, cache: Path) -> dict:
 
 
 def run_runner(root: Path, params: Path, env: dict, *extra: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "neuron_ig.runner", "--root", str(root), "--params", str(params), *extra],
+    return subprocess.run([sys.executable, "-m", "neuron_ig.report.runner", "--root", str(root), "--params", str(params), *extra],
                           env=env, cwd=root, capture_output=True, text=True, timeout=timeout)
 
 
@@ -221,13 +223,13 @@ def test_the_build_read_the_fixture_collections_and_model(paper_book, fixture_ca
 
     root, _ = paper_book
     home = fixture_caches["ir_datasets_home"]
-    collections = glued(root, "02_collections")["collections"]
+    collections = glued(root, "ir_collections")["collections"]
     assert collections[TREC_DL]["queries"] == TOPICS  # the judged ones only, not the 3 unjudged
     assert collections[TREC_DL]["qrels"] == TOPICS * 4  # grades 3 to 0
     # ir_datasets states MS MARCO's size from its metadata (8,841,823 passages), not from the file it reads
     assert collections[BEIR]["documents"] == TOPICS * 5 and collections[BEIR]["queries"] == TOPICS - 8
-    assert set(glued(root, "03_positive_neurons")["pairs_used"]) == {TREC_DL, BEIR}
-    assert {row["collection"] for row in glued(root, "11_pruning")["pruning_tasks"]} == {TREC_DL, BEIR}
+    assert set(glued(root, "positive_neurons")["pairs_used"]) == {TREC_DL, BEIR}
+    assert {row["collection"] for row in glued(root, "pruning_summary")["pruning_tasks"]} == {TREC_DL, BEIR}
     # the model by its Hub id: its NIG results are filed under its name
     nig = root / "neuron_ig_cache" / "nig" / "monobert-large-msmarco"
     assert {p.name for p in nig.iterdir()} == {"beir_nfcorpus_test", "msmarco-passage_trec-dl-2019_judged"}
@@ -266,10 +268,10 @@ def test_an_offline_build_without_the_model_stops_before_any_notebook_with_one_l
     root = book_copy(tmp_path / "book")
     params = small_paper_params(tmp_path / "paper-small.yml")
     env = environment(tmp_path / "empty-hf", fixture_caches["ir_datasets_home"], tmp_path / "cache")
-    result = run_runner(root, params, env, "--only", "01_nig_worked_example", timeout=300)
+    result = run_runner(root, params, env, "--only", "nig_worked_example", timeout=300)
     assert result.returncode == 1
     assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr, result.stderr
-    assert result.stderr.startswith(f"error: model {MODEL} (page 01_nig_worked_example) is not in the local cache")
+    assert result.stderr.startswith(f"error: model {MODEL} (page nig_worked_example) is not in the local cache")
     assert "hf download castorini/monobert-large-msmarco" in result.stderr
     assert not list((root / "book" / "generated").glob("*.ipynb"))
 

@@ -6,7 +6,7 @@ import altair as alt
 import pandas as pd
 import pytest
 
-from neuron_ig import plots
+from neuron_ig.report import plots
 
 pytestmark = pytest.mark.usefixtures("neuron_ig_cache")  # the Vega libraries are cached there
 
@@ -88,7 +88,7 @@ def test_charts_render_with_tooltips_in_a_real_browser_and_load_nothing(monkeypa
 
 
 def test_change_chart_draws_every_pair_and_the_threshold():
-    from neuron_ig.change import change_distribution
+    from neuron_ig.studies.change import change_distribution
 
     class Result:  # the fields change_distribution reads, as DatasetNIG has them
         score, baseline_score, labels = [0.9, 0.8], [0.1, 0.85], [0, 0]

@@ -6,14 +6,14 @@ is an empty folder, and the Hub is offline (conftest.py), so nothing here touche
 import pytest
 import torch
 
-from neuron_ig import preflight
+from neuron_ig.report import preflight
 
 MODEL = "castorini/monobert-large-msmarco"
 
 
 def steps(**parameters):
     """The runner's steps for one page with ``parameters``."""
-    return [("01_nig_worked_example", "01_nig_worked_example", parameters, {})]
+    return [("nig_worked_example", "nig_worked_example", parameters, {})]
 
 
 @pytest.fixture
@@ -50,13 +50,13 @@ def test_embedded_ids_and_cached_datasets_pass(ir_datasets_home, empty_hub):
 
 def test_a_model_missing_offline_is_one_line_naming_the_cache(ir_datasets_home, empty_hub):
     message = one_line_error({"model": MODEL, "dataset": "cranfield"})
-    assert message.startswith(f"model {MODEL} (page 01_nig_worked_example) is not in the local cache and HF_HUB_OFFLINE is set")
+    assert message.startswith(f"model {MODEL} (page nig_worked_example) is not in the local cache and HF_HUB_OFFLINE is set")
     assert f"hf download {MODEL}" in message and str(empty_hub) in message
 
 
 def test_a_beir_dataset_missing_offline_is_one_line_not_a_requests_traceback(ir_datasets_home, empty_hub):
     message = one_line_error({"model": "neuron-ig/minilm-l6-cross-encoder", "datasets": ["cranfield", "beir/nfcorpus/test"]})
-    assert message.startswith("dataset beir/nfcorpus/test (page 01_nig_worked_example) is not in the local cache")
+    assert message.startswith("dataset beir/nfcorpus/test (page nig_worked_example) is not in the local cache")
     assert "ir_datasets export beir/nfcorpus/test docs" in message and str(ir_datasets_home) in message
     need = preflight.dataset_need("beir/nfcorpus/test")
     assert need.status == "missing" and need.size == 2448432  # nfcorpus.zip, from ir_datasets' downloads.json

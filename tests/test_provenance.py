@@ -2,7 +2,7 @@
 
 import platform
 
-from neuron_ig import provenance
+from neuron_ig.report import provenance
 
 
 def test_software_versions_names_every_package():

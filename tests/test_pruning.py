@@ -9,11 +9,28 @@ import pytest
 import torch
 from scipy import stats
 
-from neuron_ig.encoding import CLS, PASSAGE, QUERY, SEP, SEGMENTS, encode_batches, encode_pairs
-from neuron_ig.evaluation import RerankInputs, holm, ndcg_at_10, paired_test, per_query
-from neuron_ig.models import random_cross_encoder
-from neuron_ig.pruning import NeuronPruning, pruned_scores, pruning_study, random_control
-from neuron_ig.selection import fusion, intersection, lowest_p_percent, pruning_schemes, top_p_percent
+from neuron_ig.engine.encoding import (
+    CLS,
+    PASSAGE,
+    QUERY,
+    SEGMENTS,
+    SEP,
+    encode_batches,
+    encode_pairs,
+)
+from neuron_ig.engine.models import random_cross_encoder
+from neuron_ig.engine.pruning_hooks import NeuronPruning
+from neuron_ig.ir.measures import RerankInputs, ndcg_at_10, per_query
+from neuron_ig.stats.controls import random_control
+from neuron_ig.stats.selection import (
+    fusion,
+    intersection,
+    lowest_p_percent,
+    pruning_schemes,
+    top_p_percent,
+)
+from neuron_ig.stats.significance import holm, paired_test
+from neuron_ig.studies.pruning import pruned_scores, pruning_study
 
 QUERIES = ["what is a dog", "jet engine noise at take off", "boundary layer transition on a swept wing"]
 PASSAGES = [
@@ -338,7 +355,7 @@ def test_ndcg_uses_linear_graded_gains_and_no_gain_for_negative_grades():
 
 @pytest.fixture(scope="module")
 def cranfield(ir_datasets_home, neuron_ig_cache):
-    from neuron_ig.evaluation import rerank_inputs
+    from neuron_ig.studies.effectiveness import rerank_inputs
 
     encoder = random_cross_encoder(num_layers=2, seed=5)
     return encoder, rerank_inputs(encoder.tokenizer, "cranfield", depth=10, max_queries=8)
@@ -426,6 +443,7 @@ def synthetic_inputs(encoder) -> RerankInputs:
 
 
 @pytest.mark.filterwarnings("ignore:1 of 1 pairs truncated")
+@pytest.mark.slow
 def test_re_ranking_batches_are_sorted_by_length_sized_by_tokens_and_scores_come_back_in_order(encoder):
     queries = [f"query number {i} " + "word " * (i % 7) for i in range(40)]
     passages = [("a passage " * (1 + (7 * i) % 23)).strip() for i in range(40)]
@@ -437,7 +455,7 @@ def test_re_ranking_batches_are_sorted_by_length_sized_by_tokens_and_scores_come
     assert max(len(index) for index, _ in batches) > len(batches[0][0]) == 4, "short pairs fill larger batches"
     padding = sum(int((batch.attention_mask == 0).sum()) for _, batch in batches) / sum(batch.attention_mask.numel() for _, batch in batches)
     assert padding < 0.1
-    from neuron_ig.encoding import MAX_PADDING
+    from neuron_ig.engine.encoding import MAX_PADDING
     assert all(float((batch.attention_mask == 0).float().mean()) < MAX_PADDING for _, batch in batches), "none much padded"
     wide = encode_batches(encoder.tokenizer, queries, passages, max_length=48, batch_size=40)  # one batch by tokens alone
     assert len(wide) > 1 and all(float((b.attention_mask == 0).float().mean()) < MAX_PADDING for _, b in wide)
@@ -463,8 +481,8 @@ def test_bf16_re_ranking_is_close_to_fp32_and_cached_apart(encoder, neuron_ig_ca
 
 
 def test_pruning_study_gives_controls_only_to_the_controlled_sets_on_the_control_tasks(cranfield):
-    from neuron_ig.controls import activation_matched_controls, control_test
-    from neuron_ig.pruning import choose_control_tests
+    from neuron_ig.stats.controls import activation_matched_controls, control_test
+    from neuron_ig.studies.pruning import choose_control_tests
 
     encoder, inputs = cranfield
     mask = np.zeros((2, 64), dtype=bool)
@@ -513,7 +531,7 @@ def test_pruning_study_gives_controls_only_to_the_controlled_sets_on_the_control
 def test_choose_control_tests_uses_the_rank_p_value_when_its_floor_passes_holm():
     import pandas as pd
 
-    from neuron_ig.pruning import choose_control_tests
+    from neuron_ig.studies.pruning import choose_control_tests
 
     table = pd.DataFrame({"set": ["s", "s", "t"], "neurons": [5, 5, 0], "controls": [99, 99, 99],
                           "p random (rank)": [0.01, 0.5, 0.5], "p random (t)": [0.002, 0.4, 0.5]})
@@ -530,8 +548,8 @@ def test_choose_control_tests_uses_the_rank_p_value_when_its_floor_passes_holm()
 
 
 def test_the_study_scores_pruned_models_on_the_informative_queries_only(cranfield, monkeypatch):
-    from neuron_ig.evaluation import informative_part
-    from neuron_ig.query_split import informative_queries
+    from neuron_ig.ir.query_split import informative_queries
+    from neuron_ig.studies.effectiveness import informative_part
 
     encoder, inputs = cranfield
     part, position = informative_part(inputs, encoder.tokenizer)

@@ -5,9 +5,9 @@ from collections import namedtuple
 import numpy as np
 import pytest
 
-import neuron_ig.results as results
-from neuron_ig.models import random_cross_encoder
-from neuron_ig.selection import top_p_percent
+import neuron_ig.studies.results as results
+from neuron_ig.engine.models import random_cross_encoder
+from neuron_ig.stats.selection import top_p_percent
 
 Pair = namedtuple("Pair", "query_id doc_id query passage label")
 PAIRS = [Pair(f"q{i}", f"d{i}", f"query number {i} about wings", f"passage {i} on the lift of a wing at speed {i}", i % 2) for i in range(7)]
@@ -109,7 +109,7 @@ def never_relevant_model(tmp_path_factory):
 @pytest.mark.parametrize("label", [1, 0])
 def test_nig_pairs_are_the_first_correctly_classified_pairs_of_the_draw(ir_datasets_home, neuron_ig_cache, saved_model,
                                                                          label, monkeypatch):
-    from neuron_ig.data import relevance_pairs
+    from neuron_ig.ir.pairs import relevance_pairs
 
     pairs, drawn = results.nig_pairs(saved_model, "cranfield", label, n_pairs=6, seed=2, max_length=64)
     draw = relevance_pairs("cranfield", drawn, label, seed=2, draw_order=True)
@@ -124,7 +124,7 @@ def test_nig_pairs_are_the_first_correctly_classified_pairs_of_the_draw(ir_datas
 
 
 def test_dataset_nig_attributes_only_the_selected_pairs_and_reports_the_draw(ir_datasets_home, neuron_ig_cache, saved_model):
-    from neuron_ig.aggregation import pairs_used
+    from neuron_ig.studies.aggregation import pairs_used
 
     result = results.dataset_nig(saved_model, "cranfield", 1, n_pairs=4, steps=3, max_length=64, progress=False)
     pairs, drawn = results.nig_pairs(saved_model, "cranfield", 1, n_pairs=4, max_length=64)
@@ -136,7 +136,7 @@ def test_dataset_nig_attributes_only_the_selected_pairs_and_reports_the_draw(ir_
 
 
 def test_a_dataset_with_no_correct_pair_gives_an_empty_result(ir_datasets_home, neuron_ig_cache, never_relevant_model):
-    from neuron_ig.aggregation import class_means, pairs_used
+    from neuron_ig.studies.aggregation import class_means, pairs_used
 
     assert results.nig_pairs(never_relevant_model, "cranfield", 1, n_pairs=3, max_length=64, max_drawn=20) == ([], 20)
     result = results.dataset_nig(never_relevant_model, "cranfield", 1, n_pairs=3, max_length=64, progress=False)

@@ -1,8 +1,8 @@
 """BM25 through bm25s on Cranfield: plausible effectiveness, caching, query selection, the streamed index."""
 import pytest
 
-from neuron_ig.evaluation import evaluate, qrels_dict
-from neuron_ig.retrieval import _index_dir, bm25_index, bm25_run, streamed_index
+from neuron_ig.ir.measures import evaluate, qrels_dict
+from neuron_ig.ir.retrieval import _index_dir, bm25_index, bm25_run, streamed_index
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def test_unknown_query_id_is_refused(cranfield):
 def test_top_k_breaks_ties_by_row_and_drops_zero_scores():
     import numpy as np
 
-    from neuron_ig.retrieval import _top_k
+    from neuron_ig.ir.retrieval import _top_k
 
     scores = np.array([0.0, 2.0, 1.0, 2.0, 0.0, 2.0])
     assert _top_k(scores, 2).tolist() == [1, 3]
@@ -56,8 +56,8 @@ def test_the_streamed_index_scores_as_the_in_memory_one(cranfield):
     import bm25s
     import numpy as np
 
-    from neuron_ig.data import load_dataset
-    from neuron_ig.retrieval import _tokenize, first_stage, first_stage_run
+    from neuron_ig.ir.datasets import load_dataset
+    from neuron_ig.ir.retrieval import _tokenize, first_stage, first_stage_run
 
     dataset = load_dataset(cranfield)
     texts = [doc.default_text() for doc in dataset.docs_iter()] + ["", "the of and"]  # no words, stopwords only

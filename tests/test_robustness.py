@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from neuron_ig.robustness import agreement_table, membership_probability, rank_biased_overlap
+from neuron_ig.stats.agreement import membership_probability, rank_biased_overlap
+from neuron_ig.stats.nulls import agreement_table
 
 
 def rbo_by_definition(a, b, persistence):
@@ -59,9 +60,9 @@ def test_agreement_within_equals_agreement_between_datasets_drawn_alike():
 
 
 def test_variant_runs_apply_the_pages_min_change_rule_to_both_runs(ir_datasets_home, neuron_ig_cache, tmp_path):
-    from neuron_ig.change import score_change
-    from neuron_ig.models import random_cross_encoder
-    from neuron_ig.robustness import variant_runs
+    from neuron_ig.engine.models import random_cross_encoder
+    from neuron_ig.studies.change import score_change
+    from neuron_ig.studies.robustness import variant_runs
 
     encoder = random_cross_encoder(num_layers=2, seed=10)  # calls some Cranfield pairs relevant, some not
     encoder.model.save_pretrained(tmp_path / "m")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from neuron_ig import runner
+from neuron_ig.report import runner
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -206,10 +206,10 @@ def test_repository_params_files_pass_every_check_and_run_each_class_notebook_tw
     steps = {page: (notebook, parameters) for page, notebook, parameters, _ in
              runner.plan(REPO, REPO / params_file, tmp_path)}
     assert list(steps) == runner.toc_pages(REPO)
-    for page, notebook, label in [("03_positive_neurons", "03_relevance_neurons", 1),
-                                  ("05_negative_neurons", "03_relevance_neurons", 0),
-                                  ("04_positive_neurons_core", "04_relevance_neurons_core", 1),
-                                  ("06_negative_neurons_core", "04_relevance_neurons_core", 0)]:
+    for page, notebook, label in [("positive_neurons", "relevance_neurons", 1),
+                                  ("negative_neurons", "relevance_neurons", 0),
+                                  ("positive_neurons_core", "relevance_neurons_core", 1),
+                                  ("negative_neurons_core", "relevance_neurons_core", 0)]:
         assert steps[page][0] == notebook and steps[page][1]["label"] == label
 
 
@@ -284,8 +284,8 @@ CHART_NOTEBOOK = notebook(
     from pathlib import Path
     import altair as alt
     import pandas as pd
-    from neuron_ig import plots
-    from neuron_ig.provenance import show_provenance
+    from neuron_ig.report import plots
+    from neuron_ig.report.provenance import show_provenance
 
     show_provenance({"steps": steps, "title": title, "rate": rate})
     Path("environment.json").write_text(
@@ -297,7 +297,7 @@ CHART_NOTEBOOK = notebook(
     """,
     """
     from IPython.display import Markdown, display
-    from neuron_ig.downloads import data_file
+    from neuron_ig.report.downloads import data_file
 
     display(Markdown("The chart's data: " + data_file(data, "values", "values (CSV)") + "."))
     """,
@@ -323,6 +323,7 @@ def built_book(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_real_book_executes_and_builds(built_book):
     generated = built_book / "book" / "generated"
     executed = json.loads((generated / "01_chart.ipynb").read_text())
@@ -417,14 +418,14 @@ def test_a_page_executed_with_the_same_key_is_kept_and_any_change_executes_it_ag
 
 def test_the_page_key_follows_the_library_code(tmp_path, monkeypatch):
     ipynb = tmp_path / "page.ipynb"
-    runner.to_ipynb(REPO / "notebooks" / "00_introduction.md", ipynb)
+    runner.to_ipynb(REPO / "notebooks" / "introduction.md", ipynb)
     key = runner.page_key(ipynb, {"steps": 3})
     assert runner.page_key(ipynb, {"steps": 3}) == key and runner.page_key(ipynb, {"steps": 4}) != key
     library = tmp_path / "lib" / "neuron_ig"
     shutil.copytree(REPO / "lib" / "neuron_ig", library, ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setattr(runner, "__file__", str(library / "runner.py"))
+    monkeypatch.setattr(runner, "__file__", str(library / "report" / "runner.py"))
     assert runner.page_key(ipynb, {"steps": 3}) == key
-    (library / "nig.py").write_text((library / "nig.py").read_text() + "\n# a change\n")
+    (library / "engine" / "nig.py").write_text((library / "engine" / "nig.py").read_text() + "\n# a change\n")
     assert runner.page_key(ipynb, {"steps": 3}) != key
 
 
@@ -440,7 +441,7 @@ def test_a_tf32_build_on_a_machine_without_cuda_is_refused_before_any_page_runs(
     (tmp_path / "tf32.yml").write_text(yaml.safe_dump(params))
     code = runner.main(["--params", str(tmp_path / "tf32.yml"), "--root", str(tmp_path), "--no-build", "--dry-run"])
     assert code == 0  # a dry run only reports
-    code = runner.main(["--params", str(tmp_path / "tf32.yml"), "--root", str(tmp_path), "--no-build", "--only", "03_positive_neurons"])
+    code = runner.main(["--params", str(tmp_path / "tf32.yml"), "--root", str(tmp_path), "--no-build", "--only", "positive_neurons"])
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert code == 1 and len(errors) == 1 and "tf32" in errors[0] and "CUDA" in errors[0]
-    assert not (tmp_path / "book" / "generated" / "03_positive_neurons.ipynb").exists()
+    assert not (tmp_path / "book" / "generated" / "positive_neurons.ipynb").exists()

@@ -3,9 +3,18 @@
 import numpy as np
 import pytest
 
-from neuron_ig.aggregation import class_mean, segment_layer_table
-from neuron_ig.results import DatasetNIG
-from neuron_ig.selection import fusion, intersection, jaccard, neuron_list, ood_neurons, per_layer_counts, top_p_percent, top_share
+from neuron_ig.stats.selection import (
+    fusion,
+    intersection,
+    jaccard,
+    neuron_list,
+    ood_neurons,
+    per_layer_counts,
+    top_p_percent,
+    top_share,
+)
+from neuron_ig.studies.aggregation import class_mean, segment_layer_table
+from neuron_ig.studies.results import DatasetNIG
 
 
 def test_top_p_percent_picks_the_highest_scores_globally():
@@ -70,7 +79,7 @@ def test_top_share_is_the_positive_mass_of_the_top_neurons():
 # --- fusion with normalisation, OOD neurons by a rank gap and by a per-neuron test ----------------------
 
 def test_fusion_normalisation_keeps_one_dataset_from_deciding_alone():
-    from neuron_ig.selection import fusion_shares, normalised_scores
+    from neuron_ig.stats.selection import fusion_shares, normalised_scores
 
     rng = np.random.default_rng(5)
     scores = {"loud": 1000 * rng.normal(size=(2, 200)), "quiet": rng.normal(size=(2, 200)), "other": rng.normal(size=(2, 200))}
@@ -91,7 +100,7 @@ def test_fusion_normalisation_keeps_one_dataset_from_deciding_alone():
 
 
 def test_ood_rank_gap_leaves_out_neurons_just_below_the_in_domain_cut():
-    from neuron_ig.selection import ood_rank_gap, score_ranks
+    from neuron_ig.stats.selection import ood_rank_gap, score_ranks
 
     in_domain = np.arange(100, dtype=float)[::-1].reshape(1, 100)  # rank = unit + 1
     ood = np.zeros((1, 100))
@@ -111,7 +120,8 @@ def test_ood_rank_gap_leaves_out_neurons_just_below_the_in_domain_cut():
 def test_ood_neuron_test_is_welch_with_benjamini_hochberg():
     from scipy import stats
 
-    from neuron_ig.selection import benjamini_hochberg, ood_neuron_test
+    from neuron_ig.stats.selection import ood_neuron_test
+    from neuron_ig.stats.significance import benjamini_hochberg
 
     rng = np.random.default_rng(6)
     p = rng.uniform(size=50) ** 2

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from neuron_ig import teacher
+from neuron_ig.embedded_model import teacher
 
 
 def test_similarity_prefers_the_passage_that_answers_the_query():
@@ -17,8 +17,8 @@ def test_similarity_prefers_the_passage_that_answers_the_query():
 
 
 def test_teacher_rerank_scores_the_bm25_candidates_of_the_cross_encoder(ir_datasets_home, neuron_ig_cache):
-    from neuron_ig.data import load_dataset
-    from neuron_ig.evaluation import rerank_inputs
+    from neuron_ig.ir.datasets import load_dataset
+    from neuron_ig.studies.effectiveness import rerank_inputs
 
     bm25, run = teacher.teacher_rerank("cranfield", depth=5, max_queries=4, seed=1)
     inputs = rerank_inputs(teacher._bi_encoder()[0], "cranfield", depth=5, max_queries=4, seed=1)
@@ -34,7 +34,7 @@ def test_teacher_rerank_scores_the_bm25_candidates_of_the_cross_encoder(ir_datas
 
 
 def test_the_teacher_scoring_only_the_informative_queries_changes_no_measure(ir_datasets_home, neuron_ig_cache):
-    from neuron_ig.evaluation import evaluate, qrels_dict
+    from neuron_ig.ir.measures import evaluate, qrels_dict
 
     bm25, full = teacher.teacher_rerank("cranfield", depth=5, max_queries=12, seed=1)
     _, part = teacher.teacher_rerank("cranfield", depth=5, max_queries=12, seed=1, informative_only=True)

@@ -6,8 +6,8 @@ import json
 import pytest
 import torch
 
-import neuron_ig.training as training
-from neuron_ig.models import load_cross_encoder, packaged_minilm_path
+import neuron_ig.embedded_model.training as training
+from neuron_ig.engine.models import load_cross_encoder, packaged_minilm_path
 
 TINY = training.TrainingConfig(steps=4, groups_per_step=2, rag_groups_per_step=1, word_groups_per_step=1, negatives=2,
                                bm25_depth=10, max_length=48, checkpoint_every=2, warmup_steps=1,
@@ -18,8 +18,9 @@ class Interrupted(Exception):
     pass
 
 
+@pytest.mark.slow
 def test_training_groups_put_a_relevant_document_first_then_hard_negatives(neuron_ig_cache):
-    from neuron_ig.data import load_dataset, relevant_qrels
+    from neuron_ig.ir.datasets import load_dataset, relevant_qrels
 
     groups = training.training_groups(TINY)
     assert len(groups) == TINY.steps * TINY.groups_per_step
@@ -34,9 +35,10 @@ def test_training_groups_put_a_relevant_document_first_then_hard_negatives(neuro
     assert groups == training.training_groups(TINY), "seeded"
 
 
+@pytest.mark.slow
 def test_rag_groups_put_one_of_the_teachers_best_own_passages_first_then_other_queries_passages():
-    from neuron_ig.teacher import similarity
-    from neuron_ig.trec_rag import rag_queries
+    from neuron_ig.embedded_model.teacher import similarity
+    from neuron_ig.ir.trec_rag import rag_queries
 
     groups = training.rag_groups(TINY)
     assert len(groups) == TINY.steps * TINY.rag_groups_per_step
@@ -49,11 +51,12 @@ def test_rag_groups_put_one_of_the_teachers_best_own_passages_first_then_other_q
     assert groups == training.rag_groups(TINY), "seeded"
 
 
+@pytest.mark.slow
 def test_semantic_rag_negatives_are_the_other_queries_passages_closest_to_the_query_by_the_teacher(monkeypatch):
     import bm25s
 
-    from neuron_ig.retrieval import _tokenize
-    from neuron_ig.trec_rag import rag_queries
+    from neuron_ig.ir.retrieval import _tokenize
+    from neuron_ig.ir.trec_rag import rag_queries
 
     queries = rag_queries("dev")[:6]  # a split of six real queries: every passage is embedded
     passages = sorted({p for q in queries for p in q.passages})
@@ -72,9 +75,10 @@ def test_semantic_rag_negatives_are_the_other_queries_passages_closest_to_the_qu
     assert groups == training.rag_groups(config, embeddings=embeddings), "seeded"
 
 
+@pytest.mark.slow
 def test_word_groups_ask_for_a_training_headword_and_put_one_of_its_definitions_first(neuron_ig_cache):
-    from neuron_ig.data import load_dataset
-    from neuron_ig.retrieval import _tokenize
+    from neuron_ig.ir.datasets import load_dataset
+    from neuron_ig.ir.retrieval import _tokenize
 
     config = dataclasses.replace(TINY, word_groups_per_step=3)  # the documents are the definitions alone (no headword)
     groups = training.word_groups(config)
@@ -182,6 +186,7 @@ def test_bad_recipe_knobs_are_refused_with_the_range_to_use():
         training.TrainingConfig(weight_average=1.5)
 
 
+@pytest.mark.slow
 def test_an_interrupted_fine_tuning_resumes_and_saves_a_loadable_cross_encoder(neuron_ig_cache, tmp_path, monkeypatch):
     folder = tmp_path / "model"
     loss = training.group_loss
@@ -216,6 +221,7 @@ def test_an_interrupted_fine_tuning_resumes_and_saves_a_loadable_cross_encoder(n
     assert resumed.keys() == whole.keys() and all(torch.equal(resumed[name], whole[name]) for name in whole)
 
 
+@pytest.mark.slow
 def test_the_model_is_the_average_of_the_weights_after_each_of_the_last_steps(neuron_ig_cache, tmp_path, monkeypatch):
     from safetensors.torch import load_file
 
@@ -246,13 +252,14 @@ def test_the_model_is_the_average_of_the_weights_after_each_of_the_last_steps(ne
 
 
 def test_the_embedded_id_names_the_cached_model_and_typos_are_refused():
-    from neuron_ig.models import resolve_model
+    from neuron_ig.engine.models import resolve_model
 
     with pytest.raises(ValueError, match="unknown embedded model 'neuron-ig/minilm'.*neuron-ig/minilm-l6-cross-encoder"):
         resolve_model("neuron-ig/minilm")
     assert resolve_model("castorini/monobert-large-msmarco") == "castorini/monobert-large-msmarco"
 
 
+@pytest.mark.slow
 def test_the_same_seed_gives_the_same_weights_whatever_the_callers_thread_count(neuron_ig_cache, tmp_path):
     from safetensors.torch import load_file
 
@@ -296,6 +303,7 @@ def test_headword_groups_on_a_collection_without_headwords_are_refused_with_the_
         training.word_groups(dataclasses.replace(TINY, train_dataset="cranfield"))
 
 
+@pytest.mark.slow
 def test_the_training_speed_benchmark_runs_every_setting_on_real_groups(neuron_ig_cache):
     """benchmarks/training_speed.py at a toy size: its summary line names every setting with a time and a ratio."""
     import re

@@ -1,7 +1,7 @@
 """TREC RAG 2024 queries and passages read from the ir-axioms wheel that `make venv` downloads."""
 import pytest
 
-from neuron_ig import trec_rag
+from neuron_ig.ir import trec_rag
 
 
 def test_the_wheel_holds_301_queries_with_20_passages_split_train_and_dev():

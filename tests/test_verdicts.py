@@ -6,12 +6,30 @@ import numpy as np
 import pytest
 import torch
 
-from neuron_ig.encoding import encode_pairs
-from neuron_ig.models import random_cross_encoder
-from neuron_ig.nig import neuron_integrated_gradients
-from neuron_ig.selection import chance_intersection, fewest_shared, intersection, ood_neurons, top_p_percent, top_share
-from neuron_ig.verdicts import (INCONCLUSIVE, NOT_COMPUTED, NOT_SUPPORTED, SUPPORTED, common_core_claim,
-                                concentration_claim, nig_claims, ood_claim, page_verdicts, pruning_claim, verdict)
+from neuron_ig.engine.encoding import encode_pairs
+from neuron_ig.engine.models import random_cross_encoder
+from neuron_ig.engine.nig import neuron_integrated_gradients
+from neuron_ig.stats.selection import (
+    chance_intersection,
+    fewest_shared,
+    intersection,
+    ood_neurons,
+    top_p_percent,
+    top_share,
+)
+from neuron_ig.studies.verdicts import (
+    INCONCLUSIVE,
+    NOT_COMPUTED,
+    NOT_SUPPORTED,
+    SUPPORTED,
+    common_core_claim,
+    concentration_claim,
+    nig_claims,
+    ood_claim,
+    page_verdicts,
+    pruning_claim,
+    verdict,
+)
 
 LAYERS, UNITS, PAIRS, P = 4, 128, 24, 2.0  # 512 neurons; a top-2% set holds 11
 DATASETS = ("in", "ood1", "ood2")
@@ -213,8 +231,12 @@ def test_claim_rows_state_effect_and_reference():
 
 
 def test_ood_statistics_count_what_the_selection_defines():
-    from neuron_ig.selection import ood_neuron_test, ood_rank_gap, relevance_neuron_sets
-    from neuron_ig.verdicts import ood_statistics
+    from neuron_ig.stats.selection import (
+        ood_neuron_test,
+        ood_rank_gap,
+        relevance_neuron_sets,
+    )
+    from neuron_ig.studies.verdicts import ood_statistics
 
     per_pair = planted(3)
     largest, tested, gap = ood_statistics(per_pair, "in", P)

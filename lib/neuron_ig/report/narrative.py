@@ -1,0 +1,503 @@
+"""The sentences a page writes about its numbers: small functions from tables to Markdown text.
+
+Each function takes the tables a page computed (with :mod:`neuron_ig.studies.aggregation` and
+:mod:`neuron_ig.stats.selection`) and returns Markdown; a notebook displays it with
+``display(Markdown(...))``. Dataset ids are shown as code (```id```); p values as ``top 0.5%``.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import pandas as pd
+
+from neuron_ig.stats.selection import (
+    INTERSECTION,
+    layer_count_summary,
+    relevance_neuron_sets,
+)
+from neuron_ig.studies.results import CLASS_NAMES
+
+CLASSES = {1: "positive", 0: "negative"}  # label: the class's name (its pairs: CLASS_NAMES[label])
+FEW_PAIRS = 10  # a class mean over fewer correctly classified pairs than this is called noisy
+
+
+# --- words -----------------------------------------------------------------------------------------
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 pair``, ``3 pairs`` (``many`` for an irregular plural)."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"
+
+
+def code_list(names: Sequence[str]) -> str:
+    """```a`, `b``: names as inline code, comma-separated."""
+    return ", ".join(f"`{name}`" for name in names)
+
+
+def percents(p_values: Sequence[float]) -> str:
+    """``0.1%, 0.5%``."""
+    return ", ".join(f"{p:g}%" for p in p_values)
+
+
+def class_name(label: int) -> str:
+    """``positive`` for label 1, ``negative`` for 0; a clear error for anything else."""
+    if isinstance(label, bool) or label not in CLASSES:
+        raise ValueError(f"label must be 1 (positive class: relevant pairs) or 0 (negative class: non-relevant pairs), "
+                         f"got {label!r}: fix `label` in the page's section of the params file")
+    return CLASSES[label]
+
+
+# --- page 02: the collections ----------------------------------------------------------------------
+
+def other_collections_text(others: Sequence[str]) -> str:
+    """The sentence about the book's datasets that are not embedded collections (empty when there are none)."""
+    if not others:
+        return ""
+    return (f"The book's `datasets` also name {code_list(others)}: measured in the table like the embedded "
+            f"collections, described by `ir_datasets` (`ir_datasets.load(id).documentation()`), not on this page.")
+
+
+# --- the positive and negative neuron pages: the relevance neurons of one class -------------------------------------------
+
+def _few_pairs(used: pd.DataFrame, scores: Mapping) -> list[str]:
+    """The datasets with a class mean over fewer than FEW_PAIRS pairs."""
+    column = "used" if "used" in used else "correct"
+    return [d for d in scores if used.loc[d, column] < FEW_PAIRS]
+
+
+def _rests_on(used: pd.DataFrame, few: Sequence[str]) -> str:
+    """``The mean of `a` rests on 3 pairs, `b` rests on 1 pair``."""
+    column = "used" if "used" in used else "correct"
+    return "The mean of " + ", ".join(f"`{d}` rests on {plural(int(used.loc[d, column]), 'pair')}" for d in few)
+
+
+def class_means_text(used: pd.DataFrame, scores: Mapping, label: int) -> str:
+    """What each dataset's class mean rests on: the correctly classified pairs, datasets left out, noisy means.
+
+    ``used`` is :func:`neuron_ig.studies.aggregation.pairs_used` (index: every dataset, in order; columns
+    ``sampled``, ``correct``); ``scores`` the class means, only of the datasets that have one.
+    """
+    pairs = CLASS_NAMES[label]
+    datasets = list(used.index)
+    left_out = [d for d in datasets if d not in scores]
+    text = (f"Each dataset's neuron scores are the mean NIG over the {pairs} pairs that the model gives P({pairs}) > 0.5, "
+            "the first ones of the seeded draw (NIG is computed for those only): "
+            + ", ".join(f"{used.loc[d, 'correct']} of {used.loc[d, 'sampled']} drawn for `{d}`" for d in datasets) + ". "
+            + "F(x') is the probability of the class at the baseline, where the path starts. ")
+    if left_out:
+        one = len(left_out) == 1
+        text += (f"The model classifies none of the sampled {pairs} pairs of {code_list(left_out)} correctly: "
+                 f"{'that dataset has' if one else 'those datasets have'} no class mean and {'is' if one else 'are'} "
+                 f"left out of the sets below, so the intersection is over {plural(len(scores), 'dataset')} only. ")
+    few = _few_pairs(used, scores)
+    if few:
+        text += _rests_on(used, few) + (": its set is noisy, read it with care. " if len(few) == 1
+                                        else ": their sets are noisy, read them with care. ")
+    if len(scores) == 1:
+        text += "With a single dataset, its intersection is its own set."
+    if not scores:
+        text += f"No dataset has a correctly classified {pairs} pair: there are no relevance neurons to show."
+    return text.strip()
+
+
+def peak_layers_text(counts: pd.DataFrame, datasets: Sequence[str], layers: int) -> str:
+    """Where each set lies: the layer holding most of each dataset's set at the largest p, and the intersection per p.
+
+    ``counts`` is :func:`neuron_ig.stats.selection.layer_count_table` over ``datasets`` (those with a class mean).
+    """
+
+    summary = layer_count_summary(counts)
+    largest = counts["p"].max()
+    holder = "the datasets share" if len(datasets) > 1 else f"the set of `{datasets[0]}` has"
+    at_largest = []
+    for d in datasets:
+        peak = layer_count_summary(counts, d).loc[largest]
+        at_largest.append(f"{int(peak['peak layer'])} for `{d}` ({peak['share in peak layer']:.0%})")
+    per_p = []
+    for p, row in summary.iterrows():
+        n = int(row["neurons"])
+        where = f", {row['share in peak layer']:.0%} of them in layer {int(row['peak layer'])}" if n else ""
+        per_p.append(f"at top {p:g}% {holder} {plural(n, 'neuron')}{where}")
+    return (f"Layers are numbered from 0 (closest to the input) to {layers - 1}. At top {largest:g}%, the layer holding "
+            f"the most of each dataset's set is " + ", ".join(at_largest) + "; " + "; ".join(per_p) + ".")
+
+
+def intersection_text(sizes: pd.DataFrame, n_neurons: int, n_datasets: int) -> str:
+    """The size of the intersection per p against chance, and the mean Jaccard index between two datasets' sets.
+
+    ``sizes`` is :func:`neuron_ig.stats.selection.set_size_table`; ``n_neurons`` = layers x units.
+    """
+    if n_datasets < 2:
+        return f"Every dataset's set has ceil(p% x {n_neurons:,}) neurons; with one dataset there is nothing to intersect."
+    lines = [f"at top {p:g}%, {int(row[INTERSECTION])} of {int(row['neurons per dataset'])} "
+             f"({row[INTERSECTION + ' / set']:.0%}; sets drawn at random would share {row['chance ' + INTERSECTION]:.2g})"
+             for p, row in sizes.iterrows()]
+    return (f"Every dataset's set has ceil(p% x {n_neurons:,}) neurons. The intersection over the {n_datasets} datasets "
+            f"holds " + "; ".join(lines) + ". The mean Jaccard index between two datasets' sets is "
+            + ", ".join(f"{row['mean Jaccard']:.2f} at top {p:g}%" for p, row in sizes.iterrows()) + ".")
+
+
+# --- pages 04 and 06: the shared core of one class -------------------------------------------------
+
+def core_means_text(used: pd.DataFrame, scores: Mapping, label: int) -> str:
+    """The class means the core rests on: noisy means, and datasets left out before ranking."""
+    pairs = CLASS_NAMES[label]
+    left_out = [d for d in used.index if d not in scores]
+    text = f"Class means over the correctly classified {pairs} pairs only (P({pairs}) > 0.5). "
+    few = _few_pairs(used, scores)
+    if few:
+        text += _rests_on(used, few) + ": its set is noisy, and so is its rank below. "
+    if left_out:
+        text += (f"None of the sampled pairs of {code_list(left_out)} is classified correctly: "
+                 f"{'it is' if len(left_out) == 1 else 'they are'} left out before ranking"
+                 + (f", and the core is chosen among the {len(scores)} remaining dataset{'' if len(scores) == 1 else 's'}."
+                    if scores else "."))
+    return text.strip()
+
+
+def left_out_text(ranking: pd.DataFrame, dropped: Sequence[str], core: Sequence[str], n_dropped: int,
+                  in_domain: str, figure: int) -> str:
+    """Which datasets the core leaves out and why (:func:`neuron_ig.stats.selection.shared_with_others` ranking).
+
+    ``core`` lists the datasets kept; ``figure`` is the paper's figure of all datasets (2 or 4).
+    """
+    n_scores = len(ranking)
+    capped = (f" `n_dropped` = {n_dropped}, capped at {n_scores - 2} so that at least two datasets remain to intersect."
+              if n_dropped > n_scores - 2 else "")
+    text = ("Each row is a dataset's mean Jaccard index with the other datasets' top-p% sets, per p and averaged over p "
+            f"(ascending: the first rows share the fewest neurons with the rest).{capped} ")
+    if not dropped:
+        return text + f"Nothing is left out: the core is the intersection over all {len(core)} datasets, as in Figure {figure}."
+    return (text + "Left out: " + ", ".join(f"`{d}` ({ranking.loc[d, 'mean']:.3f})" for d in dropped)
+            + f"; the core is the intersection over {code_list(core)}"
+            + (f" (the in-domain dataset `{in_domain}` is among those left out)" if in_domain in dropped else "") + ".")
+
+
+def single_core_text(scores: Mapping, label: int) -> str:
+    """The core when fewer than two datasets have a class mean."""
+    if scores:
+        return (f"Only `{next(iter(scores))}` has correctly classified {CLASS_NAMES[label]} pairs: there is no other dataset "
+                "to compare with, so nothing is left out and the core is its set alone.")
+    return f"No dataset has a correctly classified {CLASS_NAMES[label]} pair: there is no core to show."
+
+
+def core_sizes_text(table: pd.DataFrame, summary: pd.DataFrame, dropped: Sequence[str], n_core: int) -> str:
+    """How many neurons the core of ``n_core`` datasets shares per p, where, and how many more than all datasets do.
+
+    ``table`` is :func:`neuron_ig.stats.selection.core_size_table`; ``summary`` the core's
+    :func:`neuron_ig.stats.selection.layer_count_summary`.
+    """
+    core_sizes, all_sizes = table["core intersection"].astype(int), table["intersection, all datasets"].astype(int)
+    lines = []
+    for p, n in core_sizes.items():
+        where = f", {summary.loc[p, 'share in peak layer']:.0%} of them in layer {int(summary.loc[p, 'peak layer'])}" if n else ""
+        lines.append(f"at top {p:g}%, {n} of {int(table.loc[p, 'neurons per dataset'])}{where}")
+    text = f"The {n_core} datasets of the core share " + "; ".join(lines) + ". "
+    if dropped:
+        text += (f"Intersecting fewer sets can only keep more neurons; leaving out {code_list(dropped)} keeps "
+                 + ", ".join(str(n) for n in core_sizes - all_sizes) + " more at top " + percents(core_sizes.index)
+                 + " than the intersection over all datasets (" + ", ".join(str(n) for n in all_sizes)
+                 + "); sets drawn at random would share " + ", ".join(f"{c:.2g}" for c in table["chance core"]) + ".")
+    return text.strip()
+
+
+# --- page 07: overlaps between datasets, between classes, and out-of-domain neurons ------------------
+
+def both_classes_means_text(used: Mapping[int, pd.DataFrame], scores: Mapping[int, Mapping]) -> str:
+    """The class means of both classes: noisy ones and datasets left out, per class (``{label: ...}``)."""
+    noisy, missing = [], []
+    for label in CLASSES:
+        few = _few_pairs(used[label], scores[label])
+        if few:
+            one = len(few) == 1
+            noisy.append(f"The {CLASSES[label]} mean{'' if one else 's'} of {code_list(few)} rest{'s' if one else ''} on "
+                         f"fewer than {FEW_PAIRS} pairs: read {'its set' if one else 'their sets'} with care.")
+        absent = [d for d in used[label].index if d not in scores[label]]
+        if absent:
+            missing.append(f"No {CLASS_NAMES[label]} pair of {code_list(absent)} is classified correctly: "
+                           f"{'that dataset is' if len(absent) == 1 else 'those datasets are'} left out of the "
+                           f"{CLASSES[label]} class below.")
+    return " ".join(["Each class mean averages the pairs the model puts in their own class.", *noisy, *missing])
+
+
+def _jaccard_spread(at_p: pd.DataFrame) -> str:
+    """``from 0.10 (`a` and `b`) to 0.30 (`a` and `c`)`` over the pairs of datasets (rows ``row``, ``column``, ``Jaccard``)."""
+    high, low = at_p.loc[at_p["Jaccard"].idxmax()], at_p.loc[at_p["Jaccard"].idxmin()]
+
+    def pair(row):
+        return f"{row['Jaccard']:.2f} (`{row['row']}` and `{row['column']}`)"
+
+    if len(at_p) == 1:
+        return pair(high)
+    if high["Jaccard"] == low["Jaccard"]:
+        return f"{high['Jaccard']:.2f} for every pair of datasets"
+    return f"from {pair(low)} to {pair(high)}"
+
+
+def jaccard_text(long: pd.DataFrame | None, scores: Mapping[int, Mapping], p_values: Sequence[float]) -> str:
+    """The spread of the Jaccard index between datasets, per class, at the smallest and largest p.
+
+    ``long`` has columns ``class`` (``positive class``...), ``p``, ``row``, ``column``, ``Jaccard`` (the
+    matrices of the classes with two datasets or more; None when there is none).
+    """
+
+    lines = []
+    for label in CLASSES:
+        if len(scores[label]) < 2:
+            lines.append(f"The {CLASSES[label]} class has {plural(len(scores[label]), 'dataset')} with correctly "
+                         "classified pairs: no pair of datasets to compare.")
+            continue
+        off = long[(long["class"] == f"{CLASSES[label]} class") & (long["row"] < long["column"])]
+        for p in dict.fromkeys((p_values[0], p_values[-1])):
+            size = int(next(iter(relevance_neuron_sets(scores[label], p).values())).sum())
+            lines.append(f"{CLASSES[label].capitalize()} class, top {p:g}% ({size} neurons per set): "
+                         f"Jaccard {_jaccard_spread(off[off['p'] == p])}.")
+    return ("A Jaccard index of 1 means identical sets, 0 disjoint ones; two sets drawn at random would score about "
+            "p% / 2 (0.0005 to 0.005 here). " + " ".join(lines))
+
+
+def class_overlap_text(overlap: pd.DataFrame) -> str:
+    """The positive against the negative class (:func:`neuron_ig.stats.selection.class_overlap`, index ``(dataset, p)``)."""
+    if not len(overlap):
+        return "No dataset has correctly classified pairs in both classes: nothing to compare."
+    by_p = overlap.groupby(level="p")["Jaccard"].mean()
+    dataset, p = overlap["shared"].idxmax()
+    return ("For each dataset with correctly classified pairs in both classes, the positive class's top-p% set against "
+            "the negative class's. Mean Jaccard over datasets: " + ", ".join(f"{j:.2f} at top {q:g}%" for q, j in by_p.items())
+            + f"; the largest share is {overlap['shared'].max()} neurons (`{dataset}`, top {p:g}%).")
+
+
+def ood_datasets_text(in_domain: str, scores: Mapping[int, Mapping], absent: Sequence[int]) -> str:
+    """Which datasets the out-of-domain sets are over, per class; why a class in ``absent`` has no OOD neurons."""
+    outside = {label: [d for d in scores[label] if d != in_domain] for label in CLASSES if label not in absent}
+    text = f"The in-domain dataset is `{in_domain}`. "
+    if outside:
+        text += "The out-of-domain sets are over " + "; ".join(
+            f"{code_list(names)} for the {CLASSES[label]} class"
+            + (" (with one out-of-domain dataset, its intersection and its fusion are both its own set)" if len(names) == 1 else "")
+            for label, names in outside.items()) + ". "
+    text += " ".join(f"No OOD neurons for the {CLASSES[label]} class: "
+                     + (f"`{in_domain}` has no correctly classified {CLASS_NAMES[label]} pair." if in_domain not in scores[label]
+                        else f"no out-of-domain dataset has a correctly classified {CLASS_NAMES[label]} pair.")
+                     for label in absent)
+    return text.strip()
+
+
+def ood_sizes_text(sizes: pd.DataFrame, counts: pd.DataFrame) -> str:
+    """One bullet per class and p: the out-of-domain sets, their OOD neurons, and the fusion's share in-domain.
+
+    ``sizes`` has index ``(class name, p)`` and a column per set of :data:`neuron_ig.stats.selection.OOD_SETS`,
+    plus ``fusion, all datasets, in the in-domain set``; ``counts`` the sets' layer counts with columns
+    ``class`` (``positive class``...), ``p``, ``set``, ``layer``, ``neurons``.
+    """
+    lines = []
+    for (name, p), row in sizes.iterrows():
+        at = counts[(counts["class"] == f"{name} class") & (counts["p"] == p)]
+        ood = at[at["set"] == "OOD neurons (fusion)"].set_index("layer")["neurons"]
+        peak = f", most in layer {ood.idxmax()} ({ood.max()})" if ood.sum() else ""
+        lines.append(
+            f"- {name} class, top {p:g}%: the out-of-domain intersection has {row['out-of-domain intersection']} neurons, "
+            f"{row['OOD neurons (intersection)']} of them outside the in-domain set; the out-of-domain fusion has "
+            f"{row['OOD neurons (fusion)']} of {row['out-of-domain fusion']} outside it{peak}; of the "
+            f"{row['fusion, all datasets']} neurons of the fusion over all datasets, "
+            f"{row['fusion, all datasets, in the in-domain set']} are in the in-domain set.")
+    return "\n".join(lines)
+
+
+# --- page 08: token types ------------------------------------------------------------------------------
+
+def token_pairs_text(pairs: pd.DataFrame, baseline: str) -> str:
+    """Which (dataset, class) have no correctly classified pair; ``pairs`` has index ``(dataset, class)``
+    and a column ``correctly classified``."""
+    empty = pairs[pairs["correctly classified"] == 0].index
+    skipped = [f"{name} pairs of `{dataset}`" for name in pairs.index.unique("class")
+               for dataset in pairs.index.unique("dataset") if (dataset, name) in empty]
+    return ("Every number below is a mean over the correctly classified pairs only (the column above). "
+            + (f"The model classifies none of the {' and none of the '.join(skipped)} correctly: they are left out of "
+               "this page. " if skipped else "Every dataset and class has at least one. ")
+            + f"F is the probability of the pair's own class; F(x') is its value at the {baseline} baseline.")
+
+
+def layer_token_text(per_layer: pd.DataFrame, usable: Sequence[tuple[str, str]]) -> str:
+    """The layer with the largest total per (class, dataset), and the negative bars.
+
+    ``per_layer`` has columns ``class``, ``dataset``, ``layer``, ``token type``, ``NIG`` and ``note``
+    (non-empty for a panel without correctly classified pairs); ``usable`` lists (class, dataset).
+    """
+    shown = per_layer[per_layer["note"] == ""]
+    by_layer = shown.groupby(["class", "dataset", "layer"])["NIG"].sum()
+    peaks = [f"{name}, `{dataset}`: layer {by_layer[name, dataset].idxmax()}" for name, dataset in usable]
+    negatives = per_layer[per_layer["NIG"] < 0]
+    text = ("Bars above zero push the pair towards its own class, bars below zero away from it; a layer's bars add up "
+            "to the mean summed NIG of its FFN neurons (the two classes have their own scales: a baseline that is already "
+            "far on one side of 0.5 leaves little change of F to attribute for that class). The layer with the largest "
+            "total is " + "; ".join(peaks) + ". ")
+    if not len(negatives):
+        return text + "No bar is negative."
+    worst = negatives.loc[negatives["NIG"].idxmin()]
+    return (text + f"{len(negatives)} of the {len(shown)} (layer, token type) bars are negative, the largest "
+            f"{worst['NIG']:.4f} ({worst['token type']} tokens, layer {worst['layer']}, {worst['class']} pairs of "
+            f"`{worst['dataset']}`).")
+
+
+def token_shares_text(shares: pd.DataFrame, segments: Sequence[str], max_length: int, baseline: str) -> str:
+    """The token type with the largest share per (dataset, class), then the next; the special tokens' share.
+
+    ``shares`` has index ``(dataset, class)``, a column ``pairs`` and one column per token type of ``segments``.
+    """
+    tokens = shares[list(segments)]
+    lines = []
+    for dataset, name in shares.index:
+        row = tokens.loc[(dataset, name)]
+        first = row.idxmax()
+        lines.append(f"- {name}, `{dataset}` ({shares.loc[(dataset, name), 'pairs']} pairs): {first} ({row.max():.0%}), "
+                     f"then {row.drop(first).idxmax()} ({row.drop(first).max():.0%})")
+    special = tokens["CLS"] + tokens["SEP"]
+    return ("The token type with the largest share of the absolute attribution:\n\n" + "\n".join(lines) + "\n\n"
+            f"The special tokens [CLS] and [SEP], three positions of up to {max_length}, carry between "
+            f"{special.min():.0%} and {special.max():.0%} of it."
+            + (" With the PAD_QUERY baseline the passage tokens are the same at both ends of the path, so their "
+               "attribution comes only from what the query changes in them through attention."
+               if baseline.upper() == "PAD_QUERY" else ""))
+
+
+def main_token_type_text(profiles: pd.DataFrame) -> str:
+    """How often each token type carries most of a set's attribution, per class, and whether p changes it.
+
+    ``profiles`` has index ``(dataset, class, top p%)`` and a column ``main token type``.
+    """
+    main = profiles["main token type"].unstack("top p%")
+    counts = profiles["main token type"].value_counts()
+    changes = [(dataset, name) for dataset, name in main.index if main.loc[(dataset, name)].nunique() != 1]
+    by_class = {name: profiles.xs(name, level="class")["main token type"].value_counts()
+                for name in profiles.index.unique("class")}
+    return (f"Over the {len(profiles)} sets (dataset, class and p), the token type carrying most of the set's attribution is "
+            + ", ".join(f"{segment} for {count}" for segment, count in counts.items()) + ". "
+            + " ".join(f"Of the {c.sum()} {name}-class sets: " + ", ".join(f"{segment} in {count}" for segment, count in c.items())
+                       + "." for name, c in by_class.items())
+            + f" The answer does not change with p for {len(main) - len(changes)} of the {len(main)} (dataset, class) combinations"
+            + (": it does for " + ", ".join(f"the {name} class of `{dataset}`" for dataset, name in changes) + "." if changes else ".")
+            + " Out-of-domain rows rest on the correctly classified pairs counted in the `pairs` column, which can be few.")
+
+
+# --- page 09: robustness ------------------------------------------------------------------------------
+
+def steps_text(convergence: pd.DataFrame, steps_j: pd.Series, min_spearman: float, *, steps: int, other_steps: int,
+               first_pairs: int, stable_jaccard: float, completeness: pd.Series | None = None,
+               completeness_pairs: int = 0) -> str:
+    """Whether ``steps`` steps are enough: attribution changes from ``steps`` to ``other_steps``, set overlaps,
+    and the completeness gap.
+
+    ``convergence`` has columns ``median relative change per pair`` and ``relative change of the class
+    mean`` (one row per dataset and class); ``steps_j`` the Jaccard of each set compared;
+    ``completeness`` the median gap / |F(x) - F(x')| per number of steps, over ``completeness_pairs`` pairs.
+    """
+    if len(convergence):
+        per_pair, of_mean = convergence["median relative change per pair"], convergence["relative change of the class mean"]
+        text = (f"From {steps} to {other_steps} steps, a pair's attributions move by a median of {per_pair.median():.1%} "
+                f"(relative L2 change over all neurons and token types; per dataset and class from {per_pair.min():.1%} "
+                f"to {per_pair.max():.1%}), and the class means by {of_mean.min():.1%} to {of_mean.max():.1%}. ")
+    else:
+        text = f"No dataset and class had a correctly classified pair among the first {first_pairs}. "
+    if len(steps_j):
+        text += (f"The top-p% sets at {steps} and {other_steps} steps overlap by a Jaccard of {steps_j.min():.2f} to "
+                 f"{steps_j.max():.2f}, the Spearman correlation of the scores is at least {min_spearman:.3f}. ")
+    if completeness is not None:
+        text += (f"On the last layer's output, a cut where completeness holds in the limit, the sum of NIG misses "
+                 f"F(x) - F(x') by a median {completeness[steps]:.2%} of the change at {steps} steps and "
+                 f"{completeness[other_steps]:.2%} at {other_steps} ({completeness_pairs} in-domain pairs). ")
+    if len(steps_j):
+        text += (f"By the threshold of this page (Jaccard at least {stable_jaccard:g}), {steps} steps are "
+                 + ("enough for every set compared." if steps_j.min() >= stable_jaccard else
+                    f"enough for {int((steps_j >= stable_jaccard).sum())} of the {len(steps_j)} sets compared."))
+    return text.strip()
+
+
+def _robustness(share: float) -> str:
+    return "robust" if share == 1 else "not robust" if share == 0 else f"partly robust ({share:.0%} of the sets)"
+
+
+def stability_text(passed: pd.DataFrame, grid: pd.DataFrame, table: pd.DataFrame, p_values: Sequence[float],
+                   n_variants: int) -> str:
+    """Per variant, how many sets are stable; which sets are stable everywhere or nowhere; mean Jaccard by p.
+
+    ``passed`` has one row per compared set and variant (columns ``variant``, ``top p%``, ``Jaccard``,
+    ``stable``); ``grid`` is its ``stable`` flag, index ``(dataset, class, top p%)``, a column per variant
+    (NaN: not compared); ``table`` the comparison table, index ``(variant, dataset, class)``, with
+    ``Spearman`` and ``note`` (non-empty: not compared).
+    """
+    lines = []
+    for variant in grid.columns:
+        column = passed[passed["variant"] == variant]
+        spearmans = table.xs(variant, level="variant")["Spearman"].dropna()
+        lines.append(f"- {variant}: {int(column['stable'].sum())} of {len(column)} sets stable (Jaccard from "
+                     f"{column['Jaccard'].min():.2f} to {column['Jaccard'].max():.2f}); Spearman of the scores from "
+                     f"{spearmans.min():.3f} to {spearmans.max():.3f}.")
+    by_p = passed.groupby(["variant", "top p%"])["Jaccard"].mean()
+    known = grid.astype(object).where(grid.notna(), False).astype(bool)  # not compared counts as not stable here
+    everywhere = grid[known.all(axis=1) & (grid.notna().sum(axis=1) == n_variants)].index.tolist()
+    nowhere = grid[~known.any(axis=1)].index.tolist()
+    skipped = table[table["note"] != ""].index.tolist()
+
+    def describe(keys):
+        return "; ".join(f"{name} class of `{dataset}`, top {p:g}%" for dataset, name, p in keys)
+
+    shares = passed.groupby("variant", sort=False)["stable"].mean().reindex(grid.columns)
+    return ("\n".join(lines) + "\n\n"
+            + (f"Stable under every variant: {describe(everywhere)}. " if everywhere else "No set is stable under every variant. ")
+            + (f"Stable under none: {describe(nowhere)}. " if nowhere else "")
+            + "Mean Jaccard by p, over datasets and classes: "
+            + "; ".join(f"{variant} " + ", ".join(f"{by_p[variant, p]:.2f}" for p in p_values) for variant in grid.columns)
+            + f" (top {', '.join(f'{p:g}' for p in p_values)}%). "
+            + ("A low overlap under the seed variant says that a set depends on which pairs were drawn; one under the "
+               "baseline or steps variant, that it depends on how NIG was computed for the same pairs. "
+               if any(str(v).startswith("seed ") for v in grid.columns) else
+               "A low overlap under the baseline or steps variant says that a set depends on how NIG was computed for "
+               "the same pairs. ")
+            + ("Not compared, for lack of correctly classified pairs: "
+               + "; ".join(f"{variant}, {name} class of `{dataset}`" for variant, dataset, name in skipped) + ". "
+               if skipped else "")
+            + "\n\nIn short, by this threshold the top-p% sets are "
+            + "; ".join(f"{_robustness(share)} to the change to {variant}" for variant, share in shares.items()) + ".")
+
+
+# --- verdicts against nulls and controls (issue 14) ----------------------------------------------------
+
+def records(table: pd.DataFrame) -> list[dict]:
+    """``table`` as a list of row dicts for ``glue``, missing values as None (a NaN would not read back)."""
+    return table.astype(object).where(table.notna(), None).to_dict(orient="records")
+
+
+def control_tests_text(table: pd.DataFrame, alpha: float = 0.05) -> str:
+    """How each controlled set of a pruning table (:func:`neuron_ig.studies.pruning.relevance_pruning`) compares with its
+    random and activation-matched controls, one bullet per row with controls, and which test gave the p-value."""
+    rows = table[(table["controls"] > 0) & (table["neurons"] > 0)] if "controls" in table else table.iloc[0:0]
+    if rows.empty:
+        return "No set was pruned with controls here: every row reads 'no control'."
+    lines = []
+    for _, row in rows.iterrows():
+        parts = []
+        for kind, words in (("random", "random"), ("matched", "activation-matched")):
+            if f"p vs {kind}" in row and pd.notna(row.get(f"p vs {kind}")):
+                count = f"R = {int(row[f'{kind} controls'])}, " if f"{kind} controls" in row else ""
+                parts.append(f"{words} {row[f'{kind} delta']:+.3f} ({count}sd {row[f'{kind} sd']:.3f}; "
+                             f"{row[f'test vs {kind}']}, p = {row[f'p vs {kind}']:.2g}, Holm {row[f'p vs {kind} (Holm)']:.2g})")
+        lines.append(f"- {row['class']} · {row['set']}, top {row['p']:g}%, `{row['task']}`: delta {row['delta']:+.3f} "
+                     f"against " + "; ".join(parts) + ".")
+    r = int(rows[[c for c in ("random controls", "matched controls") if c in rows] or ["controls"]].min(axis=None))
+    return ("Each controlled set against the spread of its controls' deltas (the null):\n\n" + "\n".join(lines) + "\n\n"
+            f"With R = {r} controls a rank p-value cannot go below 1 / (R + 1) = {1 / (r + 1):.3f}: where that floor "
+            f"cannot pass the Holm threshold {alpha} / (family size), the test is the t prediction interval "
+            "t = (d_set - mean) / (sd x sqrt(1 + 1/R)) with R - 1 degrees of freedom, which uses the controls' spread "
+            "(and assumes their deltas roughly normal). Holm is applied within each set over its classes, collections and p.")
+
+
+def verdicts_text(table: pd.DataFrame, alpha: float = 0.05) -> str:
+    """The count of each verdict of a :func:`neuron_ig.studies.verdicts.page_verdicts` table and what the verdicts mean."""
+    counts = table["verdict"].value_counts()
+    tested = int(table["p"].notna().sum()) if "p" in table else 0
+    return (", ".join(f"{n} {v}" for v, n in counts.items()) + f" (of {len(table)} claims). "
+            f"Each claim is tested against its null (column `test`); 'supported' means the one-sided p-value, "
+            f"Holm-adjusted over the {tested} tested claims of this page, is at most {alpha}; 'inconclusive' that the "
+            "effect points the claimed way but the data cannot tell it from the null; 'not supported' that it does not "
+            "point the claimed way; 'not computed' that the data lack (see `note`).")

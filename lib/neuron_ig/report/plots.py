@@ -1,0 +1,346 @@
+"""Altair charts that work offline: a colour-blind-safe theme, interactive charts that load nothing.
+
+Importing this module registers and enables the ``neuron_ig`` theme (the Okabe-Ito palette, Okabe &
+Ito 2008, safe for the common colour-vision deficiencies) and altair's ``svg`` renderer, which draws
+charts with vl-convert-python instead of loading vega from a CDN. In a notebook, ``show(chart)``
+displays a chart as HTML that vega-embed renders interactively (tooltips), over a static SVG drawing
+that stays where JavaScript does not run. The Vega, Vega-Lite and Vega-Embed libraries travel with
+the first chart a kernel shows (one copy per page of the book, from vl-convert-python's bundle), so
+neither the built book nor JupyterLab fetches anything from the network.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import re
+import uuid
+from importlib import metadata
+from typing import Mapping, Sequence
+
+import altair as alt
+import pandas as pd
+import vl_convert
+from IPython.display import display
+
+from neuron_ig.runtime import cache
+
+#: Okabe-Ito colours, in their usual order (orange, sky blue, bluish green, yellow, blue,
+#: vermillion, reddish purple, black).
+OKABE_ITO = [
+    "#E69F00",
+    "#56B4E9",
+    "#009E73",
+    "#F0E442",
+    "#0072B2",
+    "#D55E00",
+    "#CC79A7",
+    "#000000",
+]
+
+THEME_NAME = "neuron_ig"
+
+_chart_numbers = itertools.count()
+
+
+def theme() -> dict:
+    """The chart configuration of the book: Okabe-Ito categories, colour-blind-safe ramps, plain fonts."""
+    return {
+        "config": {
+            "range": {
+                "category": OKABE_ITO,
+                "ordinal": {"scheme": "viridis"},
+                "ramp": {"scheme": "viridis"},
+                "diverging": {"scheme": "blueorange"},
+            },
+            "font": "DejaVu Sans, Helvetica, Arial, sans-serif",
+            "view": {"stroke": None},
+            "axis": {"labelFontSize": 11, "titleFontSize": 12},
+            "legend": {"labelFontSize": 11, "titleFontSize": 12},
+        }
+    }
+
+
+def enable() -> None:
+    """Register and enable the book's theme and altair's offline ``svg`` renderer."""
+    alt.theme.register(THEME_NAME, enable=True)(theme)
+    alt.renderers.enable("svg")
+
+
+def to_svg(chart: alt.TopLevelMixin) -> str:
+    """The chart drawn as an SVG document by vl-convert, with ids made unique to this chart.
+
+    Vega names clip paths and gradients ``clip1``, ``gradient_0``...: two charts inlined in one page
+    would share those ids, so every id gets a prefix of its own.
+    """
+    buffer = io.StringIO()
+    chart.save(buffer, format="svg")
+    svg = buffer.getvalue()
+    prefix = f"nig-chart{next(_chart_numbers)}-"
+    ids = set(re.findall(r'\bid="([^"]+)"', svg))
+    for old in sorted(ids, key=len, reverse=True):
+        new = prefix + old
+        svg = svg.replace(f'id="{old}"', f'id="{new}"')
+        svg = svg.replace(f"url(#{old})", f"url(#{new})")
+        svg = svg.replace(f'href="#{old}"', f'href="#{new}"')
+    return svg
+
+
+def vega_libraries() -> str:
+    """Vega, Vega-Lite (the version altair writes) and Vega-Embed as one script, defining ``window.vegaEmbed``.
+
+    Made by vl-convert-python (about 0.9 MB, 3 s) and kept in the cache, keyed by both versions.
+    """
+    vegalite = ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
+    key = cache.slug(f"vl-convert-{metadata.version('vl-convert-python')}-vega-lite-{vegalite}")
+    path = cache.cache_root() / "vega" / f"{key}.js"
+    if not path.is_file():
+        bundle = vl_convert.javascript_bundle(vl_version=vegalite)
+        cache.write_atomic(path, lambda tmp: tmp.write_text(bundle))
+    return path.read_text()
+
+
+_libraries_shown = False  # whether this kernel has displayed the libraries (once per page)
+_KERNEL_TAG = uuid.uuid4().hex[:8]
+
+
+def to_html(chart: alt.TopLevelMixin, *, libraries: bool = False, svg: str | None = None) -> str:
+    """The chart as HTML: a box holding its SVG drawing, and a script that vega-embed renders it with.
+
+    The script replaces the drawing by the interactive chart (tooltips) once ``window.vegaEmbed`` exists;
+    without it (no JavaScript, or no libraries on the page) the SVG stays. ``libraries`` puts the
+    libraries' script (:func:`vega_libraries`) first, wrapped so that a second copy on a page is skipped.
+    ``svg``: the chart's :func:`to_svg` drawing, if already made.
+    """
+    box = f"nig-chart-{_KERNEL_TAG}-{next(_chart_numbers)}"  # unique among the notebooks of one JupyterLab
+    spec = json.dumps(chart.to_dict()).replace("</", "<\\/")  # no "</script>" inside the script
+    options = json.dumps({"renderer": "svg", "actions": False})
+    parts = []
+    if libraries:
+        parts.append("<script>if (!window.vegaEmbed) { (function () {\n" + vega_libraries() + "\n})(); }</script>")
+    parts.append(f'<div id="{box}" class="nig-chart">{svg or to_svg(chart)}</div>')
+    parts.append(
+        "<script>(function () {\n"
+        f'  var box = document.getElementById("{box}");\n'
+        "  if (!box || !window.vegaEmbed) return;  // the static SVG stays\n"
+        '  var chart = document.createElement("div");\n'
+        f"  vegaEmbed(chart, {spec}, {options})\n"
+        "    .then(function () { box.replaceChildren(chart); })\n"
+        "    .catch(function (error) { console.error(error); });\n"
+        "})();</script>"
+    )
+    return "\n".join(parts)
+
+
+def show(chart: alt.TopLevelMixin) -> None:
+    """Display the chart: ``text/html`` (:func:`to_html`, the libraries with the kernel's first chart)
+    for the book and JupyterLab, ``image/svg+xml`` for frontends that run no script."""
+    global _libraries_shown
+    svg = to_svg(chart)
+    page = to_html(chart, libraries=not _libraries_shown, svg=svg)
+    _libraries_shown = True
+    display({"text/html": page, "image/svg+xml": svg, "text/plain": f"<{type(chart).__name__}>"}, raw=True)
+
+
+enable()
+
+
+# --- charts of relevance-neuron sets ---------------------------------------------------------------
+
+def set_colours(names: Sequence[str], black: Sequence[str] = ("intersection",)) -> dict[str, str]:
+    """A fixed colour per set: Okabe-Ito colours in the order of ``names``, black for the names in ``black``.
+
+    Give every dataset of the book in the same order on every page, so a dataset keeps its colour when
+    a page leaves it out. More names than colours (7 besides black) is an error.
+    """
+    palette = [c for c in OKABE_ITO if c != "#000000"]
+    coloured = [n for n in names if n not in black]
+    if len(coloured) > len(palette):
+        raise ValueError(f"{len(coloured)} sets but only {len(palette)} colour-blind-safe colours: show fewer sets per chart")
+    colours = dict(zip(coloured, palette))
+    colours.update({n: "#000000" for n in names if n in black})
+    return {n: colours[n] for n in names}
+
+
+def layer_count_chart(
+    counts: pd.DataFrame,
+    colours: Mapping[str, str],
+    *,
+    column: str | None = "p",
+    row: str | None = None,
+    title: str | None = None,
+    width: int = 200,
+    height: int = 180,
+) -> alt.FacetChart | alt.Chart:
+    """Neurons per layer, bars grouped by set, one facet per value of ``column`` (and ``row``).
+
+    ``counts`` is a :func:`neuron_ig.stats.selection.layer_count_table` (columns ``set``, ``layer``,
+    ``neurons``, and the facet fields); ``colours`` maps each set to show to its colour
+    (:func:`set_colours`), in legend order; sets not in it are not drawn. A facet on ``p`` is labelled
+    "top p%". Each facet has its own count axis: the sets grow with p.
+    """
+    data = counts[counts["set"].isin(list(colours))]
+    chart = alt.Chart(data).mark_bar().encode(
+        x=alt.X("layer:O", title="layer", axis=alt.Axis(labelAngle=0)),
+        xOffset=alt.XOffset("set:N", sort=list(colours)),
+        y=alt.Y("neurons:Q", title="neurons", axis=alt.Axis(tickMinStep=1, format="d")),
+        color=alt.Color("set:N", title=None, scale=alt.Scale(domain=list(colours), range=list(colours.values())),
+                        legend=alt.Legend(orient="bottom", columns=min(len(colours), 4), labelLimit=320)),
+        tooltip=[*(f for f in (column, row) if f), "set", "layer", "neurons"],
+    ).properties(width=width, height=height)
+    facets = _facets(data, column, row)
+    if facets:
+        chart = chart.facet(**facets).resolve_scale(y="independent")
+    return chart.properties(title=title) if title else chart
+
+
+def _facets(data: pd.DataFrame, column: str | None, row: str | None) -> dict[str, alt.Facet]:
+    """Facet channels for the fields given, in data order; a ``p`` field is labelled "top p%"."""
+    facets = {}
+    for channel, field in (("column", column), ("row", row)):
+        if field:
+            label = "'top ' + datum.value + '%'" if field == "p" else "datum.value"
+            facets[channel] = alt.Facet(f"{field}:O", title=None, sort=list(dict.fromkeys(data[field])),
+                                        header=alt.Header(labelExpr=label, labelFontSize=12))
+    return facets
+
+
+def heatmap(
+    values: pd.DataFrame,
+    x: str,
+    y: str,
+    value: str,
+    *,
+    column: str | None = None,
+    row: str | None = None,
+    domain: tuple[float, float] = (0.0, 1.0),
+    diverging: bool = False,
+    text_format: str = ".2f",
+    title: str | None = None,
+    size: int = 150,
+    height: int | None = None,
+) -> alt.FacetChart | alt.LayerChart:
+    """A heat map of ``value`` over ``x`` by ``y`` (long format), the values written in the cells, faceted.
+
+    Colours: viridis over ``domain``, the text white on the dark (low) half and black on the light half;
+    or, ``diverging``, orange (below the middle of ``domain``) through white to blue, the text white
+    on the strong ends. Facets share their axes, unless their ``x`` or ``y`` categories differ: then
+    each has its own.
+    """
+    order_x, order_y = list(dict.fromkeys(values[x])), list(dict.fromkeys(values[y]))
+    base = alt.Chart().encode(x=alt.X(f"{x}:N", sort=order_x, title=None, axis=alt.Axis(labelAngle=-30, labelLimit=200)),
+                              y=alt.Y(f"{y}:N", sort=order_y, title=None, axis=alt.Axis(labelLimit=320)))
+    middle = (domain[0] + domain[1]) / 2
+    if diverging:
+        scale = alt.Scale(scheme="blueorange", reverse=True, domain=[domain[0], middle, domain[1]], clamp=True)
+        light = f"abs(datum['{value}'] - {middle}) < {0.3 * (domain[1] - domain[0])}"
+    else:
+        scale = alt.Scale(scheme="viridis", domain=list(domain))
+        light = f"datum['{value}'] > {middle}"
+    cells = base.mark_rect().encode(color=alt.Color(f"{value}:Q", scale=scale, title=value),
+                                    tooltip=[*(f for f in (column, row) if f), x, y, alt.Tooltip(f"{value}:Q", format=".3f")])
+    text = base.mark_text(fontSize=11).encode(
+        text=alt.Text(f"{value}:Q", format=text_format),
+        color=alt.condition(light, alt.value("black"), alt.value("white")))
+    chart = alt.layer(cells, text, data=values).properties(width=size, height=height or size)
+    facets = _facets(values, column, row)
+    if facets:
+        chart = chart.facet(**facets)
+        fields = [f for f in (column, row) if f]
+        categories = {frozenset(group[x]) | frozenset(group[y]) for _, group in values.groupby(fields, sort=False)}
+        if len(categories) > 1:
+            chart = chart.resolve_scale(x="independent", y="independent")
+    return chart.properties(title=title) if title else chart
+
+
+def pairs_chart(used: pd.DataFrame, *, column: str | None = None, title: str | None = None, width: int = 260) -> alt.Chart | alt.FacetChart:
+    """How many pairs each class mean rests on: per dataset, the sampled pairs split into correct and misclassified.
+
+    ``used`` is a :func:`neuron_ig.studies.aggregation.pairs_used` table (index ``dataset``, columns ``sampled`` and
+    ``correct``), with a ``column`` field to facet on when given (e.g. the class).
+    """
+    keep = ["dataset", "sampled", "correct", *([column] if column else [])]
+    data = used.reset_index()[keep].assign(misclassified=lambda t: t["sampled"] - t["correct"])
+    data = data.melt([f for f in keep if f not in ("sampled", "correct")] + ["sampled"], ["correct", "misclassified"],
+                     var_name="pairs", value_name="count")
+    chart = alt.Chart(data).mark_bar().encode(
+        y=alt.Y("dataset:N", sort=list(dict.fromkeys(data["dataset"])), title=None, axis=alt.Axis(labelLimit=240)),
+        x=alt.X("count:Q", title="pairs", stack=True, axis=alt.Axis(tickMinStep=1, format="d")),
+        color=alt.Color("pairs:N", title=None, sort=["correct", "misclassified"],
+                        scale=alt.Scale(domain=["correct", "misclassified"], range=[OKABE_ITO[4], "#BBBBBB"]),
+                        legend=alt.Legend(orient="bottom")),
+        order=alt.Order("pairs:N", sort="ascending"),
+        tooltip=[*([column] if column else []), "dataset", "pairs", "count", "sampled"],
+    ).properties(width=width, height=alt.Step(22))
+    if column:
+        chart = chart.facet(column=alt.Facet(f"{column}:N", title=None, sort=list(dict.fromkeys(data[column]))))
+    return chart.properties(title=title) if title else chart
+
+
+# --- charts of the pruning study --------------------------------------------------------------------
+
+def control_band_chart(table: pd.DataFrame, *, y: str = "scheme", column: str | None = "task", row: str | None = "p",
+                       colour: str | None = "class", title: str | list[str] | None = None, width: int = 200) -> alt.FacetChart:
+    """Each pruned set's delta nDCG@10 (a point) against its random controls (grey bar: min to max, tick: mean).
+
+    ``table`` is a :func:`neuron_ig.studies.pruning.pruning_study` table (columns ``delta``, ``random min``,
+    ``random delta``, ``random max``) with the fields ``y``, ``column``, ``row`` and ``colour``. A point
+    left of its bar hurts more than every random set of the same per-layer counts.
+    """
+    order = list(dict.fromkeys(table[y]))
+    fields = [f for f in (column, row, colour) if f]
+    base = alt.Chart().encode(y=alt.Y(f"{y}:N", sort=order, title=None, axis=alt.Axis(labelLimit=320)))
+    band = base.mark_rule(color="#BBBBBB", strokeWidth=6).encode(
+        x=alt.X("random min:Q", title="delta nDCG@10"), x2="random max:Q")
+    mean = base.mark_tick(color="#777777", thickness=2, size=12).encode(x="random delta:Q")
+    zero = alt.Chart().mark_rule(color="#000000", strokeDash=[3, 3]).encode(x=alt.datum(0))
+    colour_channel = {"color": alt.Color(f"{colour}:N", title=None, legend=alt.Legend(orient="bottom"))} if colour else {}
+    point = base.mark_point(filled=True, size=60).encode(
+        x="delta:Q", **colour_channel,
+        tooltip=[*fields, y, "neurons", alt.Tooltip("delta:Q", format=".4f"), alt.Tooltip("random delta:Q", format=".4f"),
+                 alt.Tooltip("p vs unpruned:Q", format=".3g"), alt.Tooltip("p vs random:Q", format=".3g")])
+    chart = alt.layer(band, mean, zero, point, data=table).properties(width=width, height=alt.Step(16))
+    facets = _facets(table, column, row)
+    chart = chart.facet(**facets) if facets else chart
+    return chart.properties(title=title) if title else chart
+
+
+def p_curve_chart(table: pd.DataFrame, *, column: str = "task", title: str | list[str] | None = None, width: int = 200) -> alt.FacetChart:
+    """Delta nDCG@10 of one pruned set as p grows (line), against its random controls (band: min to max).
+
+    ``table``: a :func:`neuron_ig.studies.pruning.pruning_study` table of one scheme with a ``p`` column.
+    """
+    x = alt.X("p:O", title="top p% pruned", axis=alt.Axis(labelAngle=0))
+    band = alt.Chart().mark_area(color="#BBBBBB", opacity=0.6).encode(
+        x=x, y=alt.Y("random min:Q", title="delta nDCG@10"), y2="random max:Q")
+    control = alt.Chart().mark_line(color="#777777", strokeDash=[4, 3]).encode(x=x, y="random delta:Q")
+    zero = alt.Chart().mark_rule(color="#000000", strokeDash=[3, 3]).encode(y=alt.datum(0))
+    pruned = alt.Chart().mark_line(point=alt.OverlayMarkDef(color=OKABE_ITO[5], size=50), color=OKABE_ITO[5]).encode(
+        x=x, y="delta:Q",
+        tooltip=[column, "p", "neurons", alt.Tooltip("delta:Q", format=".4f"), alt.Tooltip("random delta:Q", format=".4f"),
+                 alt.Tooltip("p vs random:Q", format=".3g")])
+    chart = alt.layer(band, control, zero, pruned, data=table).properties(width=width, height=180)
+    chart = chart.facet(column=alt.Facet(f"{column}:N", title=None, sort=list(dict.fromkeys(table[column]))))
+    return chart.properties(title=title) if title else chart
+
+
+def change_chart(distribution: pd.DataFrame, *, threshold: float = 0.0, title: str | None = None,
+                 width: int = 320) -> alt.LayerChart:
+    """Every pair's change F(x) - F(x') (a tick per pair) per dataset, coloured by correct classification.
+
+    ``distribution`` is :func:`neuron_ig.studies.change.change_distribution` output; a dashed rule marks ``threshold``
+    (the change below which a pair is flagged) and a black one 0.
+    """
+    # Vega field names cannot hold quotes: F(x') is renamed for the chart
+    data = distribution.rename(columns={"F(x)": "F at the pair", "F(x')": "F at the baseline", "F(x) - F(x')": "change"})
+    base = alt.Chart().mark_tick(thickness=2, size=14).encode(
+        x=alt.X("change:Q", title="F(x) - F(x'): the change NIG distributes"),
+        y=alt.Y("dataset:N", title=None, axis=alt.Axis(labelLimit=320)),
+        color=alt.Color("correct:N", title="correctly classified", legend=alt.Legend(orient="bottom")),
+        tooltip=["dataset", "class", "pair", alt.Tooltip("F at the pair:Q", format=".3f"),
+                 alt.Tooltip("F at the baseline:Q", format=".3f"), alt.Tooltip("change:Q", format=".3f"), "correct"])
+    zero = alt.Chart().mark_rule(color="#000000").encode(x=alt.datum(0))
+    cut = alt.Chart().mark_rule(color="#D55E00", strokeDash=[4, 3]).encode(x=alt.datum(threshold))
+    chart = alt.layer(base, zero, cut, data=data).properties(width=width)
+    return chart.properties(title=title) if title else chart

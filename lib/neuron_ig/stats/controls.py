@@ -1,0 +1,191 @@
+"""Random controls of a pruned set, and the test of "pruning the set hurts more than pruning random neurons".
+
+A set's control is a random set of neurons with the same count in every layer (:func:`layer_matched_controls`,
+the controls of :func:`neuron_ig.stats.controls.random_control`), or also matched on the neurons' mean activation
+within each layer (:func:`activation_matched_controls`), so that "hurts more than random" cannot just mean
+"busy neurons matter". The null of the test is the spread of the R controls' mean delta nDCG@10: the set's
+delta against its controls' deltas, by rank (:func:`rank_p_value`) or against a t prediction interval
+(:func:`prediction_interval_p_value`); :func:`control_test` chooses between them for a family of tests.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from neuron_ig.stats.significance import holm
+
+RANK, PREDICTION_INTERVAL = "rank among controls", "t prediction interval"
+
+
+def layer_matched_controls(mask: np.ndarray, n_controls: int, *, seed: int = 0) -> list[np.ndarray]:
+    """``n_controls`` random sets with the per-layer counts of ``mask``, seeds ``seed, seed + 1, ...``
+    (:func:`neuron_ig.stats.controls.random_control`: the controls the pruning study draws)."""
+    return [random_control(mask, seed + i) for i in range(n_controls)]
+
+
+def activation_matched_control(mask: np.ndarray, activation: np.ndarray, seed: int, *, n_bins: int = 10) -> np.ndarray:
+    """A random set matched to ``mask`` on mean activation within each layer, ``[layers, units]``.
+
+    In every layer the units are cut into ``n_bins`` bins of equal size by their mean activation
+    (``activation [layers, units]``, e.g. :func:`mean_activation`); the control draws, without replacement, as
+    many units from each bin as the set has there. Same per-layer counts, same activation profile.
+    """
+    mask, activation = np.asarray(mask, dtype=bool), np.asarray(activation, dtype=float)
+    if mask.shape != activation.shape:
+        raise ValueError(f"mask {mask.shape} and activation {activation.shape} differ: give the mean activation of "
+                         "every neuron of the same model ([layers, units])")
+    units = mask.shape[1]
+    if not 1 <= n_bins <= units:
+        raise ValueError(f"n_bins must be between 1 and the {units} units of a layer, got {n_bins}")
+    control = np.zeros_like(mask)
+    for layer in np.flatnonzero(mask.any(axis=1)):
+        rng = np.random.default_rng([seed, int(layer)])
+        order = np.argsort(activation[layer], kind="stable")
+        for members in np.array_split(order, n_bins):
+            count = int(mask[layer, members].sum())
+            if count:
+                control[layer, rng.choice(members, size=count, replace=False)] = True
+    return control
+
+
+def activation_matched_controls(mask: np.ndarray, activation: np.ndarray, n_controls: int, *, seed: int = 0,
+                                n_bins: int = 10) -> list[np.ndarray]:
+    """``n_controls`` :func:`activation_matched_control` sets, seeds ``seed, seed + 1, ...``."""
+    return [activation_matched_control(mask, activation, seed + i, n_bins=n_bins) for i in range(n_controls)]
+
+
+# --- the test of a set against its controls ---------------------------------------------------------
+
+def _deltas(control_deltas) -> np.ndarray:
+    deltas = np.asarray(control_deltas, dtype=float)
+    if deltas.ndim != 1 or len(deltas) < 2 or not np.isfinite(deltas).all():
+        raise ValueError(f"need 2 or more finite control deltas, got {deltas.tolist()}: draw more random controls "
+                         "(at least 19 per set)")
+    return deltas
+
+
+def rank_p_value(set_delta: float, control_deltas) -> float:
+    """One-sided rank p-value that the set hurts more than its controls: (1 + #{control <= set}) / (R + 1).
+
+    Exact (uniform on {1, ..., R + 1} / (R + 1)) when the set is exchangeable with its controls; its floor is
+    1 / (R + 1).
+    """
+    deltas = _deltas(control_deltas)
+    return float((1 + np.sum(deltas <= set_delta)) / (len(deltas) + 1))
+
+
+def prediction_interval_p_value(set_delta: float, control_deltas) -> tuple[float, float]:
+    """One-sided p-value of the set's delta against a t prediction interval of its R controls' deltas.
+
+    t = (d_set - mean) / (sd x sqrt(1 + 1/R)), R - 1 degrees of freedom, lower tail (the set hurts more). Exact
+    when the deltas are normal; no floor. Returns ``(t, p)``. Controls that all agree (sd = 0: pruning them
+    never moved a ranking) give t = -inf, 0 or +inf and leave the spread unknown, so p is then the rank
+    p-value (:func:`rank_p_value`, exact whatever the distribution), never 0.
+    """
+    from scipy import stats
+
+    deltas = _deltas(control_deltas)
+    r = len(deltas)
+    spread = deltas.std(ddof=1) * np.sqrt(1 + 1 / r)
+    difference = set_delta - deltas.mean()
+    if spread == 0:
+        t = 0.0 if difference == 0 else np.copysign(np.inf, difference)
+        return float(t), rank_p_value(set_delta, deltas)
+    t = difference / spread
+    return float(t), float(stats.t.cdf(t, df=r - 1))
+
+
+def control_method(n_controls: int, family_size: int = 1, alpha: float = 0.05) -> str:
+    """The test a family can use: the rank p-value when its floor 1 / (R + 1) can pass the strictest Holm
+    threshold alpha / family_size, else the t prediction interval (which uses the controls' spread)."""
+    if family_size < 1:
+        raise ValueError(f"family_size must be 1 or more, got {family_size}")
+    return RANK if 1 / (n_controls + 1) <= alpha / family_size else PREDICTION_INTERVAL
+
+
+def control_test(set_delta: float, control_deltas, *, family_size: int = 1, alpha: float = 0.05,
+                 confidence: float = 0.95) -> dict:
+    """The set's delta nDCG@10 against its R controls' deltas, by the test :func:`control_method` chooses.
+
+    Returns ``delta`` (the set's), ``controls`` (R), ``control mean``, ``control sd``, ``effect`` (delta minus the
+    control mean: negative when the set hurts more), ``interval low``/``interval high`` (the ``confidence``
+    prediction interval of a control's delta), ``t``, ``p rank``, ``p t``, ``method`` and ``p`` (the chosen one).
+    """
+    from scipy import stats
+
+    deltas = _deltas(control_deltas)
+    r = len(deltas)
+    t, p_t = prediction_interval_p_value(set_delta, deltas)
+    p_rank = rank_p_value(set_delta, deltas)
+    method = control_method(r, family_size, alpha)
+    half = stats.t.ppf(1 - (1 - confidence) / 2, df=r - 1) * deltas.std(ddof=1) * np.sqrt(1 + 1 / r)
+    return {"delta": float(set_delta), "controls": r, "control mean": float(deltas.mean()),
+            "control sd": float(deltas.std(ddof=1)), "effect": float(set_delta - deltas.mean()),
+            "interval low": float(deltas.mean() - half), "interval high": float(deltas.mean() + half),
+            "t": t, "p rank": p_rank, "p t": p_t, "method": method, "p": p_rank if method == RANK else p_t}
+
+
+def set_and_control_deltas(per_query: pd.DataFrame, scheme: str, task: str, *, control_prefix: str = "random ",
+                           measure: str = "nDCG@10") -> tuple[float, np.ndarray]:
+    """From a pruning study's per-query table: the set's delta and each control's delta (mean over queries,
+    minus the unpruned model's mean), ``(float, [R])``. Controls are the variants named ``control_prefix + seed``."""
+    rows = per_query[(per_query["task"] == task)]
+    unpruned = rows[rows["scheme"] == "unpruned"][measure].mean()
+    own = rows[rows["scheme"] == scheme]
+    if own.empty:
+        raise ValueError(f"no rows for scheme {scheme!r} on task {task!r} in the per-query table")
+    set_delta = own[own["variant"] == "set"][measure].mean() - unpruned
+    controls = own[own["variant"].str.startswith(control_prefix)].groupby("variant", sort=False)[measure].mean() - unpruned
+    return float(set_delta), controls.to_numpy()
+
+
+def control_test_table(per_query: pd.DataFrame, *, control_prefix: str = "random ", family: Sequence[str] = ("set",),
+                       alpha: float = 0.05, measure: str = "nDCG@10") -> pd.DataFrame:
+    """:func:`control_test` of every (scheme, task) of a pruning study's per-query table that has controls.
+
+    ``family`` names the columns whose values make one Holm family (e.g. ``("set",)``: each set over its
+    classes, tasks and p; the per-query table must carry those columns, or give ``family=()`` for one family
+    over every row). The method is chosen for the family's size. Columns: ``p``, ``class``, ``set`` where the
+    per-query table has them (``p`` is the percentage pruned), ``scheme``, ``task``, ``family size``,
+    :func:`control_test`'s with its ``p`` named ``p vs controls``, and ``p vs controls (Holm)``.
+    """
+
+    keys = [c for c in ("p", "class", "set") if c in per_query.columns]
+    missing = [c for c in family if c not in per_query.columns]
+    if missing:
+        raise ValueError(f"family columns {missing} are not in the per-query table (columns: {list(per_query.columns)})")
+    groups = per_query.groupby("p", sort=False) if "p" in per_query.columns else [(None, per_query)]
+    rows = []
+    for _, at_p in groups:
+        controlled = at_p[at_p["variant"].str.startswith(control_prefix)]
+        for (scheme, task), group in controlled.groupby(["scheme", "task"], sort=False):
+            set_delta, deltas = set_and_control_deltas(at_p, scheme, task, control_prefix=control_prefix, measure=measure)
+            rows.append({**{c: group[c].iloc[0] for c in keys}, "scheme": scheme, "task": task, "deltas": deltas,
+                         "set delta": set_delta})
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    table["family size"] = table.groupby(list(family), sort=False)["scheme"].transform("size") if family else len(table)
+    tests = pd.DataFrame([control_test(row["set delta"], row["deltas"], family_size=int(row["family size"]), alpha=alpha)
+                          for _, row in table.iterrows()], index=table.index).rename(columns={"p": "p vs controls"})
+    table = pd.concat([table.drop(columns=["deltas", "set delta"]), tests], axis=1)
+    for _, rows_ in (table.groupby(list(family), sort=False) if family else [(None, table)]):
+        table.loc[rows_.index, "p vs controls (Holm)"] = holm(rows_["p vs controls"])
+    return table
+
+
+def random_control(mask: np.ndarray, seed: int) -> np.ndarray:
+    """A random set with the per-layer counts of ``mask``: in every layer, as many units drawn uniformly.
+
+    Depends only on the counts and the seed, so two sets with the same counts get the same controls.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    control = np.zeros_like(mask)
+    for layer, count in enumerate(mask.sum(axis=1)):
+        if count:
+            rng = np.random.default_rng([seed, layer])
+            control[layer, rng.choice(mask.shape[1], size=int(count), replace=False)] = True
+    return control

@@ -1,0 +1,126 @@
+"""From per-pair NIG to per-dataset neuron scores.
+
+Per pair, NIG is already summed over token positions (per segment). Per dataset and class, the score of
+a neuron is the mean of its signed NIG over the pairs the model classifies correctly.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from neuron_ig.engine.nig import ATTRIBUTED_SEGMENTS
+from neuron_ig.studies.results import DatasetNIG
+
+
+def _segment_index(segment: str | None):
+    if segment is None:
+        return slice(None)
+    if segment not in ATTRIBUTED_SEGMENTS:
+        raise ValueError(f"unknown segment {segment!r}: use one of {', '.join(ATTRIBUTED_SEGMENTS)} or None for all tokens")
+    return ATTRIBUTED_SEGMENTS.index(segment)
+
+
+def _kept_pairs(result: DatasetNIG, correct_only: bool) -> np.ndarray:
+    """``[pairs]`` bool: the pairs a class mean averages over; refuses a result with none of them."""
+    keep = result.correct if correct_only else np.ones(len(result.score), dtype=bool)
+    if not keep.any():
+        raise ValueError(
+            f"the model classifies none of the {len(keep)} pairs of {result.manifest['parameters']['dataset']} correctly: "
+            "check the model and the labels, or pass correct_only=False"
+        )
+    return keep
+
+
+def class_mean(result: DatasetNIG, *, correct_only: bool = True, segment: str | None = None) -> np.ndarray:
+    """Mean signed NIG per neuron, ``[layers, units]``, over the (correctly classified) pairs.
+
+    ``segment`` restricts the sum over tokens to one token type (``"CLS"``, ``"query"``, ``"SEP"``,
+    ``"passage"``); None sums all real tokens.
+    """
+    per_segment = result.attributions[_kept_pairs(result, correct_only)]  # [pairs, 4, layers, units]
+    selected = per_segment[:, _segment_index(segment)]
+    per_pair = selected if segment is not None else selected.sum(axis=1)
+    return per_pair.mean(axis=0)
+
+
+def segment_layer_table(result: DatasetNIG, *, correct_only: bool = True) -> pd.DataFrame:
+    """Mean NIG summed over each layer's units, per segment: rows = layers, columns = segments."""
+    keep = result.correct if correct_only else np.ones(len(result.score), dtype=bool)
+    sums = result.attributions[keep].sum(axis=3).mean(axis=0)  # [4, layers]
+    return pd.DataFrame(sums.T, columns=list(ATTRIBUTED_SEGMENTS), index=pd.RangeIndex(sums.shape[1], name="layer"))
+
+
+def pairs_used(results: Mapping[str, DatasetNIG]) -> pd.DataFrame:
+    """Per dataset: pairs drawn, pairs classified correctly among them, pairs each class mean averages, and the scores.
+
+    Columns: ``sampled`` (pairs drawn: :func:`neuron_ig.studies.results.nig_pairs` draws until ``n_pairs`` are classified
+    correctly), ``correct``, ``share correct`` (correct / sampled, the model's accuracy on the class), ``used`` (the
+    correct pairs left after a ``min_change`` drop, :func:`neuron_ig.studies.change.drop_small_changes`), ``mean F(x),
+    correct pairs`` and ``mean F(x')`` (the baseline's probability of the class: near 0.5 means a neutral start).
+    """
+    rows = {}
+    for dataset, result in results.items():
+        keep = result.correct
+        dropped = int(result.manifest.get("n_small_change_dropped", 0))  # pairs of the draw's correct ones
+        correct = int(keep.sum()) + dropped
+        sampled = int(result.manifest.get("n_drawn", len(keep) + dropped))
+        rows[dataset] = {
+            "sampled": sampled,
+            "correct": correct,
+            "share correct": correct / sampled if sampled else float("nan"),
+            "used": int(keep.sum()),
+            "mean F(x), correct pairs": float(result.score[keep].mean()) if keep.any() else float("nan"),
+            "mean F(x')": float(result.baseline_score.mean()) if len(keep) else float("nan"),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("dataset")
+
+
+def class_means(results: Mapping[str, DatasetNIG], *, segment: str | None = None) -> dict[str, np.ndarray]:
+    """:func:`class_mean` of each dataset, ``{dataset: [layers, units]}``, in order.
+
+    A dataset whose pairs the model classifies none correctly has no class mean: it is left out (see
+    :func:`pairs_used` to say so), so the neuron sets of that class are built from the other datasets.
+    """
+    return {dataset: class_mean(result, segment=segment) for dataset, result in results.items() if result.correct.any()}
+
+
+def segment_shares(result: DatasetNIG, *, correct_only: bool = True) -> pd.Series:
+    """Each segment's share of the absolute NIG, indexed by segment (sums to 1).
+
+    Per pair, ``|NIG|`` is summed over all neurons of the segment; the sums are averaged over the (correctly
+    classified) pairs, then divided by their total.
+    """
+    absolute = np.abs(result.attributions[_kept_pairs(result, correct_only)]).sum(axis=(2, 3)).mean(axis=0)  # [4]
+    return pd.Series(absolute / absolute.sum(), index=list(ATTRIBUTED_SEGMENTS), name="share")
+
+
+def segment_profile(result: DatasetNIG, mask: np.ndarray, *, correct_only: bool = True) -> pd.DataFrame:
+    """Where the attribution of the neurons in ``mask`` (``[layers, units]``) comes from, per segment.
+
+    Columns: ``share`` of the set's summed mean NIG that each segment carries (signed: the shares sum to 1,
+    a segment that works against the class has a negative share), and ``dominant``, the number of neurons
+    of the set whose largest mean NIG comes from that segment.
+    """
+    keep = _kept_pairs(result, correct_only)
+    per_segment = result.attributions[keep].mean(axis=0)[:, mask]  # [4, neurons]
+    total = per_segment.sum()
+    dominant = np.bincount(per_segment.argmax(axis=0), minlength=len(ATTRIBUTED_SEGMENTS)) if mask.any() else np.zeros(4, int)
+    return pd.DataFrame({"share": per_segment.sum(axis=1) / total if total else np.nan, "dominant": dominant},
+                        index=pd.Index(list(ATTRIBUTED_SEGMENTS), name="segment"))
+
+
+def pair_nig(results: Mapping[str, DatasetNIG], *, correct_only: bool = True) -> dict[str, np.ndarray]:
+    """Per-pair NIG summed over tokens, ``{dataset: [pairs, layers, units]}`` float64, of the pairs a class mean uses.
+
+    With ``correct_only`` (the class means' rule) only correctly classified pairs; a dataset left with none is
+    left out, as :func:`neuron_ig.studies.aggregation.class_means` does.
+    """
+    per_pair = {}
+    for dataset, result in results.items():
+        keep = result.correct if correct_only else np.ones(len(result.score), dtype=bool)
+        if keep.any():
+            per_pair[dataset] = result.total()[keep].astype(np.float64)
+    return per_pair

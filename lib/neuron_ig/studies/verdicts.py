@@ -1,0 +1,226 @@
+"""The verdict on each claim of the paper: an effect size against a null that keeps what noise would keep.
+
+Each claim function returns one row (a dict): ``claim``, ``statistic`` (what is measured), ``observed``,
+``reference`` (its value under the null: the null mean, or the controls' mean), ``effect`` (observed against
+reference, named in ``effect is``), ``interval low``/``interval high`` (where the null puts the statistic, or
+the controls' prediction interval), ``p`` (one-sided, in the direction of the claim), ``test`` and
+``in claimed direction``. :func:`page_verdicts` adjusts the p-values of a page's claims together (Holm) and
+gives each claim its verdict by :func:`verdict`:
+
+- ``supported``: the Holm-adjusted p-value is at most ``alpha``;
+- ``not supported``: it is not, and the observed value is not on the claimed side of its reference
+  (the data point the other way, or nowhere);
+- ``inconclusive``: it is not, but the observed value is on the claimed side: the data cannot tell.
+
+Per-pair NIG is ``{dataset: [pairs, layers, units]}`` (:func:`neuron_ig.studies.aggregation.pair_nig`).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from neuron_ig.stats import nulls
+from neuron_ig.stats.controls import control_test
+from neuron_ig.stats.selection import chance_intersection, ood_neuron_test
+from neuron_ig.stats.significance import holm
+
+SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE, NOT_COMPUTED = "supported", "not supported", "inconclusive", "not computed"
+
+
+def verdict(p_adjusted: float, in_claimed_direction: bool, *, alpha: float = 0.05) -> str:
+    """``supported`` when ``p_adjusted <= alpha``; else ``inconclusive`` if the effect points the claimed way,
+    ``not supported`` if not; ``not computed`` when there is no p-value (NaN)."""
+    if p_adjusted is None or not np.isfinite(p_adjusted):
+        return NOT_COMPUTED
+    if p_adjusted <= alpha:
+        return SUPPORTED
+    return INCONCLUSIVE if in_claimed_direction else NOT_SUPPORTED
+
+
+def _row(claim, statistic, observed, null, p, test, *, effect_is="observed / null mean") -> dict:
+    null = np.asarray(null, dtype=float)
+    reference = float(null.mean())
+    effect = observed / reference if reference > 0 else (np.inf if observed > 0 else np.nan)
+    return {"claim": claim, "statistic": statistic, "observed": float(observed), "reference": reference,
+            "effect": float(effect), "effect is": effect_is, "interval low": float(np.quantile(null, 0.025)),
+            "interval high": float(np.quantile(null, 0.975)), "p": float(p), "test": test,
+            "in claimed direction": bool(observed > reference)}
+
+
+def concentration_claim(per_pair: Mapping[str, np.ndarray], p: float, *, n_resamples: int = 999, seed: int = 0,
+                        claim: str = "the top p% of neurons carry more than their share of the positive NIG") -> dict:
+    """Do the top-p% neurons carry more of the positive mean NIG than neuron scale alone gives them?
+
+    Statistic: the smallest, over datasets, of the share of the positive class-mean NIG in the top p%
+    (:func:`neuron_ig.stats.selection.top_share`). Null: sign flips of the pairs (:func:`neuron_ig.stats.nulls.sign_flip_null`),
+    which keep each neuron's scale, hence the concentration scale alone produces. Interval: the null's 95% range.
+    """
+    flat = nulls._flat(per_pair)
+    observed = min(float(nulls.top_share_rows(a.mean(axis=0), p)[0]) for a in flat.values())
+    null = nulls.sign_flip_null(per_pair, lambda means: np.min([nulls.top_share_rows(m, p) for m in means.values()], axis=0),
+                                n_resamples=n_resamples, seed=seed)
+    return _row(claim, f"smallest top-{p:g}% share of the positive NIG over {len(flat)} datasets", observed, null,
+                nulls.upper_p_value(observed, null), f"sign-flip null ({n_resamples} resamples)")
+
+
+def common_core_claim(per_pair: Mapping[str, np.ndarray], p: float, *, p_values: Sequence[float] | None = None,
+                      n_dropped: int = 0, keep: int = 2, n_resamples: int = 999, seed: int = 0,
+                      claim: str = "the top-p% sets share a common core across collections") -> dict:
+    """Is the intersection of the datasets' top-p% sets larger than neuron scale alone makes it?
+
+    Statistic: the size of the intersection, after dropping the ``n_dropped`` datasets that share the fewest
+    neurons (:func:`neuron_ig.stats.selection.fewest_shared` over ``p_values``, default ``[p]``, as Figures 3 and 5
+    do). Null: sign flips of the pairs with the same drop rule applied to every resample, so that the choice
+    of datasets is part of the null. The row adds ``dropped`` and ``uniform chance`` (the intersection of
+    uniformly random sets: a secondary reference, which neuron scale alone exceeds).
+    """
+    flat = nulls._flat(per_pair)
+    if len(flat) < 2:
+        raise ValueError(f"a common core needs two datasets or more, got {len(flat)}: {', '.join(flat) or 'none'}")
+    p_values = list(p_values or [p])
+
+    def statistic(means):
+        return nulls.intersection_rows(means, p, nulls.fewest_shared_rows(means, p_values, n_dropped, keep=keep))
+
+    observed_means = {name: a.mean(axis=0)[None] for name, a in flat.items()}
+    dropped = nulls.fewest_shared_rows(observed_means, p_values, n_dropped, keep=keep)[0]
+    observed = float(statistic(observed_means)[0])
+    null = nulls.sign_flip_null(per_pair, statistic, n_resamples=n_resamples, seed=seed)
+    n_neurons = next(iter(flat.values())).shape[1]
+    row = _row(claim, f"neurons in all {len(flat) - len(dropped)} top-{p:g}% sets", observed, null,
+               nulls.upper_p_value(observed, null), f"sign-flip null with the drop rule ({n_resamples} resamples)")
+    row.update({"dropped": dropped, "uniform chance": chance_intersection(nulls.top_count(n_neurons, p), n_neurons,
+                                                                          len(flat) - len(dropped))})
+    return row
+
+
+def ood_statistics(per_pair: Mapping[str, np.ndarray], in_domain: str, p: float, *, q: float = 0.05,
+                   in_domain_p: float | None = None) -> tuple[float, int, int]:
+    """What the OOD claim measures: ``(largest t, tested, rank gap)``.
+
+    Candidates are the neurons in every out-of-domain top-p% set (of the class means). ``largest t``: the
+    largest, over candidates, of the smallest over out-of-domain datasets of the Welch t of out-of-domain
+    against in-domain NIG (:func:`neuron_ig.stats.selection.ood_neuron_test`; 0 without a candidate). ``tested``:
+    candidates that the test finds higher out of domain at BH level ``q``. ``rank gap``: the neurons of
+    :func:`neuron_ig.stats.selection.ood_rank_gap`.
+    """
+    outside = {name: a for name, a in per_pair.items() if name != in_domain}
+    candidates = _in_every_top_set(outside, p)
+    test = ood_neuron_test(per_pair[in_domain], outside, q=q)
+    largest = float(test["t"][candidates].max()) if candidates.any() else 0.0
+    # the rank gap of ood_rank_gap, with the resamples' faster top sets (no ties in means of floats)
+    gap = min(100.0, 5 * p) if in_domain_p is None else in_domain_p
+    in_top = nulls.top_masks(np.asarray(per_pair[in_domain]).mean(axis=0).reshape(1, -1), gap)[0].reshape(candidates.shape)
+    return largest, int((test["OOD neurons"] & candidates).sum()), int((candidates & ~in_top).sum())
+
+
+def _in_every_top_set(per_pair: Mapping[str, np.ndarray], p: float) -> np.ndarray:
+    """Mask ``[layers, units]`` of the neurons in the top-p% set of every dataset's class mean."""
+    shape = np.shape(next(iter(per_pair.values())))[1:]
+    means = np.stack([np.asarray(a).mean(axis=0).ravel() for a in per_pair.values()])
+    return nulls.top_masks(means, p).all(axis=0).reshape(shape)
+
+
+def ood_claim(per_pair: Mapping[str, np.ndarray], in_domain: str, p: float, *, q: float = 0.05,
+              in_domain_p: float | None = None, alpha: float = 0.05, n_resamples: int = 199, seed: int = 0,
+              claim: str = "some neurons are specific to out-of-domain data") -> dict:
+    """Is some neuron of every out-of-domain top-p% set higher out of domain than in domain, beyond what
+    pairs shuffled between the datasets give?
+
+    Statistic: the largest t of :func:`ood_statistics` (a max-t test: its permutation p-value controls the
+    error over all candidates at once, and is exact whatever the t-tests' accuracy). Null: the pairs shuffled
+    between datasets (:func:`neuron_ig.stats.nulls.dataset_permutation_null`). The row adds ``OOD neurons`` (the
+    candidates whose t exceeds the null's ``1 - alpha`` quantile of the largest t: the neurons the claim rests
+    on), ``tested neurons`` (BH at ``q``), ``rank-gap neurons``, and the mean of the last two in shuffled pairs
+    (``tested null mean``, ``rank-gap null mean``: how many noise produces). A resample costs a t-test of every
+    neuron (about 25 ms at the book's size): the default 199 puts the p-value floor at 0.005, enough for a Holm
+    family of 10 claims at 0.05.
+    """
+    if in_domain not in per_pair or len(per_pair) < 2:
+        raise ValueError(f"OOD neurons need the in-domain dataset {in_domain!r} and one out-of-domain dataset or more "
+                         f"(datasets: {', '.join(per_pair) or 'none'})")
+    largest, tested, gap = ood_statistics(per_pair, in_domain, p, q=q, in_domain_p=in_domain_p)
+    null = nulls.dataset_permutation_null(
+        per_pair, lambda shuffled: ood_statistics(shuffled, in_domain, p, q=q, in_domain_p=in_domain_p),
+        n_resamples=n_resamples, seed=seed)
+    row = _row(claim, f"largest t (out of domain > in domain) among the neurons of every out-of-domain top-{p:g}% set",
+               largest, null[:, 0], nulls.upper_p_value(largest, null[:, 0]),
+               f"max-t, pairs shuffled between datasets ({n_resamples} resamples)", effect_is="observed - null mean")
+    row["effect"] = float(largest - row["reference"])
+    outside = {name: a for name, a in per_pair.items() if name != in_domain}
+    candidates = _in_every_top_set(outside, p)
+    t = ood_neuron_test(per_pair[in_domain], outside, q=q)["t"]
+    row.update({"OOD neurons": int((candidates & (t > np.quantile(null[:, 0], 1 - alpha))).sum()),
+                "tested neurons": tested, "tested null mean": float(null[:, 1].mean()),
+                "rank-gap neurons": gap, "rank-gap null mean": float(null[:, 2].mean())})
+    return row
+
+
+def pruning_claim(set_delta: float, control_deltas, *, family_size: int = 1, alpha: float = 0.05,
+                  claim: str = "pruning the set hurts nDCG@10 more than pruning random neurons") -> dict:
+    """Does pruning the set lower nDCG@10 more than its R random controls do? (:func:`neuron_ig.stats.controls.control_test`).
+
+    Effect: the set's delta minus the controls' mean delta (negative: it hurts more); interval: the 95%
+    prediction interval of a control's delta; the test is chosen for ``family_size`` (the page's claims).
+    """
+
+    test = control_test(set_delta, control_deltas, family_size=family_size, alpha=alpha)
+    return {"claim": claim, "statistic": "delta nDCG@10 of the pruned set", "observed": test["delta"],
+            "reference": test["control mean"], "effect": test["effect"], "effect is": "observed - control mean",
+            "interval low": test["interval low"], "interval high": test["interval high"], "p": test["p"],
+            "test": f"{test['method']} ({test['controls']} controls)", "in claimed direction": test["effect"] < 0}
+
+
+def nig_claims(per_pair: Mapping[str, np.ndarray], in_domain: str, p: float, *, class_name: str,
+               p_values: Sequence[float] | None = None, n_dropped: int = 0, n_resamples: int = 999,
+               ood_resamples: int = 199, seed: int = 0) -> list[dict]:
+    """The three NIG claims of one class, one row each (``class`` added): concentration, common core, OOD neurons.
+
+    ``per_pair`` holds the datasets with correctly classified pairs (:func:`neuron_ig.studies.aggregation.pair_nig`); a claim
+    that lacks its data (a common core with fewer than two datasets, OOD neurons without the in-domain dataset
+    or another one, fewer than 2 pairs in a dataset) is a row with ``p`` NaN and a ``note``: "not computed".
+    """
+    rows = []
+    checks = [
+        (lambda: concentration_claim(per_pair, p, n_resamples=n_resamples, seed=seed,
+                                     claim=f"the top {p:g}% of {class_name} neurons carry more than their share of the positive NIG"),
+         f"the top {p:g}% of {class_name} neurons carry more than their share of the positive NIG", len(per_pair) >= 1,
+         "no dataset with correctly classified pairs"),
+        (lambda: common_core_claim(per_pair, p, p_values=p_values, n_dropped=n_dropped, n_resamples=n_resamples, seed=seed,
+                                   claim=f"{class_name} neurons are shared across collections (a common core)"),
+         f"{class_name} neurons are shared across collections (a common core)", len(per_pair) >= 2,
+         "fewer than two datasets with correctly classified pairs"),
+        (lambda: ood_claim(per_pair, in_domain, p, n_resamples=ood_resamples, seed=seed,
+                           claim=f"some {class_name} neurons are specific to out-of-domain data"),
+         f"some {class_name} neurons are specific to out-of-domain data",
+         in_domain in per_pair and len(per_pair) >= 2 and all(len(a) >= 2 for a in per_pair.values()),
+         "needs the in-domain dataset and another, each with 2 correctly classified pairs or more"),
+    ]
+    for compute, claim, possible, why in checks:
+        row = compute() if possible else {"claim": claim, "p": np.nan, "in claimed direction": False, "note": why}
+        rows.append({"class": class_name, **row})
+    return rows
+
+
+def page_verdicts(claims: Sequence[dict], *, alpha: float = 0.05) -> pd.DataFrame:
+    """The claims of a page, one row each, with ``p (Holm)`` over the page's claims and a ``verdict``.
+
+    Claims without a p-value (``p`` missing or NaN: not computed) are kept, outside the Holm family.
+    """
+
+    table = pd.DataFrame(list(claims))
+    if table.empty:
+        return table.assign(**{"p (Holm)": [], "verdict": []})
+    if "p" not in table:
+        table["p"] = np.nan
+    if "in claimed direction" not in table:
+        table["in claimed direction"] = False
+    tested = table["p"].notna()
+    table["p (Holm)"] = np.nan
+    if tested.any():
+        table.loc[tested, "p (Holm)"] = holm(table.loc[tested, "p"].to_numpy(dtype=float))
+    table["verdict"] = [verdict(p, bool(d), alpha=alpha) for p, d in zip(table["p (Holm)"], table["in claimed direction"])]
+    return table
