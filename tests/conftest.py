@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -75,3 +76,42 @@ def browser():
             yield launched
         finally:
             launched.close()
+
+
+# --- the small book: the repository's notebooks at small parameters, shared by the tests that read it ----
+
+REPO = Path(__file__).resolve().parents[1]
+DATASETS = ["neuron-ig/gcide/test", "neuron-ig/hpo/test", "neuron-ig/pystdlib/test"]
+SMALL = {
+    "book": {"datasets": DATASETS, "steps": 16, "baseline": "PAD_QUERY", "max_length": 64, "n_pairs": 6,
+             "seed": 0, "p_values": [0.5, 1.0], "pruning_depth": 5, "pruning_queries": 4, "random_seeds": 2,
+             "matched_seeds": 2},
+    "embedded_cross_encoder": {"depth": 5, "max_queries": 10, "accuracy_pairs": 8},
+    "robustness": {"other_steps": 24, "robustness_pairs": 4, "steps_pairs": 2, "completeness_pairs": 1},
+    "pruning_summary": {"p_values": [1.0]},
+}
+
+
+@pytest.fixture(scope="session")
+def small_book(tmp_path_factory, ir_datasets_home):
+    """The repository's book run with SMALL parameters on a cross-encoder fine-tuned for a few steps, in a cache of
+    its own; returns the book's root (``book/generated/*.ipynb`` executed, ``_build/html`` built)."""
+    from neuron_ig.embedded_model.training import TrainingConfig, fine_tune
+    from neuron_ig.engine.models import packaged_minilm_path
+    from neuron_ig.report import runner
+
+    cache_root = tmp_path_factory.mktemp("small_book_cache")
+    model = cache_root / "models" / "tiny-cross-encoder"
+    fine_tune(packaged_minilm_path(), TrainingConfig(steps=6, groups_per_step=4, negatives=1, max_length=64,
+                                                     warmup_steps=1, rag_semantic_negatives=0), model, progress=False)
+    root = tmp_path_factory.mktemp("book")
+    for name in ("notebooks", "book"):
+        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("generated"))
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(REPO / name, root / name)
+    params = {**SMALL, "book": {**SMALL["book"], "model": str(model)}}
+    (root / "params.yml").write_text(yaml.safe_dump(params))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NEURON_IG_CACHE", str(cache_root))
+        runner.run(root, root / "params.yml")
+    return root

@@ -9,48 +9,25 @@ import ast
 import csv
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
-from neuron_ig.embedded_model.training import TrainingConfig, fine_tune
-from neuron_ig.engine.models import packaged_minilm_path
 from neuron_ig.report import runner
 
 pytestmark = pytest.mark.slow  # `make test-fast` leaves these out
 
 REPO = Path(__file__).resolve().parents[1]
-DATASETS = ["neuron-ig/gcide/test", "neuron-ig/hpo/test", "neuron-ig/pystdlib/test"]
+DATASETS = ["neuron-ig/gcide/test", "neuron-ig/hpo/test", "neuron-ig/pystdlib/test"]  # the small book's (conftest.SMALL)
 TEXT_ONLY_PAGES = {"introduction", "ir_collections", "paper_vs_reproduction"}
-SMALL = {
-    "book": {"datasets": DATASETS, "steps": 16, "baseline": "PAD_QUERY", "max_length": 64, "n_pairs": 6,
-             "seed": 0, "p_values": [0.5, 1.0], "pruning_depth": 5, "pruning_queries": 4, "random_seeds": 2,
-             "matched_seeds": 2},
-    "embedded_cross_encoder": {"depth": 5, "max_queries": 10, "accuracy_pairs": 8},
-    "robustness": {"other_steps": 24, "robustness_pairs": 4, "steps_pairs": 2, "completeness_pairs": 1},
-    "pruning_summary": {"p_values": [1.0]},
-}
 # the pages one notebook makes per class, as in params/default.yml
 CLASS_PAGES = runner.notebook_pages(REPO)  # {page: (notebook, its parameters)}: pages 03 to 06
 
 
-@pytest.fixture(scope="module")
-def small_book(tmp_path_factory, neuron_ig_cache):
-    """The repository's book run with SMALL parameters on a cross-encoder fine-tuned for a few steps."""
-    model = neuron_ig_cache / "models" / "tiny-cross-encoder"
-    fine_tune(packaged_minilm_path(), TrainingConfig(steps=6, groups_per_step=4, negatives=1, max_length=64,
-                                                     warmup_steps=1, rag_semantic_negatives=0), model, progress=False)
-    root = tmp_path_factory.mktemp("book")
-    for name in ("notebooks", "book"):
-        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("generated"))
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy(REPO / name, root / name)
-    params = {**SMALL, "book": {**SMALL["book"], "model": str(model)}}
-    (root / "params.yml").write_text(yaml.safe_dump(params))
-    runner.run(root, root / "params.yml")
-    return root
+def small_params(root: Path) -> dict:
+    """The parameters the small book ran with (its params.yml)."""
+    return yaml.safe_load((root / "params.yml").read_text())
 
 
 def glued(root: Path, stem: str) -> dict:
@@ -116,7 +93,7 @@ def test_model_page_reports_every_collection(small_book):
             assert row["observed"] == table[row["collection"]]["accuracy relevant"]
     bins = glued(small_book, "embedded_cross_encoder")["reliability"]
     assert {row["collection"] for row in bins} == set(DATASETS)
-    assert sum(row["pairs"] for row in bins) == 2 * SMALL["embedded_cross_encoder"]["accuracy_pairs"] * len(DATASETS)
+    assert sum(row["pairs"] for row in bins) == 2 * small_params(small_book)["embedded_cross_encoder"]["accuracy_pairs"] * len(DATASETS)
 
 
 def test_built_pages_render_their_charts_offline_in_a_real_browser(small_book, browser):
@@ -149,7 +126,7 @@ def test_relevance_neuron_counts_add_up_and_the_intersection_is_in_every_set(sma
     sizes = values["set_sizes"]
     assert counts, f"{stem} computed no set"
     datasets_with_sets = {row["set"] for row in counts} - {"intersection"}
-    for p in SMALL["book"]["p_values"]:
+    for p in small_params(small_book)["book"]["p_values"]:
         rows = [row for row in counts if row["p"] == p]
         per_set = {}
         for row in rows:
@@ -280,7 +257,7 @@ def test_neuron_sets_download_from_their_page(small_book, stem):
     counts = glued(small_book, stem)["layer_counts"]
     for dataset in {row["dataset"] for row in rows}:
         mine = [row for row in rows if row["dataset"] == dataset]
-        for p in SMALL["book"]["p_values"]:  # the CSV holds the sets the figure counts
+        for p in small_params(small_book)["book"]["p_values"]:  # the CSV holds the sets the figure counts
             in_set = sum(row[f"top {p:g}%"] == "True" for row in mine)
             assert in_set == sum(c["neurons"] for c in counts if c["set"] == dataset and c["p"] == p)
         assert [int(row["rank"]) for row in mine] == list(range(1, len(mine) + 1))
@@ -312,7 +289,7 @@ def test_relevance_pages_show_the_change_each_pair_has_to_attribute(small_book, 
 def test_core_pages_compare_the_core_with_within_dataset_parts_and_the_drop_rule_null(small_book, stem):
     values = glued(small_book, stem)
     for row in values["core_nulls"]:
-        assert row["p"] in SMALL["book"]["p_values"]
+        assert row["p"] in small_params(small_book)["book"]["p_values"]
         assert 0 < row["p (drop rule in the null)"] <= 1
         assert row["within (parts)"] >= 0 and row["across (parts)"] >= 0 and row["uniform chance"] >= 0
         if row["ratio"] is not None:

@@ -189,8 +189,7 @@ def one_process(tmp_path_factory, ir_datasets_home):
 
     tmp = tmp_path_factory.mktemp("distributed")
     encoder = random_cross_encoder(num_layers=2, seed=5)
-    encoder.model.save_pretrained(tmp / "model")
-    encoder.tokenizer.save_pretrained(tmp / "model")
+    encoder.save(tmp / "model")
     root, _ = make_root(tmp, "one", tmp / "model")
     done = build(root, tmp / "cache-one", 1)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]

@@ -14,8 +14,7 @@ from neuron_ig.engine.models import (
 @pytest.mark.parametrize("num_labels", [1, 2])
 def test_a_saved_cross_encoder_loads_from_its_folder_with_either_head(tmp_path, num_labels):
     made = random_cross_encoder(num_labels=num_labels, seed=5)
-    made.model.save_pretrained(tmp_path)
-    made.tokenizer.save_pretrained(tmp_path)
+    made.save(tmp_path)
     loaded = load_cross_encoder(tmp_path, device="cpu")
     assert loaded.num_labels == num_labels and len(loaded.ffn_layers()) == 2
     encoded = encode_pairs(loaded.tokenizer, ["wing lift"], ["the lift of a wing grows with speed"])

@@ -61,8 +61,7 @@ def save_hub_model(hub: Path) -> Path:
     encoder = random_cross_encoder(num_labels=2, initializer_range=0.15)
     repo = hub / f"models--{MODEL.replace('/', '--')}"
     staging = repo / "staging"
-    encoder.model.save_pretrained(staging)
-    encoder.tokenizer.save_pretrained(staging)
+    encoder.save(staging)
     snapshot = repo / "snapshots" / REVISION
     (repo / "blobs").mkdir(parents=True)
     snapshot.mkdir(parents=True)

@@ -96,3 +96,38 @@ def test_change_chart_draws_every_pair_and_the_threshold():
     distribution = change_distribution({"d": Result()})
     svg = plots.to_svg(plots.change_chart(distribution, threshold=0.05, title="changes"))
     assert "changes" in svg and svg.count("<path") >= 2
+
+
+def page_charts() -> dict[str, alt.TopLevelMixin]:
+    """Each page chart of the library on a small table of the shape its page gives it."""
+    pairs = ["relevant", "non-relevant"]
+    layers = pd.DataFrame([{"layer": l, "pair": p, "NIG": 0.1 * l - 0.05} for l in range(3) for p in pairs])
+    segments = pd.DataFrame([{"pair": p, "segment": s, "layer": l, "NIG": 0.01 * l}
+                             for p in pairs for s in ("CLS", "query", "SEP", "passage") for l in range(3)])
+    curve = pd.DataFrame([{"step": s, "quantity": q, "value": 1.0 / (s + 1)} for s in range(5) for q in ("loss", "accuracy")])
+    bins = pd.DataFrame([{"collection": c, "bin": b, "mean P": b / 10 + 0.05, "share relevant": b / 10, "pairs": 3}
+                         for c in ("a", "b") for b in range(10)])
+    long = pd.DataFrame([{"variant": v, "dataset": d, "class": c, "measure": m, "value": 0.5, "note": ""}
+                         for v in ("PAD_ALL", "200 steps") for d in ("a", "b") for c in pairs for m in ("Spearman", "Jaccard top 1%")])
+    agreement = pd.DataFrame([{"class": c, "compared": k, "kind": k, "Jaccard": 0.3, "RBO": 0.6}
+                              for c in pairs for k in ("within a", "a / b")])
+    path = pd.DataFrame([{"alpha": k / 4, "quantity": q, "value": k} for k in range(5) for q in ("score", "activation")])
+    per_layer = pd.DataFrame([{"class": c, "panel": f"a ({c})", "dataset": "a", "layer": l, "token type": t, "NIG": 0.1, "note": ""}
+                              for c in pairs for l in range(2) for t in ("CLS", "query", "SEP", "passage")])
+    return {
+        "layer_sum": plots.layer_sum_chart(layers),
+        "segment": plots.segment_chart(segments, ["CLS", "query", "SEP", "passage"]),
+        "training": plots.training_chart(curve),
+        "reliability": plots.reliability_chart(bins),
+        "variant": plots.variant_chart(long, measures=["Spearman", "Jaccard top 1%"], variants=["PAD_ALL", "200 steps"],
+                                       datasets=["a", "b"], classes=pairs, stable_jaccard=0.5),
+        "agreement": plots.agreement_chart(agreement, title="agreement"),
+        "path": plots.path_chart(path, ["score", "activation"], title="path"),
+        "token_type": plots.token_type_chart(per_layer, ["CLS", "query", "SEP", "passage"], pairs),
+    }
+
+
+@pytest.mark.parametrize("name", list(page_charts()))
+def test_every_page_chart_draws_offline(name):
+    svg = plots.to_svg(page_charts()[name])
+    assert svg.startswith("<svg") and "<path" in svg and "http" not in svg.replace("http://www.w3.org", "")

@@ -89,8 +89,7 @@ def test_top_p_percent_of_a_cached_result(cache_dir):
 
 def _saved(folder, seed):
     encoder = random_cross_encoder(num_layers=2, seed=seed)
-    encoder.model.save_pretrained(folder)
-    encoder.tokenizer.save_pretrained(folder)
+    encoder.save(folder)
     return str(folder)
 
 

@@ -65,8 +65,7 @@ def test_variant_runs_apply_the_pages_min_change_rule_to_both_runs(ir_datasets_h
     from neuron_ig.studies.robustness import variant_runs
 
     encoder = random_cross_encoder(num_layers=2, seed=10)  # calls some Cranfield pairs relevant, some not
-    encoder.model.save_pretrained(tmp_path / "m")
-    encoder.tokenizer.save_pretrained(tmp_path / "m")
+    encoder.save(tmp_path / "m")
     defaults = dict(n_pairs=4, seed=0, steps=3, max_length=64, progress=False)
     variants = {"seed 1": {"seed": 1}}
     kept = variant_runs(str(tmp_path / "m"), ["cranfield"], 1, variants, **defaults)["seed 1"]

@@ -323,7 +323,6 @@ def built_book(tmp_path_factory):
     return root
 
 
-@pytest.mark.slow
 def test_real_book_executes_and_builds(built_book):
     generated = built_book / "book" / "generated"
     executed = json.loads((generated / "01_chart.ipynb").read_text())

@@ -3,6 +3,7 @@ than its level, while the old rules of the "paper vs reproduction" page do; with
 say "supported". Fixed seeds: every number here is deterministic."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -17,6 +18,7 @@ from neuron_ig.stats.selection import (
     top_p_percent,
     top_share,
 )
+from neuron_ig.studies.pruning import pruning_verdicts
 from neuron_ig.studies.verdicts import (
     INCONCLUSIVE,
     NOT_COMPUTED,
@@ -28,6 +30,7 @@ from neuron_ig.studies.verdicts import (
     ood_claim,
     page_verdicts,
     pruning_claim,
+    pruning_claims,
     verdict,
 )
 
@@ -256,3 +259,49 @@ def test_nig_claims_of_a_class_and_the_ones_that_cannot_be_computed():
     alone = nig_claims({"ood1": per_pair["ood1"]}, "in", P, class_name="non-relevant", n_resamples=49)
     assert [r.get("note", "") != "" for r in alone] == [False, True, True]
     assert page_verdicts(alone)["verdict"].tolist()[1:] == [NOT_COMPUTED, NOT_COMPUTED]
+
+
+def per_query_table(set_deltas: dict[str, float], control_deltas: dict[str, list[float]], queries: int = 4) -> pd.DataFrame:
+    """A pruning study's per-query table on task `gcide`: unpruned at 0.5 on every query, each scheme's set and
+    controls shifted by the given deltas."""
+    rows = [{"task": "gcide", "scheme": "unpruned", "variant": "set", "query": q, "nDCG@10": 0.5} for q in range(queries)]
+    for scheme, delta in set_deltas.items():
+        rows += [{"task": "gcide", "scheme": scheme, "variant": "set", "query": q, "nDCG@10": 0.5 + delta} for q in range(queries)]
+        for i, control in enumerate(control_deltas[scheme]):
+            for kind in ("random", "matched"):
+                rows += [{"task": "gcide", "scheme": scheme, "variant": f"{kind} {i}", "query": q, "nDCG@10": 0.5 + control}
+                         for q in range(queries)]
+    return pd.DataFrame(rows)
+
+
+def test_pruning_claims_test_each_class_set_and_control_kind_and_say_why_one_cannot_be_tested():
+    per_query = per_query_table({"positive · top: gcide": -0.3, "positive · fusion": 0.0},
+                                {"positive · top: gcide": [0.0, -0.01, 0.01] * 7, "positive · fusion": [0.0, -0.01, 0.01] * 7})
+    rows = pruning_claims(per_query, ["positive", "negative"], ["positive"], "gcide", 1.0, sets=["top: gcide", "fusion"],
+                          random_seeds=21, matched_seeds=1, family_size=8)
+    assert len(rows) == 8 and [r["class"] for r in rows] == ["positive"] * 4 + ["negative"] * 4
+    top_random, top_matched, fusion_random, _ = rows[:4]
+    assert top_random["effect"] == pytest.approx(-0.3) and top_random["in claimed direction"]
+    # 1 / 22, the rank floor, cannot pass Holm over 8 claims: the t prediction interval is used
+    assert top_random["test"].startswith("t prediction interval") and top_random["p"] < 1e-6
+    alone = pruning_claims(per_query, ["positive"], ["positive"], "gcide", 1.0, sets=["top: gcide"], random_seeds=21,
+                           matched_seeds=1, family_size=1)
+    assert alone[0]["test"].startswith("rank among controls") and alone[0]["p"] == pytest.approx(1 / 22)
+    assert top_matched["note"] == "fewer than 2 controls (matched_seeds)" and np.isnan(top_matched["p"])
+    assert fusion_random["effect"] == pytest.approx(0.0, abs=1e-12) and not fusion_random["in claimed direction"]
+    assert all("no correctly classified negative pair in gcide" in r["note"] for r in rows[4:] if r["note"] != "fewer than 2 controls (matched_seeds)")
+    none = pruning_claims(None, ["positive"], [], "gcide", 1.0, sets=["fusion"], random_seeds=2, matched_seeds=2, family_size=2)
+    assert [np.isnan(r["p"]) for r in none] == [True, True]
+
+
+def test_pruning_verdicts_name_each_case():
+    table = pd.DataFrame([
+        {"neurons": 0, "controls": 0, "p vs random (Holm)": np.nan, "delta vs random": np.nan},
+        {"neurons": 5, "controls": 0, "p vs random (Holm)": np.nan, "delta vs random": np.nan},
+        {"neurons": 5, "controls": 19, "p vs random (Holm)": 0.01, "delta vs random": -0.2},
+        {"neurons": 5, "controls": 19, "p vs random (Holm)": 0.3, "delta vs random": -0.01},
+        {"neurons": 5, "controls": 19, "p vs random (Holm)": 0.9, "delta vs random": 0.02},
+    ])
+    assert list(pruning_verdicts(table)) == ["empty set", "no control", "hurts more than random",
+                                             "no significant difference", "does not hurt more than random"]
+    assert pruning_verdicts(table, alpha=0.001).iloc[2] == "no significant difference"

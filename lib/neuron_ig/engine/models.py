@@ -89,6 +89,14 @@ class CrossEncoder:
             return torch.stack([1 - relevant, relevant], dim=1)
         return torch.softmax(logits, dim=-1)
 
+    def save(self, folder: str | os.PathLike) -> Path:
+        """Save the model and its tokenizer to ``folder`` (``save_pretrained``), which :func:`load_cross_encoder`
+        then loads; returns the folder."""
+        folder = Path(folder)
+        self.model.save_pretrained(folder)
+        self.tokenizer.save_pretrained(folder)
+        return folder
+
     def ffn_layers(self) -> dict[str, nn.Module]:
         """The FFN intermediate modules (the neurons of the paper), in layer order, by module name."""
         return _modules_matching(self.model, FFN_PATTERN, "FFN intermediate")

@@ -344,3 +344,122 @@ def change_chart(distribution: pd.DataFrame, *, threshold: float = 0.0, title: s
     cut = alt.Chart().mark_rule(color="#D55E00", strokeDash=[4, 3]).encode(x=alt.datum(threshold))
     chart = alt.layer(base, zero, cut, data=data).properties(width=width)
     return chart.properties(title=title) if title else chart
+
+
+def layer_sum_chart(layers: pd.DataFrame, *, title: str = "NIG summed over each layer's FFN neurons") -> alt.Chart:
+    """Bars of NIG summed over each layer, side by side per pair: ``layers`` has columns ``layer``, ``pair``, ``NIG``."""
+    return alt.Chart(layers, title=title).mark_bar().encode(
+        x=alt.X("layer:O", title="layer"),
+        xOffset="pair:N",
+        y=alt.Y("NIG:Q", title="sum of NIG (probability)"),
+        color=alt.Color("pair:N", title="pair"),
+        tooltip=["layer", "pair", alt.Tooltip("NIG:Q", format=".4f")],
+    ).properties(width=420, height=240)
+
+
+def segment_chart(segments: pd.DataFrame, order: Sequence[str], *,
+                  title: str = "NIG per layer and token type") -> alt.FacetChart:
+    """Stacked bars of NIG per layer by token type (``order``), one facet per pair: columns ``pair``, ``segment``,
+    ``layer``, ``NIG``."""
+    return alt.Chart(segments, title=title).mark_bar().encode(
+        x=alt.X("layer:O", title="layer"),
+        y=alt.Y("NIG:Q", title="sum of NIG (probability)"),
+        color=alt.Color("segment:N", title="token type", sort=list(order)),
+        column=alt.Column("pair:N", title=None),
+    ).properties(width=260, height=220)
+
+
+def training_chart(curve: pd.DataFrame, *, title: str = "Fine-tuning (moving average over 20 steps)") -> alt.FacetChart:
+    """One line per quantity against the training step, a row each with its own scale: columns ``step``,
+    ``quantity``, ``value``."""
+    return alt.Chart(curve, title=title).mark_line().encode(
+        x=alt.X("step:Q", title="training step"),
+        y=alt.Y("value:Q", title=None),
+        color=alt.Color("quantity:N", title=None),
+        row=alt.Row("quantity:N", title=None),
+    ).properties(width=480, height=140).resolve_scale(y="independent")
+
+
+def reliability_chart(bins: pd.DataFrame, *,
+                      title: str = "Reliability of P(relevant), ten bins of 0.1") -> alt.LayerChart:
+    """A reliability diagram: the share of relevant pairs against the mean P(relevant) of each bin, a line per
+    collection, the diagonal dashed. ``bins`` is :func:`neuron_ig.studies.effectiveness.reliability` of each
+    collection with a ``collection`` column."""
+    diagonal = alt.Chart(pd.DataFrame({"x": [0, 1], "y": [0, 1]})).mark_line(
+        color="lightgray", strokeDash=[4, 4]).encode(x="x:Q", y="y:Q")
+    points = alt.Chart(bins).mark_line(point=True).encode(
+        x=alt.X("mean P:Q", title="P(relevant) of the pairs in a bin (mean)", scale=alt.Scale(domain=[0, 1])),
+        y=alt.Y("share relevant:Q", title="share of relevant pairs in the bin", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("collection:N", title=None),
+        size=alt.Size("pairs:Q", title="pairs"),
+        tooltip=["collection", "bin", "mean P", "share relevant", "pairs"],
+    )
+    return (diagonal + points).properties(width=360, height=360, title=title)
+
+
+def variant_chart(long: pd.DataFrame, *, measures: Sequence[str], variants: Sequence[str], datasets: Sequence[str],
+                  classes: Sequence[str], stable_jaccard: float) -> alt.VConcatChart:
+    """The default run against each variant: bars of each measure per variant, a facet per dataset, a row per class,
+    the dashed line at ``stable_jaccard``. ``long`` has columns ``variant``, ``dataset``, ``class``, ``measure``,
+    ``value`` and ``note`` (one note per panel, shown in its corner; empty for none)."""
+    panels = []
+    for name in classes:
+        part = long[long["class"] == name]
+        bars = alt.Chart().mark_bar().encode(
+            x=alt.X("measure:N", sort=list(measures), title=None, axis=alt.Axis(labelAngle=-40)),
+            xOffset=alt.XOffset("variant:N", sort=list(variants)),
+            y=alt.Y("value:Q", title="Spearman / Jaccard", scale=alt.Scale(domain=[min(0, part["value"].min()), 1])),
+            color=alt.Color("variant:N", sort=list(variants), title="variant"),
+            tooltip=["dataset", "class", "variant", "measure", alt.Tooltip("value:Q", format=".3f"), "note"],
+        )
+        threshold = alt.Chart().mark_rule(strokeDash=[4, 3], color="black").encode(y=alt.datum(stable_jaccard))
+        note = alt.Chart().mark_text(fontSize=10, align="left").encode(
+            text="note:N", x=alt.value(4), y=alt.value(12)).transform_filter(
+            "datum.note != ''").transform_aggregate(note="min(note)")
+        panels.append(alt.layer(bars, threshold, note, data=part).properties(width=190, height=170).facet(
+            column=alt.Column("dataset:N", sort=list(datasets), title=None), title=f"{name} pairs"))
+    return alt.vconcat(*panels, title=f"Default run against each variant (dashed: Jaccard {stable_jaccard:g}, called stable)")
+
+
+def agreement_chart(agreement: pd.DataFrame, *, title: str) -> alt.Chart:
+    """Jaccard against rank-biased overlap of each compared pair of halves, coloured by ``kind`` (within a dataset
+    or between datasets), shaped by ``class``: :func:`neuron_ig.stats.nulls.agreement_table` rows."""
+    return alt.Chart(agreement).mark_point(filled=True, size=70).encode(
+        x=alt.X("Jaccard:Q", scale=alt.Scale(domain=[0, 1])), y=alt.Y("RBO:Q", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("kind:N", title=None, legend=alt.Legend(orient="bottom")), shape="class:N",
+        tooltip=["class", "compared", alt.Tooltip("Jaccard:Q", format=".3f"), alt.Tooltip("RBO:Q", format=".3f")],
+    ).properties(width=300, height=300, title=title)
+
+
+def path_chart(path: pd.DataFrame, order: Sequence[str], *, title: str) -> alt.FacetChart:
+    """Quantities along the NIG path, a row each in ``order`` with its own scale: columns ``alpha`` (k / m),
+    ``quantity`` and ``value`` (:func:`neuron_ig.engine.nig.path_trace`, melted)."""
+    return alt.Chart(path, title=title).mark_line(point=True).encode(
+        x=alt.X("alpha:Q", title="alpha = k / m"),
+        y=alt.Y("value:Q", title=None),
+        color=alt.Color("quantity:N", title=None, legend=None),
+        row=alt.Row("quantity:N", title=None, sort=list(order), header=alt.Header(labelAngle=0, labelAlign="left")),
+    ).properties(width=480, height=110).resolve_scale(y="independent")
+
+
+def token_type_chart(per_layer: pd.DataFrame, order: Sequence[str], classes: Sequence[str]) -> alt.VConcatChart:
+    """Mean NIG per layer stacked by token type (``order``), a facet per ``panel`` (a dataset and its pairs), a row
+    per class; a panel's ``note`` (empty for none) is written across it. Columns: ``class``, ``panel``, ``dataset``,
+    ``layer``, ``token type``, ``NIG``, ``note``."""
+    per_layer = per_layer.assign(order=per_layer["token type"].map(list(order).index))
+    panels = []
+    for name in classes:
+        part = per_layer[per_layer["class"] == name]
+        bars = alt.Chart().mark_bar().encode(
+            x=alt.X("layer:O", title="layer"),
+            y=alt.Y("NIG:Q", title="mean NIG (probability)"),
+            color=alt.Color("token type:N", sort=list(order), title="token type"),
+            order=alt.Order("order:Q"),
+            tooltip=["dataset", "class", "layer", "token type", alt.Tooltip("NIG:Q", format=".4f")],
+        )
+        note = alt.Chart().mark_text(fontSize=12).encode(text="note:N", x=alt.value(110), y=alt.value(80)).transform_filter(
+            "datum.note != ''").transform_aggregate(note="min(note)")
+        panels.append(alt.layer(bars, note, data=part).properties(width=220, height=160).facet(
+            column=alt.Column("panel:N", sort=list(dict.fromkeys(part["panel"])), title=None),
+            title=f"{name} pairs (number of correctly classified pairs averaged over)"))
+    return alt.vconcat(*panels, title="Mean NIG per layer, summed over the layer's FFN neurons, by token type")

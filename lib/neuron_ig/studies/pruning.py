@@ -12,9 +12,10 @@ from __future__ import annotations
 import functools
 import hashlib
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 
 from neuron_ig.engine.models import CrossEncoder, autocast
@@ -133,7 +134,6 @@ def pruning_study(encoder: CrossEncoder, tasks, schemes, *, random_seeds: int = 
       ``"matched <seed>"`` for controls; the unpruned model is scheme ``"unpruned"``, BM25 ``"BM25"``), ``task``,
       ``query_id`` and one column per measure.
     """
-    import pandas as pd
     from tqdm.auto import tqdm
 
 
@@ -287,7 +287,6 @@ def relevance_pruning(encoder: CrossEncoder, tasks, scores, in_domain: str, p_va
     :func:`choose_control_tests`, one Holm family per set (e.g. ``"top: <in-domain>"``) over its non-empty
     controlled rows (classes, tasks and p values). The per-query table holds every p.
     """
-    import pandas as pd
 
 
     tables, per_query = [], []
@@ -348,3 +347,24 @@ def mean_activation(encoder, batches, *, absolute: bool = True) -> np.ndarray:
     if not tokens:
         raise ValueError("no token to average over: pass at least one encoded pair")
     return torch.stack(sums).numpy() / tokens
+
+
+def pruning_verdict(row: Mapping, alpha: float = 0.05) -> str:
+    """The verdict of one (set, collection, p) row of :func:`relevance_pruning`'s table against its random controls.
+
+    ``empty set`` (no neuron to prune), ``no control``, ``hurts more than random`` (one-sided test against the
+    controls, Holm-corrected within its set, at ``alpha``), else ``no significant difference`` when it hurts more
+    than the controls' mean or ``does not hurt more than random`` when it does not.
+    """
+    if row["neurons"] == 0:
+        return "empty set"
+    if not row["controls"]:
+        return "no control"
+    if row["p vs random (Holm)"] <= alpha:
+        return "hurts more than random"
+    return "no significant difference" if row["delta vs random"] < 0 else "does not hurt more than random"
+
+
+def pruning_verdicts(table: pd.DataFrame, alpha: float = 0.05) -> pd.Series:
+    """:func:`pruning_verdict` of every row of :func:`relevance_pruning`'s table, indexed as the table."""
+    return table.apply(pruning_verdict, axis=1, alpha=alpha)

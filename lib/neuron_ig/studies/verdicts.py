@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from neuron_ig.stats import nulls
-from neuron_ig.stats.controls import control_test
+from neuron_ig.stats.controls import control_test, set_and_control_deltas
 from neuron_ig.stats.selection import chance_intersection, ood_neuron_test
 from neuron_ig.stats.significance import holm
 
@@ -172,6 +172,43 @@ def pruning_claim(set_delta: float, control_deltas, *, family_size: int = 1, alp
             "reference": test["control mean"], "effect": test["effect"], "effect is": "observed - control mean",
             "interval low": test["interval low"], "interval high": test["interval high"], "p": test["p"],
             "test": f"{test['method']} ({test['controls']} controls)", "in claimed direction": test["effect"] < 0}
+
+
+def pruning_claims(per_query: pd.DataFrame | None, class_names: Sequence[str], pruned: Sequence[str], in_domain: str,
+                   p: float, *, sets: Sequence[str], random_seeds: int, matched_seeds: int, family_size: int,
+                   alpha: float = 0.05) -> list[dict]:
+    """The pruning claims of every class, set and kind of control, one row each (``class`` added).
+
+    For each class of ``class_names``, each set of ``sets`` (``top: <in_domain>`` or ``fusion``) and each kind of
+    control (random neurons of the same per-layer counts, or also matched on mean activation): does pruning the set
+    hurt in-domain nDCG@10 more than pruning its controls (:func:`pruning_claim`)? ``per_query`` is the pruning
+    study's per-query table (None when it was not run); ``pruned`` the classes that have a set in ``in_domain``.
+    A claim without its data (fewer than 2 controls, no set for the class, an empty set) is a row with ``p`` NaN
+    and a ``note``.
+    """
+    rows = []
+    schemes = set(per_query["scheme"]) if per_query is not None else set()
+    for name in class_names:
+        for set_name in sets:
+            for kind, words in (("random ", "random neurons of the same per-layer counts"),
+                                ("matched ", "random neurons matched on layer and mean activation")):
+                described = f"top-{p:g}% set of `{in_domain}`" if set_name.startswith("top: ") else f"fusion set (top {p:g}%)"
+                claim = f"Pruning the {name} {described} hurts in-domain nDCG@10 more than pruning {words}"
+                scheme = f"{name} · {set_name}"
+                count, parameter = (random_seeds, "random_seeds") if kind == "random " else (matched_seeds, "matched_seeds")
+                if count < 2 or name not in pruned or scheme not in schemes:
+                    why = (f"fewer than 2 controls ({parameter})" if count < 2 else
+                           f"no correctly classified {name} pair in {in_domain}: no set to prune")
+                    rows.append({"class": name, "claim": claim, "p": np.nan, "in claimed direction": False, "note": why})
+                    continue
+                set_delta, deltas = set_and_control_deltas(per_query, scheme, in_domain, control_prefix=kind)
+                if len(deltas) < 2:
+                    rows.append({"class": name, "claim": claim, "p": np.nan, "in claimed direction": False,
+                                 "note": f"the {set_name} set is empty at top {p:g}%"})
+                    continue
+                rows.append({"class": name, **pruning_claim(set_delta, deltas, family_size=family_size, alpha=alpha,
+                                                             claim=claim)})
+    return rows
 
 
 def nig_claims(per_pair: Mapping[str, np.ndarray], in_domain: str, p: float, *, class_name: str,
