@@ -92,7 +92,7 @@ def measure(n: int, path: str, queries: int = 100) -> dict:
     import ir_datasets
     import numpy as np
 
-    from neuron_ig.ir.retrieval import _tokenize, _top_k, bm25_index
+    from neuron_ig.ir.retrieval import bm25_index, tokenize, top_k
 
     dataset_id = register(n)
     query_texts = [" ".join(word(r) for r in np.random.default_rng(SEED + 1).integers(10, 5_000, size=3))
@@ -108,7 +108,7 @@ def measure(n: int, path: str, queries: int = 100) -> dict:
             doc_ids.append(doc.doc_id)
             texts.append(doc.default_text())
         retriever = bm25s.BM25()
-        retriever.index(_tokenize(texts), show_progress=False)
+        retriever.index(tokenize(texts), show_progress=False)
         del texts
         folder = Path(os.environ["NEURON_IG_CACHE"]) / "in-memory"
         retriever.save(str(folder))
@@ -117,8 +117,8 @@ def measure(n: int, path: str, queries: int = 100) -> dict:
         retriever = bm25s.BM25.load(str(folder))
     index_s = time.perf_counter() - start
     start = time.perf_counter()
-    for tokens in _tokenize(query_texts):
-        _top_k(retriever.get_scores_from_ids(retriever.get_tokens_ids(tokens)), 100)
+    for tokens in tokenize(query_texts):
+        top_k(retriever.get_scores_from_ids(retriever.get_tokens_ids(tokens)), 100)
     query_s = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     return {"docs": n, "path": path, "index s": round(index_s, 1), "peak RSS MiB": round(peak),

@@ -42,7 +42,7 @@ from neuron_ig.embedded_model.teacher import embed
 from neuron_ig.engine.models import load_cross_encoder
 from neuron_ig.ir.embedded import hpo, pystdlib
 from neuron_ig.ir.measures import evaluate
-from neuron_ig.ir.retrieval import _tokenize, _top_k
+from neuron_ig.ir.retrieval import tokenize, top_k
 from neuron_ig.ir.trec_rag import rag_queries
 from neuron_ig.studies.effectiveness import effectiveness
 
@@ -78,13 +78,13 @@ def code_dev(encoder, config: training.TrainingConfig) -> dict:
     doc_ids = sorted(docs)
     texts = [docs[d].default_text() for d in doc_ids]
     index = bm25s.BM25()
-    index.index(_tokenize(texts), show_progress=False)
+    index.index(tokenize(texts), show_progress=False)
     rng = random.Random(0)
     queries = rng.sample(sorted(summaries), QUERIES)
     embeddings = embed(queries + texts, progress=False)
     runs, qrels, non_relevant = {"BM25": {}, "teacher": {}, "model": {}}, {}, []
     for n, query in enumerate(queries):
-        candidates = [doc_ids[i] for i in _top_k(index.get_scores(_tokenize([query])[0]), DEPTH)]
+        candidates = [doc_ids[i] for i in top_k(index.get_scores(tokenize([query])[0]), DEPTH)]
         qrels[str(n)] = {d: 1 for d in summaries[query]}
         runs["BM25"][str(n)] = {d: float(DEPTH - r) for r, d in enumerate(candidates)}
         runs["teacher"][str(n)] = {d: float(embeddings[query] @ embeddings[docs[d].default_text()]) for d in candidates}
@@ -195,7 +195,7 @@ def medical_collection(n_queries: int = QUERIES, seed: int = 0):
     terms = [(term, found[0]) for term, found in sorted(mesh["disease_variant_to_canonical"].items())
              if len(found) == 1 and found[0] in docs and "," not in term and term.lower() not in hpo_texts
              and all(everyday[w] >= 2 for w in re.findall(r"[a-z]+", term.lower()))]
-    tokens = _tokenize([t for t, _ in terms] + [descriptors[k]["name"] for _, k in terms])
+    tokens = tokenize([t for t, _ in terms] + [descriptors[k]["name"] for _, k in terms])
     by_descriptor = {}
     for i, (term, key) in enumerate(terms):
         if not set(tokens[i]) & set(tokens[len(terms) + i]):
@@ -227,10 +227,10 @@ def medical_dev(encoder, config: training.TrainingConfig) -> dict:
     queries, docs, trees = medical_collection()
     doc_ids = sorted(docs)
     index = bm25s.BM25()
-    index.index(_tokenize([docs[d] for d in doc_ids]), show_progress=False)
+    index.index(tokenize([docs[d] for d in doc_ids]), show_progress=False)
     candidates, bm25_runs = [], {}
     for n, (term, key) in enumerate(queries):
-        ranked = [doc_ids[i] for i in _top_k(index.get_scores(_tokenize([term])[0]), 3 * DEPTH)]
+        ranked = [doc_ids[i] for i in top_k(index.get_scores(tokenize([term])[0]), 3 * DEPTH)]
         bm25_runs[str(n)] = {d: float(len(ranked) - r) for r, d in enumerate(ranked[:DEPTH])}
         negatives = [d for d in ranked if d != key and not _related(trees[d], trees[key])]
         negatives += [d for d in random.Random(n).sample(doc_ids, 3 * DEPTH)  # few BM25 hits: random documents fill

@@ -120,6 +120,20 @@ def test_built_pages_render_their_charts_offline_in_a_real_browser(small_book, b
 
 
 @pytest.mark.parametrize("stem", ["positive_neurons", "negative_neurons"])
+def test_each_top_set_is_split_into_relevance_specific_class_independent_and_other_neurons(small_book, stem):
+    rows = glued(small_book, stem)["top_set_parts"]
+    p_values = small_params(small_book)["book"]["p_values"]
+    assert {(row["scored by"], row["dataset"], row["p"]) for row in rows} == {
+        (scoring, dataset, p) for scoring in ("NIG", "NIG / (F(x) - F(x'))") for dataset in DATASETS for p in p_values}
+    for row in rows:
+        if row["note"]:
+            assert row["relevance-specific"] is None
+            continue
+        parts = [row[part] for part in ("relevance-specific", "class-independent", "other")]
+        assert min(parts) >= 0 and sum(parts) == row["neurons"] == -(-6 * 1536 * row["p"] // 100)
+
+
+@pytest.mark.parametrize("stem", ["positive_neurons", "negative_neurons"])
 def test_relevance_neuron_counts_add_up_and_the_intersection_is_in_every_set(small_book, stem):
     values = glued(small_book, stem)
     counts = values["layer_counts"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from neuron_ig.ir.retrieval import _tokenize
+from neuron_ig.ir.retrieval import tokenize
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "embedded_model_dev.py"
 
@@ -31,7 +31,7 @@ def test_the_medical_proxy_asks_for_mesh_diseases_in_lay_words_and_shares_nothin
         name = mesh[key]["name"]
         assert docs[key].startswith(f"{name}. ") and len(docs[key]) > len(name) + 10
         assert term.lower() not in hpo_texts, term
-        assert not set(_tokenize([term])[0]) & set(_tokenize([name])[0]), (term, name)
+        assert not set(tokenize([term])[0]) & set(tokenize([name])[0]), (term, name)
         assert "," not in term and any(t.startswith("C") for t in trees[key])
 
 

@@ -138,13 +138,13 @@ def write_trec_dl_2019(home: Path) -> Path:
         "".join(f"{query.get(t, str(200000 + t))}\t{text}\n" for t, text in {**queries, **unjudged}.items()))
     (base / "trec-dl-2019" / "qrels").write_text("".join(f"{query[t]} 0 {passage[d]} {g}\n" for t, d, g in qrels))
     from neuron_ig.ir.retrieval import (
-        _tokenize,  # the run as BM25 ranks it: query words counted in each passage
+        tokenize,  # the run as BM25 ranks it: query words counted in each passage
     )
 
-    terms = {key: _tokenize([text])[0] for key, text in docs.items()}
+    terms = {key: tokenize([text])[0] for key, text in docs.items()}
     lines = []
     for t, text in queries.items():
-        words = set(_tokenize([text])[0])
+        words = set(tokenize([text])[0])
         ranked = sorted(docs, key=lambda key: (-sum(w in words for w in terms[key]), int(passage[key])))
         lines += [f"{query[t]}\t{passage[key]}\n" for key in ranked[:30]]
     (base / "trec-dl-2019" / "ms.run").write_text("".join(lines))

@@ -42,12 +42,12 @@ def test_unknown_query_id_is_refused(cranfield):
 def test_top_k_breaks_ties_by_row_and_drops_zero_scores():
     import numpy as np
 
-    from neuron_ig.ir.retrieval import _top_k
+    from neuron_ig.ir.retrieval import top_k
 
     scores = np.array([0.0, 2.0, 1.0, 2.0, 0.0, 2.0])
-    assert _top_k(scores, 2).tolist() == [1, 3]
-    assert _top_k(scores, 10).tolist() == [1, 3, 5, 2]
-    assert _top_k(np.zeros(3), 5).tolist() == []
+    assert top_k(scores, 2).tolist() == [1, 3]
+    assert top_k(scores, 10).tolist() == [1, 3, 5, 2]
+    assert top_k(np.zeros(3), 5).tolist() == []
 
 
 def test_the_streamed_index_scores_as_the_in_memory_one(cranfield):
@@ -57,14 +57,14 @@ def test_the_streamed_index_scores_as_the_in_memory_one(cranfield):
     import numpy as np
 
     from neuron_ig.ir.datasets import load_dataset
-    from neuron_ig.ir.retrieval import _tokenize, first_stage, first_stage_run
+    from neuron_ig.ir.retrieval import first_stage, first_stage_run, tokenize
 
     dataset = load_dataset(cranfield)
     texts = [doc.default_text() for doc in dataset.docs_iter()] + ["", "the of and"]  # no words, stopwords only
     in_memory = bm25s.BM25()
-    in_memory.index(_tokenize(texts), show_progress=False)
+    in_memory.index(tokenize(texts), show_progress=False)
     streamed = streamed_index(iter(texts))
-    queries = _tokenize([q.default_text() for q in dataset.queries_iter()])
+    queries = tokenize([q.default_text() for q in dataset.queries_iter()])
     for tokens in queries:
         expected = in_memory.get_scores_from_ids(in_memory.get_tokens_ids(tokens))
         assert np.array_equal(streamed.get_scores_from_ids(streamed.get_tokens_ids(tokens)), expected)

@@ -55,13 +55,13 @@ def test_rag_groups_put_one_of_the_teachers_best_own_passages_first_then_other_q
 def test_semantic_rag_negatives_are_the_other_queries_passages_closest_to_the_query_by_the_teacher(monkeypatch):
     import bm25s
 
-    from neuron_ig.ir.retrieval import _tokenize
+    from neuron_ig.ir.retrieval import tokenize
     from neuron_ig.ir.trec_rag import rag_queries
 
     queries = rag_queries("dev")[:6]  # a split of six real queries: every passage is embedded
     passages = sorted({p for q in queries for p in q.passages})
     index = bm25s.BM25()
-    index.index(_tokenize(passages), show_progress=False)
+    index.index(tokenize(passages), show_progress=False)
     monkeypatch.setattr(training, "_rag_split", lambda split: (queries, passages, index))
     config = dataclasses.replace(TINY, rag_semantic_negatives=1, rag_negative_pool=5)
     embeddings = {}
@@ -78,7 +78,7 @@ def test_semantic_rag_negatives_are_the_other_queries_passages_closest_to_the_qu
 @pytest.mark.slow
 def test_word_groups_ask_for_a_training_headword_and_put_one_of_its_definitions_first(neuron_ig_cache):
     from neuron_ig.ir.datasets import load_dataset
-    from neuron_ig.ir.retrieval import _tokenize
+    from neuron_ig.ir.retrieval import tokenize
 
     config = dataclasses.replace(TINY, word_groups_per_step=3)  # the documents are the definitions alone (no headword)
     groups = training.word_groups(config)
@@ -92,7 +92,7 @@ def test_word_groups_ask_for_a_training_headword_and_put_one_of_its_definitions_
         assert word in train_words and len(docs) == 1 + config.negatives
         assert docs[0] in definitions[word] and not set(docs[1:]) & definitions[word], "its own sense first, none after"
         for negative in docs[1:]:
-            assert not training._defines(set(_tokenize([word])[0]), negative), "no synonym's definition as a negative"
+            assert not training._defines(set(tokenize([word])[0]), negative), "no synonym's definition as a negative"
     assert groups == training.word_groups(config), "seeded"
     assert training.headword_definitions("neuron-ig/gcide/dev") is training.headword_definitions(config.train_dataset), \
         "the splits share one copy of the definitions"

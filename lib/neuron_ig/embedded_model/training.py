@@ -264,7 +264,7 @@ from neuron_ig.embedded_model.teacher import embed
 from neuron_ig.engine.encoding import encode_pairs
 from neuron_ig.engine.models import packaged_minilm_path
 from neuron_ig.ir.datasets import load_dataset, relevant_qrels
-from neuron_ig.ir.retrieval import _tokenize, _top_k, bm25_index, first_stage_run
+from neuron_ig.ir.retrieval import bm25_index, first_stage_run, tokenize, top_k
 from neuron_ig.ir.trec_rag import rag_queries
 from neuron_ig.runtime import cache
 from neuron_ig.runtime.versions import software_versions
@@ -395,7 +395,7 @@ def rag_groups(config: TrainingConfig, split: str = "train", embeddings: dict | 
 
     candidates = {}
     for query in used:
-        lexical = other_queries_top(query, index.get_scores(_tokenize([query.query])[0]))
+        lexical = other_queries_top(query, index.get_scores(tokenize([query.query])[0]))
         semantic = other_queries_top(query, (matrix @ embeddings[query.query]).numpy()) if config.rag_semantic_negatives else []
         own = sorted(set(query.passages), key=lambda p: (-float(embeddings[query.query] @ embeddings[p]), p))
         candidates[query.topic] = (own[:config.rag_positive_top], lexical, semantic)
@@ -458,7 +458,7 @@ class HeadwordDefinitions:
         """Whether a definition is another word's and does not read as the word's synonym or variant (:func:`_defines`)."""
 
         if word not in self._terms:
-            self._terms[word] = set(_tokenize([word])[0])
+            self._terms[word] = set(tokenize([word])[0])
         return self.headword[doc_id] != word and not _defines(self._terms[word], self.text[doc_id])
 
 
@@ -481,8 +481,8 @@ def headword_negatives(dataset_id: str, words: list[str], depth: int) -> dict[st
     index = bm25_index(dataset_id)
     pools = {}
     for word in words:
-        scores = index.retriever.get_scores_from_ids(index.retriever.get_tokens_ids(_tokenize([word])[0]))
-        ranked = [index.doc_ids[d] for d in _top_k(scores, depth + len(definitions.senses.get(word, [])))]
+        scores = index.retriever.get_scores_from_ids(index.retriever.get_tokens_ids(tokenize([word])[0]))
+        ranked = [index.doc_ids[d] for d in top_k(scores, depth + len(definitions.senses.get(word, [])))]
         pools[word] = [d for d in ranked if definitions.is_negative(word, d)][:depth]
     return pools
 
@@ -493,7 +493,7 @@ SYNONYM_POSITION, SYNONYM_WORDS = 4, 8
 def _defines(terms: set[str], definition: str) -> bool:
     """Whether a definition that BM25 found for a word (its stemmed ``terms``) reads as the word's synonym or variant."""
 
-    tokens = _tokenize([definition])[0]
+    tokens = tokenize([definition])[0]
     return len(definition.split()) < SYNONYM_WORDS or any(t in terms for t in tokens[:SYNONYM_POSITION])
 
 
@@ -506,7 +506,7 @@ def _rag_split(split: str):
     queries = rag_queries(split)
     passages = sorted({p for q in queries for p in q.passages})
     index = bm25s.BM25()
-    index.index(_tokenize(passages), show_progress=False)
+    index.index(tokenize(passages), show_progress=False)
     return queries, passages, index
 
 

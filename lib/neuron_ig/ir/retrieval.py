@@ -47,7 +47,7 @@ class Bm25Index(NamedTuple):
     doc_ids: list[str]
 
 
-def _tokenize(texts: list[str], progress: bool = False) -> list[list[str]]:
+def tokenize(texts: list[str], progress: bool = False) -> list[list[str]]:
     stemmer = Stemmer.Stemmer(TOKENIZER["stemmer"]) if TOKENIZER["stemmer"] else None
     return bm25s.tokenize(texts, lower=TOKENIZER["lower"], token_pattern=TOKENIZER["token_pattern"],
                           stopwords=TOKENIZER["stopwords"], stemmer=stemmer, return_ids=False,
@@ -151,16 +151,16 @@ def bm25_run(dataset_id: str, k: int = 100, query_ids=None) -> dict[str, dict[st
                              f"pass ids from its queries_iter()")
         queries = {q: queries[q] for q in query_ids}
     index = bm25_index(dataset_id)
-    tokens = _tokenize(list(queries.values()), progress=len(queries) > 1000)
+    tokens = tokenize(list(queries.values()), progress=len(queries) > 1000)
     run = {}
     for query_id, query_tokens in tqdm(zip(queries, tokens), total=len(queries), desc=f"BM25 {dataset_id}",
                                        disable=len(queries) <= 1000, leave=False, mininterval=2):
         scores = index.retriever.get_scores_from_ids(index.retriever.get_tokens_ids(query_tokens))
-        run[query_id] = {index.doc_ids[d]: float(scores[d]) for d in _top_k(scores, k)}
+        run[query_id] = {index.doc_ids[d]: float(scores[d]) for d in top_k(scores, k)}
     return run
 
 
-def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Rows of the k highest non-zero scores, by decreasing score, then by row (ties broken the same way)."""
     rows = np.flatnonzero(scores)
     if len(rows) > k:

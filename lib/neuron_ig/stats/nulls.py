@@ -38,7 +38,7 @@ from neuron_ig.stats.selection import (
 )
 
 
-def _flat(per_pair: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def flat_pairs(per_pair: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     if not per_pair:
         raise ValueError("no dataset with pairs: pass at least one dataset's per-pair NIG (pair_nig(results))")
     shapes = {name: np.shape(a)[1:] for name, a in per_pair.items()}
@@ -60,7 +60,7 @@ def sign_flip_null(per_pair: Mapping[str, np.ndarray], statistic: Callable[[dict
     ``statistic`` takes ``{dataset: class means [resamples, neurons]}`` and returns one value per resample;
     each dataset's pairs are flipped independently.
     """
-    flat, rng = _flat(per_pair), _resample_seeds(n_resamples, seed)
+    flat, rng = flat_pairs(per_pair), _resample_seeds(n_resamples, seed)
     values = []
     for start in range(0, n_resamples, chunk):
         size = min(chunk, n_resamples - start)
@@ -76,7 +76,7 @@ def dataset_permutation_null(per_pair: Mapping[str, np.ndarray], statistic: Call
 
     ``statistic`` takes ``{dataset: [pairs, layers, units]}`` and returns one number (or ``k``).
     """
-    flat, rng = _flat(per_pair), _resample_seeds(n_resamples, seed)
+    flat, rng = flat_pairs(per_pair), _resample_seeds(n_resamples, seed)
     shape = np.shape(next(iter(per_pair.values())))[1:]
     pooled = np.concatenate(list(flat.values()))
     bounds = np.cumsum([0] + [len(a) for a in flat.values()])
@@ -184,7 +184,7 @@ def split_half_agreement(per_pair: np.ndarray, p: float, *, n_splits: int = 50, 
 
     ``per_pair`` is ``[pairs, layers, units]`` (at least 2 pairs): how well the dataset agrees with itself.
     """
-    a = _flat({"dataset": per_pair})["dataset"]
+    a = flat_pairs({"dataset": per_pair})["dataset"]
     if len(a) < 2:
         raise ValueError(f"need at least 2 pairs to split a dataset in halves, got {len(a)}")
     rng = _resample_seeds(n_splits, seed)
@@ -210,7 +210,7 @@ def agreement_ratio(per_pair: Mapping[str, np.ndarray], p: float, *, n_splits: i
     ``ratio high``, ``chance Jaccard``.
     """
 
-    flat = _flat(per_pair)
+    flat = flat_pairs(per_pair)
     if len(flat) < 2:
         raise ValueError(f"need two datasets or more to compare their sets, got {len(flat)}: {', '.join(flat)}")
     small = [name for name, a in flat.items() if len(a) < 2]
@@ -276,7 +276,7 @@ def intersection_ratio(per_pair: Mapping[str, np.ndarray], p: float, *, n_splits
     Returns a dict of these numbers.
     """
 
-    flat = _flat(per_pair)
+    flat = flat_pairs(per_pair)
     k = len(flat)
     if k < 2:
         raise ValueError(f"need two datasets or more to intersect their sets, got {k}: {', '.join(flat)}")
@@ -317,7 +317,7 @@ def agreement_table(per_pair, p: float, *, n_splits: int = 20, persistence: floa
     import pandas as pd
 
 
-    flat = _flat(per_pair)
+    flat = flat_pairs(per_pair)
     small = [name for name, a in flat.items() if len(a) < 2]
     if small:
         raise ValueError(f"datasets {small} have fewer than 2 pairs: comparing halves needs at least 2")

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from neuron_ig.engine.nig import ATTRIBUTED_SEGMENTS
+from neuron_ig.stats import contrast, selection
 from neuron_ig.studies.results import DatasetNIG
 
 
@@ -124,3 +125,48 @@ def pair_nig(results: Mapping[str, DatasetNIG], *, correct_only: bool = True) ->
         if keep.any():
             per_pair[dataset] = result.total()[keep].astype(np.float64)
     return per_pair
+
+
+def towards_relevant_pairs(result: DatasetNIG, *, normalise: bool = False) -> np.ndarray:
+    """NIG towards P(relevant) of the correctly classified pairs, ``[pairs, layers x units]`` float64.
+
+    With ``normalise``, each pair's NIG is divided by its F(x) - F(x') (the share of its change each neuron carries,
+    :func:`neuron_ig.stats.contrast.normalised`). A result without a correctly classified pair gives ``[0, neurons]``.
+    """
+    keep = result.correct
+    attributions = result.total()[keep].reshape(int(keep.sum()), -1).astype(np.float64)
+    if normalise:
+        attributions = contrast.normalised(attributions, (result.score - result.baseline_score)[keep])
+    return contrast.towards_relevant(attributions, result.labels[keep])
+
+
+def top_set_parts(positive: Mapping[str, DatasetNIG], negative: Mapping[str, DatasetNIG], p_values, *, label: int,
+                  normalise: bool = False, n_permutations: int = 999, q: float = 0.05, strong_share: float = 0.5,
+                  seed: int = 0) -> pd.DataFrame:
+    """Each dataset's top-p% set of class ``label`` split by :func:`neuron_ig.stats.contrast.split_top_set`.
+
+    ``positive`` and ``negative`` are the datasets' results of the relevant and the non-relevant pairs; the set is
+    the top p% of the class mean of ``label``'s results, and the class contrast of its neurons is tested against
+    class labels permuted within the dataset (Benjamini-Hochberg over the set's neurons). One row per dataset and
+    p: ``dataset``, ``p``, ``neurons``, the count of each part, ``relevant pairs``, ``non-relevant pairs``; a dataset
+    with fewer than 2 correctly classified pairs in a class gets NaN counts and a ``note``.
+    """
+    rows = []
+    own = positive if label == 1 else negative
+    for dataset in own:
+        relevant, non_relevant = (towards_relevant_pairs(positive[dataset], normalise=normalise),
+                                  towards_relevant_pairs(negative[dataset], normalise=normalise))
+        for p in p_values:
+            row = {"dataset": dataset, "p": p, "relevant pairs": len(relevant), "non-relevant pairs": len(non_relevant)}
+            if min(len(relevant), len(non_relevant)) < 2:
+                rows.append({**row, "neurons": np.nan, **{part: np.nan for part in contrast.PARTS},
+                             "note": "fewer than 2 correctly classified pairs in a class"})
+                continue
+            top = selection.top_p_percent(class_mean(own[dataset]), p).reshape(-1)
+            tested = contrast.contrast_test(relevant, non_relevant, tested=top, n_permutations=n_permutations, q=q,
+                                            seed=seed)
+            parts = contrast.split_top_set(top, relevant, non_relevant, tested["passes"], label=label,
+                                           strong_share=strong_share)
+            rows.append({**row, "neurons": int(top.sum()), **{part: int(mask.sum()) for part, mask in parts.items()},
+                         "note": ""})
+    return pd.DataFrame(rows)

@@ -58,7 +58,7 @@ def concentration_claim(per_pair: Mapping[str, np.ndarray], p: float, *, n_resam
     (:func:`neuron_ig.stats.selection.top_share`). Null: sign flips of the pairs (:func:`neuron_ig.stats.nulls.sign_flip_null`),
     which keep each neuron's scale, hence the concentration scale alone produces. Interval: the null's 95% range.
     """
-    flat = nulls._flat(per_pair)
+    flat = nulls.flat_pairs(per_pair)
     observed = min(float(nulls.top_share_rows(a.mean(axis=0), p)[0]) for a in flat.values())
     null = nulls.sign_flip_null(per_pair, lambda means: np.min([nulls.top_share_rows(m, p) for m in means.values()], axis=0),
                                 n_resamples=n_resamples, seed=seed)
@@ -77,7 +77,7 @@ def common_core_claim(per_pair: Mapping[str, np.ndarray], p: float, *, p_values:
     of datasets is part of the null. The row adds ``dropped`` and ``uniform chance`` (the intersection of
     uniformly random sets: a secondary reference, which neuron scale alone exceeds).
     """
-    flat = nulls._flat(per_pair)
+    flat = nulls.flat_pairs(per_pair)
     if len(flat) < 2:
         raise ValueError(f"a common core needs two datasets or more, got {len(flat)}: {', '.join(flat) or 'none'}")
     p_values = list(p_values or [p])

@@ -1,0 +1,147 @@
+"""The class contrast of each neuron: does it respond to relevance, or to a query being there?
+
+Calibration against the failure mode the old reading had: neurons with the same non-zero mean in both classes
+(scaled per neuron, as attribution is) make a top set whose sign is consistent, which the sign-flip rule calls a
+finding; the class contrast must not.
+"""
+import numpy as np
+import pytest
+
+from neuron_ig.stats.contrast import (
+    CLASS_INDEPENDENT,
+    OTHER,
+    RELEVANCE_SPECIFIC,
+    class_contrast,
+    contrast_test,
+    normalised,
+    split_top_set,
+    towards_relevant,
+)
+from neuron_ig.stats.selection import top_p_percent
+from neuron_ig.stats.significance import benjamini_hochberg
+from neuron_ig.studies.aggregation import top_set_parts
+from neuron_ig.studies.results import DatasetNIG
+
+LAYERS, UNITS, PAIRS = 4, 50, 40
+
+
+def presence_only(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Relevant and non-relevant pairs' NIG towards P(relevant), ``[pairs, neurons]``: each neuron has one mean in
+    both classes (positive for a tenth of them: they push P(relevant) up on every pair), scaled per neuron."""
+    rng = np.random.default_rng(seed)
+    scale = rng.lognormal(0.0, 1.0, LAYERS * UNITS)
+    mean = np.where(rng.random(LAYERS * UNITS) < 0.1, 2.0, 0.0) * scale
+    draw = lambda: mean + scale * rng.standard_t(4, (PAIRS, LAYERS * UNITS))
+    return draw(), draw()
+
+
+def test_towards_relevant_negates_the_non_relevant_pairs_and_normalising_divides_by_the_change():
+    a = np.arange(6.0).reshape(3, 2)
+    assert towards_relevant(a, np.array([1, 0, 1])).tolist() == [[0, 1], [-2, -3], [4, 5]]
+    assert normalised(a, np.array([1.0, 2.0, -1.0])).tolist() == [[0, 1], [1, 1.5], [-4, -5]]
+    with pytest.raises(ValueError, match="F\\(x\\) - F\\(x'\\) = 0: drop them first"):
+        normalised(a, np.array([1.0, 0.0, 1.0]))
+    with pytest.raises(ValueError, match="labels must be 0 or 1"):
+        towards_relevant(a, np.array([1, 2, 0]))
+
+
+def test_the_contrast_is_the_difference_of_the_class_means_and_its_p_values_are_exact_permutation_ones():
+    relevant, non_relevant = np.array([[1.0, 0.0], [3.0, 0.0]]), np.array([[0.0, 0.0], [0.0, 1.0]])
+    assert class_contrast(relevant, non_relevant).tolist() == [2.0, -0.5]
+    result = contrast_test(relevant, non_relevant, n_permutations=2000, seed=1)
+    # 6 ways to choose the 2 "relevant" pairs of 4: |contrast| >= 2 for the observed split and its mirror only
+    assert result["p"][0] == pytest.approx(2 / 6, abs=0.03) and not result["passes"].any()
+    partial = contrast_test(relevant, non_relevant, tested=np.array([True, False]), n_permutations=9)
+    assert np.isnan(partial["p"][1]) and not partial["passes"][1] and np.isfinite(partial["p"][0])
+
+
+def test_a_neuron_that_separates_the_classes_passes_and_one_present_in_both_does_not():
+    rng = np.random.default_rng(0)
+    relevant, non_relevant = rng.normal(0, 1, (30, 3)), rng.normal(0, 1, (30, 3))
+    relevant[:, 0] += 3.0          # relevance-specific: up on relevant pairs only
+    relevant[:, 1] += 3.0          # class-independent: up on every pair
+    non_relevant[:, 1] += 3.0
+    result = contrast_test(relevant, non_relevant, n_permutations=999)
+    assert result["passes"].tolist() == [True, False, False]
+    parts = split_top_set(np.array([True, True, False]), relevant, non_relevant, result["passes"], label=1)
+    assert {part: mask.tolist() for part, mask in parts.items()} == {
+        RELEVANCE_SPECIFIC: [True, False, False], CLASS_INDEPENDENT: [False, True, False], OTHER: [False, False, False]}
+
+
+def test_the_negative_set_is_split_in_its_own_direction():
+    rng = np.random.default_rng(1)
+    relevant, non_relevant = rng.normal(0, 1, (30, 2)), rng.normal(0, 1, (30, 2))
+    non_relevant[:, 0] -= 3.0      # pushes P(relevant) down on non-relevant pairs only: relevance-specific
+    relevant[:, 1] -= 3.0          # pushes P(relevant) down on every pair: class-independent
+    non_relevant[:, 1] -= 3.0
+    passes = contrast_test(relevant, non_relevant, n_permutations=999)["passes"]
+    parts = split_top_set(np.array([True, True]), relevant, non_relevant, passes, label=0)
+    assert parts[RELEVANCE_SPECIFIC].tolist() == [True, False] and parts[CLASS_INDEPENDENT].tolist() == [False, True]
+
+
+def sign_consistent(relevant: np.ndarray, tested: np.ndarray, n_flips: int = 199, seed: int = 0) -> np.ndarray:
+    """The old reading, per neuron: its mean on relevant pairs is above what random sign flips of the pairs give
+    (a consistent push on P(relevant)), BH over the tested neurons at 0.05."""
+    rng = np.random.default_rng(seed)
+    values = relevant[:, tested]
+    flips = rng.choice([-1.0, 1.0], (n_flips, len(values)))
+    null = flips @ values / len(values)
+    p = (1 + (null >= values.mean(axis=0)).sum(axis=0)) / (n_flips + 1)
+    return benjamini_hochberg(p) <= 0.05
+
+
+def test_on_presence_only_noise_the_old_rule_fires_and_the_contrast_does_not():
+    """Over 40 seeds of neurons that push P(relevant) the same way in both classes, the old reading (a top neuron
+    pushes P(relevant) consistently on relevant pairs, beyond sign flips) calls them relevance neurons in every
+    seed; the contrast test on the same top set finds a relevance-specific neuron in at most 5% of the seeds (its
+    false discovery rate, BH at 0.05), with a binomial margin."""
+    old_fired = new_fired = 0
+    seeds = 40
+    for seed in range(seeds):
+        relevant, non_relevant = presence_only(seed)
+        top = top_p_percent(relevant.mean(axis=0).reshape(LAYERS, UNITS), 1.0).reshape(-1)
+        old_fired += bool(sign_consistent(relevant, top, seed=seed).any())
+        passes = contrast_test(relevant, non_relevant, tested=top, n_permutations=199, seed=seed)["passes"]
+        new_fired += bool(split_top_set(top, relevant, non_relevant, passes, label=1)[RELEVANCE_SPECIFIC].any())
+        assert split_top_set(top, relevant, non_relevant, passes, label=1)[CLASS_INDEPENDENT].sum() >= top.sum() // 2
+    assert old_fired == seeds
+    assert new_fired <= 5  # expected at most 2 (5% of 40); P(more than 5 | 5%) < 0.02
+
+
+def test_planted_relevance_neurons_are_found_among_presence_neurons():
+    relevant, non_relevant = presence_only(3)
+    planted = np.argsort(-relevant.mean(axis=0))[:5]  # five of the strongest: now stronger on relevant pairs
+    relevant[:, planted] += 3.0 * np.abs(relevant[:, planted]).mean(axis=0)
+    top = top_p_percent(relevant.mean(axis=0).reshape(LAYERS, UNITS), 1.0).reshape(-1)
+    passes = contrast_test(relevant, non_relevant, tested=top, n_permutations=999)["passes"]
+    specific = split_top_set(top, relevant, non_relevant, passes, label=1)[RELEVANCE_SPECIFIC]
+    assert set(np.flatnonzero(specific)) == set(planted) & set(np.flatnonzero(top))
+
+
+def dataset_nig(per_pair: np.ndarray, label: int, change: float = 0.4) -> DatasetNIG:
+    """A DatasetNIG of ``per_pair`` ``[pairs, layers, units]`` NIG towards the pairs' own class (on the CLS segment),
+    every pair correctly classified with F(x) - F(x') = ``change``."""
+    pairs = len(per_pair)
+    attributions = np.zeros((pairs, 4) + per_pair.shape[1:], dtype=np.float32)
+    attributions[:, 0] = per_pair
+    return DatasetNIG(attributions=attributions, score=np.full(pairs, 0.9), baseline_score=np.full(pairs, 0.9 - change),
+                      relevance=np.full(pairs, 0.9 if label else 0.1), labels=np.full(pairs, label),
+                      query_ids=np.arange(pairs).astype(str), doc_ids=np.arange(pairs).astype(str),
+                      layer_names=[f"layer {i}" for i in range(per_pair.shape[1])], manifest={"parameters": {"dataset": "x"}})
+
+
+def test_top_set_parts_read_both_classes_results_towards_p_relevant():
+    rng = np.random.default_rng(5)
+    relevant, non_relevant = rng.normal(0, 0.1, (30, 2, 50)), rng.normal(0, 0.1, (30, 2, 50))
+    relevant[:, 0, 0] += 3.0      # relevance-specific: towards P(relevant) on relevant pairs only
+    relevant[:, 0, 1] += 2.0      # class-independent: towards P(relevant) on every pair ...
+    non_relevant[:, 0, 1] -= 2.0  # ... which is against their own class (P(non-relevant))
+    positive, negative = {"x": dataset_nig(relevant, 1)}, {"x": dataset_nig(non_relevant, 0)}
+    table = top_set_parts(positive, negative, [2.0], label=1, n_permutations=499)  # top 2% of 100: 2 neurons
+    row = table.iloc[0]
+    assert (row["neurons"], row[RELEVANCE_SPECIFIC], row[CLASS_INDEPENDENT], row[OTHER]) == (2, 1, 1, 0)
+    assert (row["relevant pairs"], row["non-relevant pairs"], row["note"]) == (30, 30, "")
+    normalised_table = top_set_parts(positive, negative, [2.0], label=1, n_permutations=499, normalise=True)
+    assert normalised_table.iloc[0][RELEVANCE_SPECIFIC] == 1  # the same change for every pair: same verdicts
+    few = top_set_parts(positive, {"x": dataset_nig(non_relevant[:1], 0)}, [2.0], label=1)
+    assert np.isnan(few.iloc[0][RELEVANCE_SPECIFIC]) and "fewer than 2" in few.iloc[0]["note"]
