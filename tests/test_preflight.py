@@ -78,6 +78,14 @@ def test_cuda_only_settings_are_refused_on_a_machine_without_cuda(ir_datasets_ho
     assert "needs CUDA" in one_line_error({"device": "cuda:1", "dataset": "cranfield"})
 
 
+def test_an_unknown_baseline_rule_or_precision_is_refused_before_anything_runs(ir_datasets_home):
+    assert one_line_error({"baseline": "PAD_QUERIES", "dataset": "cranfield"}).endswith(
+        "unknown baseline 'PAD_QUERIES': use one of PAD_QUERY, PAD_QUERY_AND_PASSAGE, PAD_ALL")
+    assert "unknown rule 'middle': use one of left, right" in one_line_error({"rule": "middle", "dataset": "cranfield"})
+    assert "unknown precision 'fp16'" in one_line_error({"precision": "fp16", "dataset": "cranfield"})
+    preflight.check(steps(baseline="pad_all", rule="right", dataset="cranfield"))  # case as Baseline.parse reads it
+
+
 def test_tf32_needs_cuda_and_an_unknown_device_is_refused(ir_datasets_home):
     assert "precision 'tf32' needs a CUDA device, and device 'cpu' is the CPU" in one_line_error({"device": "cpu", "precision": "tf32", "dataset": "cranfield"})
     assert "unknown device 'gpu'" in one_line_error({"device": "gpu", "dataset": "cranfield"})

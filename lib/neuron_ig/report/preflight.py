@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
+from neuron_ig.engine.baselines import Baseline
+from neuron_ig.engine.models import PRECISIONS
+from neuron_ig.engine.nig import RULES
 from neuron_ig.ir import datasets  # noqa: F401  (registers the embedded collections)
 from neuron_ig.runtime.device import resolve_device
 
@@ -297,6 +300,18 @@ def reachable(host: str, timeout: float = 3.0) -> bool:
         return False
 
 
+def setting_problem(page: str, parameters: dict) -> str | None:
+    """Why the page's NIG ``baseline``, ``rule`` or ``precision`` is not one the engine knows (None: all are)."""
+    baselines = [member.value for member in Baseline]
+    choices = (("baseline", baselines, lambda value: str(value).upper() in baselines),  # as Baseline.parse reads it
+               ("rule", list(RULES), lambda value: value in RULES),
+               ("precision", list(PRECISIONS), lambda value: value in PRECISIONS))
+    for name, valid, known in choices:
+        if name in parameters and parameters[name] is not None and not known(parameters[name]):
+            return f"page {page}: unknown {name} {parameters[name]!r}: use one of {', '.join(valid)}"
+    return None
+
+
 def device_problem(page: str, parameters: dict) -> str | None:
     """Why the page's ``device`` / ``precision`` cannot run on this machine (None: they can)."""
 
@@ -326,10 +341,11 @@ def needs(steps) -> list[Need]:
 
 
 def check(steps) -> None:
-    """Raise :class:`PreflightError` (one line) for the first thing the build cannot get: a CUDA-only setting
+    """Raise :class:`PreflightError` (one line) for the first thing the build cannot get: an unknown baseline, rule
+    or precision, a CUDA-only setting
     without CUDA, an unknown dataset id, licensed files not in place, or a model or dataset missing offline."""
     for page, _notebook, parameters, _substitutions in steps:
-        problem = device_problem(page, parameters)
+        problem = setting_problem(page, parameters) or device_problem(page, parameters)
         if problem:
             raise PreflightError(problem)
     offline = explicitly_offline()
