@@ -18,11 +18,14 @@ from neuron_ig.stats.controls import (
     control_method,
     control_test,
     control_test_table,
+    detectable_power,
     layer_matched_controls,
     prediction_interval_p_value,
+    query_control_test,
     random_control,
     rank_p_value,
     set_and_control_deltas,
+    set_and_control_per_query,
 )
 from neuron_ig.studies.pruning import mean_activation
 
@@ -184,3 +187,49 @@ def test_control_test_table_tests_every_set_against_its_controls():
     assert set(one_family["family size"]) == {4}
     with pytest.raises(ValueError, match="family columns"):
         control_test_table(per_query.drop(columns="set"))
+
+
+def zero_heavy(rng: np.random.Generator, queries: int = 20) -> np.ndarray:
+    """Per-query deltas of a pruned set bounded at 0 and mostly 0: pruning moves few rankings, and only down."""
+    return np.where(rng.random(queries) < 0.85, 0.0, -rng.uniform(0, 0.3, queries))
+
+
+def test_on_zero_heavy_bounded_deltas_the_old_rule_fires_and_the_query_control_test_keeps_its_level():
+    """A set exchangeable with its 19 controls, deltas bounded at 0 and mostly 0 (as the default build's are):
+    the t prediction interval (the old rule for a family of 8) calls it a finding twice as often as its level and
+    down to p ~ 0.002; the query-and-control test stays at its level and never goes below the controls' floor."""
+    old, new = [], []
+    for seed in range(200):
+        rng = np.random.default_rng(seed)
+        pruned, controls = zero_heavy(rng), np.stack([zero_heavy(rng) for _ in range(19)])
+        old.append(control_test(pruned.mean(), controls.mean(axis=1), family_size=8)["p"])
+        new.append(query_control_test(pruned, controls, n_bootstrap=499, seed=seed)["p"])
+    old, new = np.array(old), np.array(new)
+    assert np.mean(old <= 0.05) >= 0.08 and old.min() < 0.01
+    assert np.mean(new <= 0.05) <= 0.06 and new.min() >= 1 / 20
+
+
+def test_a_set_that_hurts_on_many_queries_passes_and_one_that_hurts_on_one_query_does_not():
+    rng = np.random.default_rng(0)
+    controls = np.stack([zero_heavy(rng) for _ in range(19)])
+    broad = zero_heavy(rng) - 0.1  # every query loses 0.1 more than under a control
+    result = query_control_test(broad, controls, n_bootstrap=999)
+    assert result["p rank"] == pytest.approx(1 / 20) and result["p"] == pytest.approx(1 / 20)
+    assert result["interval low"] < result["effect"] < result["interval high"] < 0
+    one_query = np.zeros(20)
+    one_query[3] = -5.0  # (impossible for nDCG, but) a single query carries the whole mean
+    narrow = query_control_test(one_query, controls, n_bootstrap=999)
+    assert narrow["p rank"] == pytest.approx(1 / 20) and narrow["p queries"] > 0.2 and narrow["p"] > 0.2
+
+
+def test_the_per_query_deltas_come_from_the_study_table_and_the_power_follows_the_spread():
+    rows = [{"task": "t", "scheme": "unpruned", "variant": "set", "query": q, "nDCG@10": 0.5} for q in "abc"]
+    rows += [{"task": "t", "scheme": "s", "variant": "set", "query": q, "nDCG@10": v} for q, v in zip("abc", (0.4, 0.5, 0.3))]
+    rows += [{"task": "t", "scheme": "s", "variant": f"random {i}", "query": q, "nDCG@10": 0.5 - 0.1 * i * (q == "b")}
+             for i in range(3) for q in "abc"]
+    pruned, controls = set_and_control_per_query(pd.DataFrame(rows), "s", "t")
+    assert pruned.tolist() == pytest.approx([-0.1, 0.0, -0.2]) and controls.shape == (3, 3)
+    assert controls[:, 1].tolist() == pytest.approx([0.0, -0.1, -0.2]) and not controls[:, [0, 2]].any()
+    rng = np.random.default_rng(1)
+    noisy = rng.normal(0, 0.2, (10, 100))
+    assert detectable_power(noisy, -0.05) > detectable_power(noisy[:, :20], -0.05) > 0.05

@@ -306,14 +306,15 @@ def test_control_tests_text_names_the_test_and_its_floor():
     test = control_test(-0.08, deltas)
     table = pd.DataFrame([{"p": 1.0, "class": "positive", "set": "fusion", "task": "t", "neurons": 92, "delta": -0.08,
                            "controls": 19, "random delta": deltas.mean(), "random sd": deltas.std(ddof=1),
-                           "p random (rank)": test["p rank"], "p random (t)": test["p t"]},
+                           "p random (rank)": test["p rank"], "p random (t)": test["p t"],
+                           "p random (queries and controls)": 0.05},
                           {"p": 1.0, "class": "positive", "set": "other", "task": "t", "neurons": 92, "delta": -0.01,
                            "controls": 0, "random delta": np.nan, "random sd": np.nan, "p random (rank)": np.nan,
-                           "p random (t)": np.nan}])
+                           "p random (t)": np.nan, "p random (queries and controls)": np.nan}])
     text = narrative.control_tests_text(choose_control_tests(table))
     assert "positive · fusion, top 1%, `t`: delta -0.080" in text and "other" not in text.split("\n\n")[1]
-    assert "rank among controls" in text  # a family of one: the floor 0.05 passes 0.05
-    assert "1 / (R + 1) = 0.050" in text
+    assert "rank among controls and bootstrap over queries and controls, p = 0.05" in text
+    assert "1 / (R + 1) = 0.050" in text and "t prediction" not in text
     assert narrative.control_tests_text(table.iloc[1:].assign(**{"p vs random": np.nan})).startswith("No set")
 
 

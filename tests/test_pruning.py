@@ -21,7 +21,7 @@ from neuron_ig.engine.encoding import (
 from neuron_ig.engine.models import random_cross_encoder
 from neuron_ig.engine.pruning_hooks import NeuronPruning
 from neuron_ig.ir.measures import RerankInputs, ndcg_at_10, per_query
-from neuron_ig.stats.controls import random_control
+from neuron_ig.stats.controls import QUERY_CONTROL, random_control
 from neuron_ig.stats.selection import (
     fusion,
     intersection,
@@ -510,8 +510,9 @@ def test_pruning_study_gives_controls_only_to_the_controlled_sets_on_the_control
 
     chosen = choose_control_tests(table.assign(set=table["scheme"]), family="set")
     row = chosen.set_index(["scheme", "task"]).loc[("set", "a")]
-    # 3 controls: the rank p-value's floor 1/4 cannot pass 0.05, so the t prediction interval is used
-    assert row["test vs random"] == "t prediction interval" and row["p vs random"] == pytest.approx(row["p random (t)"])
+    # over queries and controls: never below the rank floor 1 / (3 + 1)
+    assert row["test vs random"] == QUERY_CONTROL and row["p vs random"] == pytest.approx(row["p random (queries and controls)"])
+    assert row["p vs random"] >= 1 / 4 and row["delta vs random low"] <= row["delta vs random"] <= row["delta vs random high"]
     assert row["p vs random (Holm)"] == pytest.approx(row["p vs random"])  # a family of one
     assert chosen.set_index(["scheme", "task"]).loc[("other", "a"), "test vs random"] == "no control"
     with pytest.raises(ValueError, match="not among"):
@@ -528,23 +529,17 @@ def test_pruning_study_gives_controls_only_to_the_controlled_sets_on_the_control
         pruning_study(encoder, tasks, {"set": mask}, random_seeds=3, matched_seeds=1.5, progress=False)
 
 
-def test_choose_control_tests_uses_the_rank_p_value_when_its_floor_passes_holm():
+def test_choose_control_tests_takes_the_query_and_control_test_and_holm_within_each_set():
     import pandas as pd
 
     from neuron_ig.studies.pruning import choose_control_tests
 
-    table = pd.DataFrame({"set": ["s", "s", "t"], "neurons": [5, 5, 0], "controls": [99, 99, 99],
-                          "p random (rank)": [0.01, 0.5, 0.5], "p random (t)": [0.002, 0.4, 0.5]})
+    table = pd.DataFrame({"set": ["s", "s", "t"], "neurons": [5, 5, 0], "controls": [19, 19, 19],
+                          "p random (queries and controls)": [0.05, 0.5, 0.5], "p random (t)": [0.002, 0.4, 0.5]})
     chosen = choose_control_tests(table)
-    assert list(chosen["test vs random"]) == ["rank among controls", "rank among controls", "empty set"]
-    assert chosen["p vs random"].iloc[0] == 0.01 and chosen["p vs random (Holm)"].iloc[0] == pytest.approx(0.02)
+    assert list(chosen["test vs random"]) == [QUERY_CONTROL, QUERY_CONTROL, "empty set"]
+    assert chosen["p vs random"].iloc[0] == 0.05 and chosen["p vs random (Holm)"].iloc[0] == pytest.approx(0.1)
     assert np.isnan(chosen["p vs random"].iloc[2]) and chosen["family size"].tolist() == [2, 2, 0]
-
-    # each kind of control by its own count: 99 random controls allow the rank, 9 matched ones do not
-    both = choose_control_tests(table.assign(**{"random controls": 99, "matched controls": 9,
-                                                "p matched (rank)": [0.1, 0.5, 0.5], "p matched (t)": [0.001, 0.4, 0.5]}))
-    assert both["test vs random"].iloc[0] == "rank among controls"
-    assert both["test vs matched"].iloc[0] == "t prediction interval" and both["p vs matched"].iloc[0] == 0.001
 
 
 def test_the_study_scores_pruned_models_on_the_informative_queries_only(cranfield, monkeypatch):

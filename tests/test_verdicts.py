@@ -67,12 +67,12 @@ def old_rules(per_pair) -> dict[str, bool]:
             "ood": bool(ood_neurons(intersection({n: sets[n] for n in DATASETS[1:]}), sets["in"]).any())}
 
 
-def control_as_set(seed: int, controls: int = 19) -> tuple[float, np.ndarray]:
-    """R + 1 random sets' delta nDCG@10, one of them taken as "the set": each set has its own effect (it is
-    a different set of neurons), shared by all its queries."""
+def control_as_set(seed: int, controls: int = 19, queries: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """R + 1 random sets' per-query delta nDCG@10, one of them taken as "the set": each set has its own effect
+    (it is a different set of neurons), shared by all its queries, plus per-query noise."""
     rng = np.random.default_rng([seed, 7])
-    deltas = rng.normal(-0.02, 0.01, size=controls + 1)
-    return float(deltas[0]), deltas[1:]
+    deltas = rng.normal(-0.02, 0.01, size=(controls + 1, 1)) + rng.normal(0, 0.02, size=(controls + 1, queries))
+    return deltas[0], deltas[1:]
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +87,7 @@ def on_noise():
         p_values["core, fewest shared dropped"].append(
             common_core_claim(per_pair, P, p_values=[1.0, P], n_dropped=1, n_resamples=RESAMPLES, seed=seed)["p"])
         p_values["ood"].append(ood_claim(per_pair, "in", P, n_resamples=OOD_RESAMPLES, seed=seed)["p"])
-        p_values["pruning"].append(pruning_claim(*control_as_set(seed), family_size=4)["p"])
+        p_values["pruning"].append(pruning_claim(*control_as_set(seed))["p"])
         for name, value in old_rules(per_pair).items():
             fired[name].append(value)
     return {name: np.array(v) for name, v in p_values.items()}, {name: np.array(v) for name, v in fired.items()}
@@ -154,7 +154,8 @@ def test_with_a_planted_signal_every_claim_is_supported():
         for name, v in zip(supported, table["verdict"]):
             supported[name] += v == SUPPORTED
     assert all(count >= 9 for count in supported.values()), supported
-    hurting = pruning_claim(-0.2, np.random.default_rng(0).normal(-0.02, 0.01, 19), family_size=4)
+    pruned, controls = control_as_set(0)
+    hurting = pruning_claim(pruned - 0.2, controls)
     assert page_verdicts([hurting])["verdict"].item() == SUPPORTED and hurting["effect"] < 0
 
 
@@ -278,19 +279,17 @@ def test_pruning_claims_test_each_class_set_and_control_kind_and_say_why_one_can
     per_query = per_query_table({"positive · top: gcide": -0.3, "positive · fusion": 0.0},
                                 {"positive · top: gcide": [0.0, -0.01, 0.01] * 7, "positive · fusion": [0.0, -0.01, 0.01] * 7})
     rows = pruning_claims(per_query, ["positive", "negative"], ["positive"], "gcide", 1.0, sets=["top: gcide", "fusion"],
-                          random_seeds=21, matched_seeds=1, family_size=8)
+                          random_seeds=21, matched_seeds=1)
     assert len(rows) == 8 and [r["class"] for r in rows] == ["positive"] * 4 + ["negative"] * 4
     top_random, top_matched, fusion_random, _ = rows[:4]
     assert top_random["effect"] == pytest.approx(-0.3) and top_random["in claimed direction"]
-    # 1 / 22, the rank floor, cannot pass Holm over 8 claims: the t prediction interval is used
-    assert top_random["test"].startswith("t prediction interval") and top_random["p"] < 1e-6
-    alone = pruning_claims(per_query, ["positive"], ["positive"], "gcide", 1.0, sets=["top: gcide"], random_seeds=21,
-                           matched_seeds=1, family_size=1)
-    assert alone[0]["test"].startswith("rank among controls") and alone[0]["p"] == pytest.approx(1 / 22)
+    # below every one of its 21 controls on every query: the rank floor 1 / 22, no smaller p
+    assert top_random["test"].startswith("rank among controls and bootstrap") and top_random["p"] == pytest.approx(1 / 22)
+    assert "21 controls, 4 queries" in top_random["test"]
     assert top_matched["note"] == "fewer than 2 controls (matched_seeds)" and np.isnan(top_matched["p"])
     assert fusion_random["effect"] == pytest.approx(0.0, abs=1e-12) and not fusion_random["in claimed direction"]
     assert all("no correctly classified negative pair in gcide" in r["note"] for r in rows[4:] if r["note"] != "fewer than 2 controls (matched_seeds)")
-    none = pruning_claims(None, ["positive"], [], "gcide", 1.0, sets=["fusion"], random_seeds=2, matched_seeds=2, family_size=2)
+    none = pruning_claims(None, ["positive"], [], "gcide", 1.0, sets=["fusion"], random_seeds=2, matched_seeds=2)
     assert [np.isnan(r["p"]) for r in none] == [True, True]
 
 

@@ -485,11 +485,11 @@ def control_tests_text(table: pd.DataFrame, alpha: float = 0.05) -> str:
         lines.append(f"- {row['class']} · {row['set']}, top {row['p']:g}%, `{row['task']}`: delta {row['delta']:+.3f} "
                      f"against " + "; ".join(parts) + ".")
     r = int(rows[[c for c in ("random controls", "matched controls") if c in rows] or ["controls"]].min(axis=None))
-    return ("Each controlled set against the spread of its controls' deltas (the null):\n\n" + "\n".join(lines) + "\n\n"
-            f"With R = {r} controls a rank p-value cannot go below 1 / (R + 1) = {1 / (r + 1):.3f}: where that floor "
-            f"cannot pass the Holm threshold {alpha} / (family size), the test is the t prediction interval "
-            "t = (d_set - mean) / (sd x sqrt(1 + 1/R)) with R - 1 degrees of freedom, which uses the controls' spread "
-            "(and assumes their deltas roughly normal). Holm is applied within each set over its classes, collections and p.")
+    return ("Each controlled set against its controls, query by query (the null):\n\n" + "\n".join(lines) + "\n\n"
+            f"With R = {r} controls no p-value here is below 1 / (R + 1) = {1 / (r + 1):.3f}: p is the larger of the set's "
+            "rank among its controls and the share of resamples (of the evaluation queries and of the controls, both with "
+            "replacement) in which the set does not hurt more than a control, query by query. No tail is extrapolated. "
+            "Holm is applied within each set over its classes, collections and p.")
 
 
 def verdicts_text(table: pd.DataFrame, alpha: float = 0.05) -> str:

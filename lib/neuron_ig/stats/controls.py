@@ -18,6 +18,7 @@ import pandas as pd
 from neuron_ig.stats.significance import holm
 
 RANK, PREDICTION_INTERVAL = "rank among controls", "t prediction interval"
+QUERY_CONTROL = "rank among controls and bootstrap over queries and controls"
 
 
 def layer_matched_controls(mask: np.ndarray, n_controls: int, *, seed: int = 0) -> list[np.ndarray]:
@@ -175,6 +176,82 @@ def control_test_table(per_query: pd.DataFrame, *, control_prefix: str = "random
     for _, rows_ in (table.groupby(list(family), sort=False) if family else [(None, table)]):
         table.loc[rows_.index, "p vs controls (Holm)"] = holm(rows_["p vs controls"])
     return table
+
+
+def set_and_control_per_query(per_query: pd.DataFrame, scheme: str, task: str, *, control_prefix: str = "random ",
+                              measure: str = "nDCG@10") -> tuple[np.ndarray, np.ndarray]:
+    """From a pruning study's per-query table: per query, the set's delta and each control's delta against the
+    unpruned model, ``([queries], [R, queries])``, over the queries all of them scored (in query order)."""
+    rows = per_query[per_query["task"] == task]
+    unpruned = rows[rows["scheme"] == "unpruned"].groupby("query")[measure].mean()
+    own = rows[rows["scheme"] == scheme]
+    if own.empty:
+        raise ValueError(f"no rows for scheme {scheme!r} on task {task!r} in the per-query table")
+    wide = own.pivot_table(index="variant", columns="query", values=measure, aggfunc="mean")
+    controls = [v for v in wide.index if str(v).startswith(control_prefix)]
+    queries = sorted(set(wide.columns) & set(unpruned.index))
+    wide = wide[queries].sub(unpruned[queries], axis=1)
+    return wide.loc["set"].to_numpy(dtype=float), wide.loc[controls].to_numpy(dtype=float).reshape(len(controls), -1)
+
+
+def query_control_test(set_per_query, controls_per_query, *, n_bootstrap: int = 1999, confidence: float = 0.95,
+                       seed: int = 0) -> dict:
+    """Does pruning the set lower the measure more than pruning its R controls, over the queries and the controls?
+
+    The unit of the verdict is the control set and the query alike:
+
+    - ``effect``: the mean over queries and controls of the set's per-query delta minus the control's;
+    - ``interval low``/``interval high``: the ``confidence`` percentile interval of the effect when the evaluation
+      queries and the controls are both resampled with replacement (a bootstrap nested over both);
+    - ``p rank``: the rank of the set's mean delta among the R + 1 sets, (1 + #{control <= set}) / (R + 1), exact
+      when the set is exchangeable with its controls (its floor 1 / (R + 1));
+    - ``p queries``: the share of bootstrap effects at or above 0, (1 + #) / (B + 1): the effect holds over queries;
+    - ``p``: the larger of the two (an intersection-union test: the set must rank below its controls and do so
+      over the queries), so no p-value is below what R controls can resolve, and no tail is extrapolated.
+
+    ``set_per_query`` is ``[queries]``, ``controls_per_query`` ``[R, queries]`` (deltas against the unpruned model,
+    the same queries in the same order).
+    """
+    set_per_query = np.asarray(set_per_query, dtype=float)
+    controls_per_query = np.asarray(controls_per_query, dtype=float)
+    if controls_per_query.ndim != 2 or controls_per_query.shape[1] != len(set_per_query) or len(set_per_query) < 1:
+        raise ValueError(f"expected [queries] and [controls, queries] deltas of the same queries, got "
+                         f"{set_per_query.shape} and {controls_per_query.shape}")
+    r, q = controls_per_query.shape
+    if r < 2:
+        raise ValueError(f"the test needs 2 controls or more, got {r}")
+    differences = set_per_query[None, :] - controls_per_query  # [R, queries]
+    rng = np.random.default_rng(seed)
+    effects = np.empty(n_bootstrap)
+    for b in range(n_bootstrap):
+        effects[b] = differences[rng.integers(0, r, r)][:, rng.integers(0, q, q)].mean()
+    tail = (1 - confidence) / 2
+    control_means = controls_per_query.mean(axis=1)
+    p_rank = rank_p_value(float(set_per_query.mean()), control_means)
+    p_queries = float((1 + np.sum(effects >= 0)) / (n_bootstrap + 1))
+    return {"delta": float(set_per_query.mean()), "controls": r, "queries": q,
+            "informative queries": int(np.sum(np.any(np.vstack([set_per_query, controls_per_query]) != 0, axis=0))),
+            "control mean": float(control_means.mean()), "control sd": float(control_means.std(ddof=1)),
+            "effect": float(differences.mean()), "interval low": float(np.quantile(effects, tail)),
+            "interval high": float(np.quantile(effects, 1 - tail)), "p rank": p_rank, "p queries": p_queries,
+            "p": max(p_rank, p_queries), "method": QUERY_CONTROL}
+
+
+def detectable_power(controls_per_query, effect: float = -0.05, alpha: float = 0.05) -> float:
+    """The power of a one-sided test at ``alpha`` to see a mean per-query change of ``effect`` over these queries,
+    by the normal approximation, with the per-query spread of the difference between two random sets
+    (estimated from the controls' pairwise differences): Phi(|effect| sqrt(Q) / sd - z(1 - alpha))."""
+    from scipy import stats
+
+    controls_per_query = np.asarray(controls_per_query, dtype=float)
+    r, q = controls_per_query.shape
+    if r < 2 or q < 2:
+        return float("nan")
+    pairs = [controls_per_query[i] - controls_per_query[j] for i in range(r) for j in range(i + 1, r)]
+    spread = float(np.mean([d.std(ddof=1) for d in pairs]))
+    if spread == 0:
+        return 1.0 if effect != 0 else float("nan")
+    return float(stats.norm.cdf(abs(effect) * np.sqrt(q) / spread - stats.norm.ppf(1 - alpha)))
 
 
 def random_control(mask: np.ndarray, seed: int) -> np.ndarray:

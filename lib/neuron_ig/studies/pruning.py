@@ -29,9 +29,10 @@ from neuron_ig.engine.pruning_hooks import (
 from neuron_ig.ir.measures import per_query_measures
 from neuron_ig.runtime import cache, distributed
 from neuron_ig.stats.controls import (
+    QUERY_CONTROL,
     activation_matched_controls,
-    control_method,
     control_test,
+    query_control_test,
     random_control,
 )
 from neuron_ig.stats.selection import pruning_schemes
@@ -221,45 +222,48 @@ def pruning_study(encoder: CrossEncoder, tasks, schemes, *, random_seeds: int = 
                 paired = paired_test(pruned["nDCG@10"].to_dict(), pd.concat(controls, axis=1).mean(axis=1).to_dict(),
                                      n_resamples=n_resamples, seed=seed)
                 test = control_test(row["delta"], deltas) if len(deltas) >= 2 else {"p rank": np.nan, "p t": np.nan}
+                queries = unpruned.index
+                over_queries = query_control_test(
+                    (pruned["nDCG@10"] - unpruned["nDCG@10"]).loc[queries].to_numpy(),
+                    np.stack([(c - unpruned["nDCG@10"]).loc[queries].to_numpy() for c in controls]),
+                    seed=seed) if len(deltas) >= 2 else {"p": np.nan, "interval low": np.nan, "interval high": np.nan}
                 row.update({"controls": max(row["controls"], len(deltas)), f"{kind} controls": len(deltas),
                             f"{kind} delta": deltas.mean(),
                             f"{kind} sd": deltas.std(ddof=1) if len(deltas) > 1 else np.nan,
                             f"{kind} min": deltas.min(), f"{kind} max": deltas.max(),
                             f"delta vs {kind}": row["delta"] - deltas.mean(),
                             f"p {kind} (rank)": test["p rank"], f"p {kind} (t)": test["p t"],
+                            f"p {kind} (queries and controls)": over_queries["p"],
+                            f"delta vs {kind} low": over_queries["interval low"],
+                            f"delta vs {kind} high": over_queries["interval high"],
                             f"p vs {kind} (paired)": paired["p randomization"]})
             table.append(row)
     return pd.DataFrame(table), per_query_table
 
 
 def choose_control_tests(table, *, family: str = "set", alpha: float = 0.05):
-    """Each controlled row's test against its controls, chosen for its Holm family, and the Holm adjustment.
+    """Each controlled row's test against its controls over queries and controls, and the Holm adjustment.
 
     ``table``: a pruning study table with a ``family`` column (e.g. ``set``: each set over its classes, tasks and
-    p). Within each family, over its rows with controls and neurons: the rank p-value when its floor
-    1 / (R + 1) can pass alpha / (family size), else the t prediction interval
-    (:func:`neuron_ig.stats.controls.control_method`). Adds, per kind of control (``random``, ``matched``):
-    ``p vs <kind>`` (the chosen p), ``test vs <kind>`` (its name) and ``p vs <kind> (Holm)``; ``family size``.
+    p). The test is :func:`neuron_ig.stats.controls.query_control_test` (its p is never below 1 / (R + 1)); Holm
+    runs within each family over its rows with controls and neurons. Adds, per kind of control (``random``,
+    ``matched``): ``p vs <kind>``, ``test vs <kind>`` (its name) and ``p vs <kind> (Holm)``; ``family size``.
     Returns a new table.
     """
-
     table = table.copy()
     table["family size"] = 0
     for kind in ("random", "matched"):
-        if f"p {kind} (rank)" not in table:
+        column = f"p {kind} (queries and controls)"
+        if column not in table:
             continue
         table[f"p vs {kind}"] = np.nan
         table[f"test vs {kind}"] = "no control"
         table[f"p vs {kind} (Holm)"] = np.nan
-        tested = table[(table["neurons"] > 0) & table[f"p {kind} (rank)"].notna()]
+        tested = table[(table["neurons"] > 0) & table[column].notna()]
         for _, rows in tested.groupby(family, sort=False):
-            counts = rows[f"{kind} controls"] if f"{kind} controls" in rows else rows["controls"]
-            methods = [control_method(int(r), len(rows), alpha) for r in counts]
-            p = [row[f"p {kind} (rank)"] if m.startswith("rank") else row[f"p {kind} (t)"]
-                 for m, (_, row) in zip(methods, rows.iterrows())]
-            table.loc[rows.index, f"p vs {kind}"] = p
-            table.loc[rows.index, f"test vs {kind}"] = methods
-            table.loc[rows.index, f"p vs {kind} (Holm)"] = holm(np.asarray(p, dtype=float))
+            table.loc[rows.index, f"p vs {kind}"] = rows[column]
+            table.loc[rows.index, f"test vs {kind}"] = QUERY_CONTROL
+            table.loc[rows.index, f"p vs {kind} (Holm)"] = holm(rows[column].to_numpy(dtype=float))
             table.loc[rows.index, "family size"] = len(rows)
         table.loc[(table["neurons"] == 0) & (table["controls"] > 0), f"test vs {kind}"] = "empty set"
     return table

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from neuron_ig.stats import nulls
-from neuron_ig.stats.controls import control_test, set_and_control_deltas
+from neuron_ig.stats.controls import query_control_test, set_and_control_per_query
 from neuron_ig.stats.selection import chance_intersection, ood_neuron_test
 from neuron_ig.stats.significance import holm
 
@@ -159,24 +159,24 @@ def ood_claim(per_pair: Mapping[str, np.ndarray], in_domain: str, p: float, *, q
     return row
 
 
-def pruning_claim(set_delta: float, control_deltas, *, family_size: int = 1, alpha: float = 0.05,
+def pruning_claim(set_per_query, controls_per_query, *,
                   claim: str = "pruning the set hurts nDCG@10 more than pruning random neurons") -> dict:
-    """Does pruning the set lower nDCG@10 more than its R random controls do? (:func:`neuron_ig.stats.controls.control_test`).
+    """Does pruning the set lower nDCG@10 more than its R random controls do, over queries and controls?
 
-    Effect: the set's delta minus the controls' mean delta (negative: it hurts more); interval: the 95%
-    prediction interval of a control's delta; the test is chosen for ``family_size`` (the page's claims).
+    :func:`neuron_ig.stats.controls.query_control_test` of the per-query deltas (``[queries]`` and ``[R, queries]``):
+    effect, the set's per-query delta minus a control's, averaged; interval, the bootstrap interval of the effect
+    over both queries and controls; p, the larger of the rank p-value among the controls and the bootstrap one.
     """
-
-    test = control_test(set_delta, control_deltas, family_size=family_size, alpha=alpha)
+    test = query_control_test(set_per_query, controls_per_query)
     return {"claim": claim, "statistic": "delta nDCG@10 of the pruned set", "observed": test["delta"],
-            "reference": test["control mean"], "effect": test["effect"], "effect is": "observed - control mean",
+            "reference": test["control mean"], "effect": test["effect"], "effect is": "set - control, per query",
             "interval low": test["interval low"], "interval high": test["interval high"], "p": test["p"],
-            "test": f"{test['method']} ({test['controls']} controls)", "in claimed direction": test["effect"] < 0}
+            "test": f"{test['method']} ({test['controls']} controls, {test['queries']} queries, "
+                    f"{test['informative queries']} changed)", "in claimed direction": test["effect"] < 0}
 
 
 def pruning_claims(per_query: pd.DataFrame | None, class_names: Sequence[str], pruned: Sequence[str], in_domain: str,
-                   p: float, *, sets: Sequence[str], random_seeds: int, matched_seeds: int, family_size: int,
-                   alpha: float = 0.05) -> list[dict]:
+                   p: float, *, sets: Sequence[str], random_seeds: int, matched_seeds: int) -> list[dict]:
     """The pruning claims of every class, set and kind of control, one row each (``class`` added).
 
     For each class of ``class_names``, each set of ``sets`` (``top: <in_domain>`` or ``fusion``) and each kind of
@@ -201,13 +201,13 @@ def pruning_claims(per_query: pd.DataFrame | None, class_names: Sequence[str], p
                            f"no correctly classified {name} pair in {in_domain}: no set to prune")
                     rows.append({"class": name, "claim": claim, "p": np.nan, "in claimed direction": False, "note": why})
                     continue
-                set_delta, deltas = set_and_control_deltas(per_query, scheme, in_domain, control_prefix=kind)
-                if len(deltas) < 2:
+                set_per_query, controls_per_query = set_and_control_per_query(per_query, scheme, in_domain,
+                                                                               control_prefix=kind)
+                if len(controls_per_query) < 2:
                     rows.append({"class": name, "claim": claim, "p": np.nan, "in claimed direction": False,
                                  "note": f"the {set_name} set is empty at top {p:g}%"})
                     continue
-                rows.append({"class": name, **pruning_claim(set_delta, deltas, family_size=family_size, alpha=alpha,
-                                                             claim=claim)})
+                rows.append({"class": name, **pruning_claim(set_per_query, controls_per_query, claim=claim)})
     return rows
 
 
