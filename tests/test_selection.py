@@ -141,3 +141,18 @@ def test_ood_neuron_test_is_welch_with_benjamini_hochberg():
     assert result["p"][1, 2] == 1.0 and result["t"][1, 2] == 0.0
     with pytest.raises(ValueError, match="at least 2 pairs"):
         ood_neuron_test(in_domain[:1], ood)
+
+
+def test_the_fewest_shared_drop_rule_never_drops_a_protected_dataset():
+    from neuron_ig.stats.nulls import fewest_shared_rows
+    from neuron_ig.stats.selection import fewest_shared
+
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(4, 25))
+    scores = {"in": rng.normal(size=(4, 25)), "a": base + 0.01 * rng.normal(size=(4, 25)), "b": base.copy(),
+              "c": base + 0.02 * rng.normal(size=(4, 25))}  # "in" shares the fewest neurons with the rest
+    assert fewest_shared(scores, [10.0], 1) == ["in"]
+    kept = fewest_shared(scores, [10.0], 1, protect=["in"])
+    assert kept and "in" not in kept
+    rows = fewest_shared_rows({name: s.reshape(1, -1) for name, s in scores.items()}, [10.0], 2, protect=["in"])
+    assert rows[0] == fewest_shared(scores, [10.0], 2, protect=["in"]) and "in" not in rows[0]

@@ -253,10 +253,14 @@ def test_ood_statistics_count_what_the_selection_defines():
 
 def test_nig_claims_of_a_class_and_the_ones_that_cannot_be_computed():
     per_pair = planted(1)
-    rows = nig_claims(per_pair, "in", P, class_name="relevant", p_values=[1.0, P], n_dropped=1, n_resamples=99, ood_resamples=99)
+    rows = nig_claims(per_pair, "in", P, class_name="relevant", p_values=[1.0, P], n_dropped=0, n_resamples=99, ood_resamples=99)
     assert [r["class"] for r in rows] == ["relevant"] * 3 and "relevant neurons" in rows[1]["claim"]
     table = page_verdicts(rows)
     assert table["verdict"].tolist() == [SUPPORTED] * 3  # 99 resamples: floor 0.01, x 3 claims under 0.05
+    # the drop rule would drop the in-domain collection here (its neurons are the fewest shared): it keeps it
+    dropped = nig_claims(per_pair, "in", P, class_name="relevant", p_values=[1.0, P], n_dropped=1, n_resamples=19,
+                         ood_resamples=19)[1]["dropped"]
+    assert len(dropped) == 1 and "in" not in dropped
     alone = nig_claims({"ood1": per_pair["ood1"]}, "in", P, class_name="non-relevant", n_resamples=49)
     assert [r.get("note", "") != "" for r in alone] == [False, True, True]
     assert page_verdicts(alone)["verdict"].tolist()[1:] == [NOT_COMPUTED, NOT_COMPUTED]

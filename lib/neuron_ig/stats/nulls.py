@@ -107,11 +107,12 @@ def top_share_rows(means: np.ndarray, p: float) -> np.ndarray:
 
 
 def fewest_shared_rows(means: Mapping[str, np.ndarray], p_values: Sequence[float], n_dropped: int, *,
-                       keep: int = 2) -> list[list[str]]:
+                       keep: int = 2, protect: Sequence[str] = ()) -> list[list[str]]:
     """:func:`neuron_ig.stats.selection.fewest_shared` of each resample: the datasets it drops, one list per row.
 
     ``means`` are ``{dataset: [rows, neurons]}``: datasets ranked by their mean Jaccard with the others,
-    averaged over ``p_values``, ascending (stable), the first ``min(n_dropped, datasets - keep)`` dropped.
+    averaged over ``p_values``, ascending (stable), the first ``min(n_dropped, datasets - keep)`` dropped, never one
+    in ``protect``.
     """
     names = list(means)
     count = max(0, min(n_dropped, len(names) - keep))
@@ -126,7 +127,7 @@ def fewest_shared_rows(means: Mapping[str, np.ndarray], p_values: Sequence[float
             shared[:, i] += jac
             shared[:, j] += jac
     order = np.argsort(shared, axis=1, kind="stable")  # the common factor 1 / ((D - 1) |p_values|) changes no order
-    return [[names[k] for k in row[:count]] for row in order]
+    return [[names[k] for k in row if names[k] not in set(protect)][:count] for row in order]
 
 
 def intersection_rows(means: Mapping[str, np.ndarray], p: float, dropped: Sequence[Sequence[str]] | None = None) -> np.ndarray:

@@ -211,16 +211,19 @@ def shared_with_others(scores: Mapping[str, np.ndarray], p_values: Sequence[floa
     return shared.sort_values("mean", kind="stable").rename_axis("dataset")
 
 
-def fewest_shared(scores: Mapping[str, np.ndarray], p_values: Sequence[float], n_dropped: int, *, keep: int = 2) -> list[str]:
+def fewest_shared(scores: Mapping[str, np.ndarray], p_values: Sequence[float], n_dropped: int, *, keep: int = 2,
+                  protect: Sequence[str] = ()) -> list[str]:
     """The ``n_dropped`` datasets that share the fewest neurons with the rest (:func:`shared_with_others`).
 
     At most ``len(scores) - keep`` are returned, so that an intersection over at least ``keep`` datasets
-    remains; with fewer than ``keep + 1`` datasets nothing is dropped.
+    remains; with fewer than ``keep + 1`` datasets nothing is dropped. Datasets in ``protect`` (the in-domain
+    collection: a core "shared across collections" must hold it) are never dropped.
     """
     if n_dropped < 0:
         raise ValueError(f"n_dropped must be 0 or more, got {n_dropped}")
     count = max(0, min(n_dropped, len(scores) - keep))
-    return list(shared_with_others(scores, p_values).index[:count]) if count else []
+    ranking = [name for name in shared_with_others(scores, p_values).index if name not in set(protect)]
+    return ranking[:count] if count else []
 
 
 def core_size_table(core: Mapping[str, np.ndarray], scores: Mapping[str, np.ndarray], p_values: Sequence[float]) -> pd.DataFrame:

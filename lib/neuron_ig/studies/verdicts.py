@@ -67,13 +67,14 @@ def concentration_claim(per_pair: Mapping[str, np.ndarray], p: float, *, n_resam
 
 
 def common_core_claim(per_pair: Mapping[str, np.ndarray], p: float, *, p_values: Sequence[float] | None = None,
-                      n_dropped: int = 0, keep: int = 2, n_resamples: int = 999, seed: int = 0,
-                      claim: str = "the top-p% sets share a common core across collections") -> dict:
+                      n_dropped: int = 0, keep: int = 2, protect: Sequence[str] = (), n_resamples: int = 999,
+                      seed: int = 0, claim: str = "the top-p% sets share a common core across collections") -> dict:
     """Is the intersection of the datasets' top-p% sets larger than neuron scale alone makes it?
 
     Statistic: the size of the intersection, after dropping the ``n_dropped`` datasets that share the fewest
     neurons (:func:`neuron_ig.stats.selection.fewest_shared` over ``p_values``, default ``[p]``, as Figures 3 and 5
-    do). Null: sign flips of the pairs with the same drop rule applied to every resample, so that the choice
+    do), never one of ``protect`` (the in-domain collection). Null: sign flips of the pairs with the same drop rule
+    applied to every resample, so that the choice
     of datasets is part of the null. The row adds ``dropped`` and ``uniform chance`` (the intersection of
     uniformly random sets: a secondary reference, which neuron scale alone exceeds).
     """
@@ -83,10 +84,11 @@ def common_core_claim(per_pair: Mapping[str, np.ndarray], p: float, *, p_values:
     p_values = list(p_values or [p])
 
     def statistic(means):
-        return nulls.intersection_rows(means, p, nulls.fewest_shared_rows(means, p_values, n_dropped, keep=keep))
+        return nulls.intersection_rows(means, p, nulls.fewest_shared_rows(means, p_values, n_dropped, keep=keep,
+                                                                          protect=protect))
 
     observed_means = {name: a.mean(axis=0)[None] for name, a in flat.items()}
-    dropped = nulls.fewest_shared_rows(observed_means, p_values, n_dropped, keep=keep)[0]
+    dropped = nulls.fewest_shared_rows(observed_means, p_values, n_dropped, keep=keep, protect=protect)[0]
     observed = float(statistic(observed_means)[0])
     null = nulls.sign_flip_null(per_pair, statistic, n_resamples=n_resamples, seed=seed)
     n_neurons = next(iter(flat.values())).shape[1]
@@ -226,7 +228,8 @@ def nig_claims(per_pair: Mapping[str, np.ndarray], in_domain: str, p: float, *, 
                                      claim=f"the top {p:g}% of {class_name} neurons carry more than their share of the positive NIG"),
          f"the top {p:g}% of {class_name} neurons carry more than their share of the positive NIG", len(per_pair) >= 1,
          "no dataset with correctly classified pairs"),
-        (lambda: common_core_claim(per_pair, p, p_values=p_values, n_dropped=n_dropped, n_resamples=n_resamples, seed=seed,
+        (lambda: common_core_claim(per_pair, p, p_values=p_values, n_dropped=n_dropped, protect=[in_domain],
+                                   n_resamples=n_resamples, seed=seed,
                                    claim=f"{class_name} neurons are shared across collections (a common core)"),
          f"{class_name} neurons are shared across collections (a common core)", len(per_pair) >= 2,
          "fewer than two datasets with correctly classified pairs"),
