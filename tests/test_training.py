@@ -315,3 +315,14 @@ def test_the_training_speed_benchmark_runs_every_setting_on_real_groups(neuron_i
     out = subprocess.run([sys.executable, str(script), "--steps", "1"],
                          capture_output=True, text=True, check=True).stdout.splitlines()
     assert re.fullmatch(r"training-speed loop-AdamW=[\d.]+s,1\.00x fused-AdamW=[\d.]+s,[\d.]+x fused-averaged=[\d.]+s,[\d.]+x", out[-1]), out[-1]
+
+
+def test_the_dev_runs_are_a_data_file_and_the_module_docstring_stays_short():
+    import pandas as pd
+
+    runs = pd.read_csv(training.dev_runs_file())
+    assert len(runs) >= 38 and runs.columns[0].startswith("recipe")
+    assert runs["GCIDE dev nDCG@10"].between(0, 1).all() and runs["medical/dev nDCG@10"].dropna().between(0, 1).all()
+    assert runs.filter(like="in class %").stack().between(0, 100).all()
+    assert runs["recipe (groups a step: GCIDE, RAG, words; teacher labels)"].str.contains(r"\(default\)").sum() == 1
+    assert len(training.__doc__.strip().splitlines()) <= 20
