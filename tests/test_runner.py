@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -444,3 +446,19 @@ def test_a_tf32_build_on_a_machine_without_cuda_is_refused_before_any_page_runs(
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert code == 1 and len(errors) == 1 and "tf32" in errors[0] and "CUDA" in errors[0]
     assert not (tmp_path / "book" / "generated" / "positive_neurons.ipynb").exists()
+
+
+def test_the_build_log_keeps_a_bars_final_state_drops_noise_and_shows_a_warning_once():
+    script = textwrap.dedent("""
+        import os
+        from neuron_ig.report.runner import CleanLog
+        for page in range(2):
+            with CleanLog():
+                os.write(2, b"training:  10%|#  | 1/10\\rtraining:  50%|#####  | 5/10\\rtraining: 100%|##########| 10/10\\n")
+                os.write(2, b"[IPKernelApp] WARNING | Kernel is running over TCP without encryption.\\n")
+                os.write(2, b"UserWarning: 4 of 4 pairs truncated\\n")
+                os.write(2, f"page {page} done\\n".encode())
+    """)
+    shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    assert shown.stderr.splitlines() == ["training: 100%|##########| 10/10", "UserWarning: 4 of 4 pairs truncated",
+                                         "page 0 done", "training: 100%|##########| 10/10", "page 1 done"]

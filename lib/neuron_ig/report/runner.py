@@ -45,6 +45,7 @@ import argparse
 import ast
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -293,6 +294,63 @@ def to_ipynb(source: Path, target: Path) -> None:
     nbformat.write(notebook, target)
 
 
+#: kernel and library lines that say nothing about the page, dropped from the build log
+NOISE = re.compile(r"Kernel is running over TCP without encryption|IProgress not found|"
+                   r"from \.autonotebook import tqdm as notebook_tqdm|^\[INFO\] Opening .* with direct file access|"
+                   r"^Loading weights: ")
+
+
+class CleanLog:
+    """While a page runs, the notebook's and its kernel's stderr (file descriptor 2, which the kernel inherits)
+    as a log to read: a progress bar shows only its final state (carriage-return updates collapse into the line
+    they end on), noise lines (:data:`NOISE`) are dropped, and a warning line already shown in this build is not
+    shown again. On a terminal nothing is changed, so the bars stay live."""
+
+    seen: set[str] = set()  # warning lines shown so far in this process (the build)
+
+    def __enter__(self):
+        self.active = not os.isatty(2)
+        if self.active:
+            sys.stderr.flush()
+            self.saved = os.dup(2)
+            read, write = os.pipe()
+            os.dup2(write, 2)
+            os.close(write)
+            self.thread = threading.Thread(target=self._copy, args=(read,), daemon=True)
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.active:
+            sys.stderr.flush()
+            os.dup2(self.saved, 2)  # closes the pipe's last write end: the copy thread sees the end and stops
+            self.thread.join(timeout=10)
+            os.close(self.saved)
+
+    def _copy(self, read: int) -> None:
+        pending = b""
+        with os.fdopen(read, "rb", buffering=0) as pipe:
+            while chunk := pipe.read(65536):
+                *lines, pending = (pending + chunk).split(b"\n")
+                for line in lines:
+                    self._emit(line)
+        if pending:
+            self._emit(pending)
+
+    def _emit(self, raw: bytes) -> None:
+        line = raw.decode(errors="replace").rstrip("\r").rsplit("\r", 1)[-1]  # a bar's final state
+        if not line.strip() or NOISE.search(line):
+            return
+        if "warning" in line.lower():
+            if line in self.seen:
+                return
+            self.seen.add(line)
+        try:
+            os.write(self.saved, (line + "\n").encode())
+        except OSError:  # a kernel that outlived its page wrote after the log was given back
+            pass
+
+
 class _Heartbeat:
     """While a notebook runs, prints every ``interval`` seconds which of its cells is running and since when.
 
@@ -350,7 +408,7 @@ def execute(page: str, ipynb: Path, parameters: dict, generated: Path, substitut
     failed.unlink(missing_ok=True)
     os.environ[PAGE_VARIABLE] = page  # the kernel inherits it: the page names its data files after it
     try:
-        with _Heartbeat(page, output, HEARTBEAT_S):
+        with CleanLog(), _Heartbeat(page, output, HEARTBEAT_S):
             papermill.execute_notebook(
                 str(ipynb), str(output), parameters=parameters, kernel_name=KERNEL,
                 cwd=str(generated), progress_bar=False, stdout_file=sys.stdout, stderr_file=sys.stderr,
