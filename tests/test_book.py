@@ -192,6 +192,9 @@ def test_paper_page_gives_a_verdict_on_every_claim(small_book):
             assert row["verdict"] == "not computed" and row["note"]
     html = (small_book / "_build" / "html" / "book" / "generated" / "paper_vs_reproduction.html").read_text()
     assert "paper:" not in html and "reconstructed" in html
+    choices = glued(small_book, "paper_vs_reproduction")["choices"]
+    assert {row["source"] for row in choices} <= {"PAPER", "AUTHORS' CODE", "AUTHORS' LATER CODE", "INFERRED", "OURS"}
+    assert next(row for row in choices if row["choice"] == "steps m")["this build"] == "steps = 16"
 
 
 def test_pruning_page_compares_every_set_with_the_unpruned_model_and_its_random_controls(small_book):

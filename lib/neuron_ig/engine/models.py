@@ -98,7 +98,7 @@ class CrossEncoder:
         return folder
 
     def ffn_layers(self) -> dict[str, nn.Module]:
-        """The FFN intermediate modules (the neurons of the paper), in layer order, by module name."""
+        """The FFN intermediate modules (the neurons the book scores: our reading of the paper), in layer order, by module name."""
         return _modules_matching(self.model, FFN_PATTERN, "FFN intermediate")
 
     def layer_outputs(self) -> dict[str, nn.Module]:

@@ -114,7 +114,7 @@ def neuron_integrated_gradients(
         progress: show a progress bar over pairs.
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive int, got {steps!r}: the paper uses steps=50")
+        raise ValueError(f"steps must be a positive int, got {steps!r}: the book uses steps=50")
     if rule not in RULES:
         raise ValueError(f"unknown rule {rule!r}: use 'left' (captum's riemann_trapezoid) or 'right' (the authors' code)")
     if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1:

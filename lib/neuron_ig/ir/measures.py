@@ -146,7 +146,7 @@ def rerank_query_ids(dataset_id: str, max_queries: int, seed: int = 0, part: str
 
 
     if isinstance(max_queries, bool) or not isinstance(max_queries, int) or max_queries < 1:
-        raise ValueError(f"max_queries must be a positive int, got {max_queries!r}: the paper re-ranks the BM25 top 100 of up to 1,000 queries")
+        raise ValueError(f"max_queries must be a positive int, got {max_queries!r}: the paper-scale parameters re-rank the BM25 top 100 of up to 1,000 queries")
 
     query_ids = queries_in_part(sorted(relevant_qrels(dataset_id, min_grade)), part)
     if not query_ids:

@@ -21,7 +21,7 @@ def top_p_percent(scores: np.ndarray, p: float) -> np.ndarray:
     Ties at the threshold are broken by position (stable), so the set always has exactly that size.
     """
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p <= 100:
-        raise ValueError(f"p must be a percentage in (0, 100], got {p!r}: the paper uses 0.1, 0.5 and 1")
+        raise ValueError(f"p must be a percentage in (0, 100], got {p!r}: the book uses 0.1, 0.5 and 1")
     scores = np.asarray(scores)
     count = max(1, math.ceil(scores.size * p / 100))
     order = np.argsort(-scores, axis=None, kind="stable")[:count]
@@ -426,7 +426,7 @@ def ood_neuron_test(in_domain: np.ndarray, out_of_domain: Mapping[str, np.ndarra
 def top_count(n_neurons: int, p: float) -> int:
     """Size of a top-p% set among ``n_neurons`` (as :func:`neuron_ig.stats.selection.top_p_percent`)."""
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p <= 100:
-        raise ValueError(f"p must be a percentage in (0, 100], got {p!r}: the paper uses 0.1, 0.5 and 1")
+        raise ValueError(f"p must be a percentage in (0, 100], got {p!r}: the book uses 0.1, 0.5 and 1")
     return max(1, math.ceil(n_neurons * p / 100))
 
 

@@ -41,7 +41,7 @@ def rerank_inputs(tokenizer, dataset_id: str, *, depth: int = 100, max_queries: 
     """
 
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-        raise ValueError(f"depth must be a positive int, got {depth!r}: the paper re-ranks the BM25 top 100 of up to 1,000 queries")
+        raise ValueError(f"depth must be a positive int, got {depth!r}: the paper-scale parameters re-rank the BM25 top 100 of up to 1,000 queries")
     query_ids = rerank_query_ids(dataset_id, max_queries, seed, part=part, min_grade=min_grade)
     first_stage = first_stage_run(dataset_id, k=depth, query_ids=query_ids)
     parameters = {"dataset": dataset_id, "depth": depth, "max_queries": max_queries, "seed": seed,

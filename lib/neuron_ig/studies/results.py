@@ -142,7 +142,7 @@ def dataset_nig(
 def nig_pairs(model: str, dataset: str, label: int, *, n_pairs: int, seed: int = 0, max_length: int = 128,
               device: str | None = None, max_drawn: int | None = None, min_grade=None) -> tuple[list, int]:
     """The pairs NIG attributes: the first ``n_pairs`` pairs of class ``label`` in the seeded draw of
-    :func:`neuron_ig.ir.pairs.relevance_pairs` that the model classifies correctly (F(x) > 0.5, the paper's filter),
+    :func:`neuron_ig.ir.pairs.relevance_pairs` that the model classifies correctly (F(x) > 0.5, the authors' later code's filter),
     and how many pairs were drawn to find them: ``(pairs sorted by (query_id, doc_id), drawn)``.
 
     The class means average over correctly classified pairs only, so attributing the others would be wasted
