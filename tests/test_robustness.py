@@ -3,7 +3,11 @@
 import numpy as np
 import pytest
 
-from neuron_ig.stats.agreement import membership_probability, rank_biased_overlap
+from neuron_ig.stats.agreement import (
+    membership_probability,
+    membership_summary,
+    rank_biased_overlap,
+)
 from neuron_ig.stats.nulls import agreement_table
 
 
@@ -44,6 +48,18 @@ def test_membership_probability_is_high_for_a_strong_neuron_and_sums_to_the_set_
     assert probability.sum() == pytest.approx(2)  # every resample's set has ceil(2% of 100) = 2 neurons
     assert probability.max(initial=0, where=np.arange(100).reshape(2, 50) != 7) < 1.0
     assert (membership_probability(per_pair, 2.0, n_bootstrap=100) == probability).all()
+
+
+def test_the_membership_summary_reads_the_neurons_actually_selected():
+    rng = np.random.default_rng(3)
+    per_pair = rng.normal(size=(30, 2, 50))
+    per_pair[:, 0, 7] += 3.0                    # selected, always
+    per_pair[0, 1, 9] += 60.0                   # selected by the full mean, carried by 1 pair of 30
+    summary = membership_summary(per_pair, 2.0, n_bootstrap=200)
+    probability = membership_probability(per_pair, 2.0, n_bootstrap=200)
+    assert summary["set size"] == 2
+    assert summary["mean probability of the selected"] == pytest.approx((probability[0, 7] + probability[1, 9]) / 2)
+    assert probability[1, 9] < 0.9 and summary["selected with probability >= 0.9"] == 1  # the doubt is shown
 
 
 def test_agreement_within_equals_agreement_between_datasets_drawn_alike():

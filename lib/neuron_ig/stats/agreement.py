@@ -89,3 +89,17 @@ def membership_probability(per_pair: np.ndarray, p: float, *, n_bootstrap: int =
     return top_masks(means, p).mean(axis=0).reshape(np.shape(per_pair)[1:])
 
 
+
+
+def membership_summary(per_pair: np.ndarray, p: float, *, n_bootstrap: int = 200, seed: int = 0) -> dict:
+    """How sure the membership of the neurons actually selected is: the top-p% set of the class mean of all the
+    pairs, and each of its neurons' :func:`membership_probability`.
+
+    Returns ``mean probability of the selected``, ``selected with probability >= 0.9``, ``selected with probability
+    < 0.5`` and ``set size``.
+    """
+    probability = membership_probability(per_pair, p, n_bootstrap=n_bootstrap, seed=seed)
+    selected = probability[top_p_percent(np.asarray(per_pair, dtype=float).mean(axis=0), p)]
+    return {"mean probability of the selected": float(selected.mean()),
+            "selected with probability >= 0.9": int((selected >= 0.9).sum()),
+            "selected with probability < 0.5": int((selected < 0.5).sum()), "set size": int(selected.size)}
