@@ -101,6 +101,18 @@ def test_left_and_right_rules_differ_but_converge(encoder, encoded):
     assert gaps[1] < gaps[0] / 10
 
 
+def test_the_trapezoid_rule_is_the_mean_of_left_and_right_and_converges_faster_on_a_cut(encoder, encoded):
+    cut = dict([list(encoder.layer_outputs().items())[1]])
+    name = next(iter(cut))
+    runs = {rule: neuron_integrated_gradients(encoder, encoded, LABELS, modules=cut, steps=8, rule=rule, batch_rows=5)
+            for rule in ("left", "right", "trapezoid")}  # batch_rows=5: chunk boundaries inside the path
+    torch.testing.assert_close(runs["trapezoid"].attributions[name],
+                               (runs["left"].attributions[name] + runs["right"].attributions[name]) / 2, rtol=1e-5, atol=1e-7)
+    change = runs["left"].score - runs["left"].baseline_score
+    error = {rule: (run.attributions[name].sum(dim=(1, 2)) - change).abs().max().item() for rule, run in runs.items()}
+    assert error["trapezoid"] < min(error["left"], error["right"]) / 2  # second order against first order
+
+
 def test_batching_and_step_chunking_do_not_change_results(encoder, encoded):
     together = neuron_integrated_gradients(encoder, encoded, LABELS, steps=10, batch_rows=1000, keep_tokens=True)
     one_by_one = [neuron_integrated_gradients(encoder, encoded.select([i]), LABELS[i:i + 1], steps=10, batch_rows=3) for i in range(3)]
@@ -160,7 +172,7 @@ def test_labels_must_be_one_binary_class_per_pair(encoder, encoded):
         neuron_integrated_gradients(encoder, encoded, [1, 0])
 
 
-@pytest.mark.parametrize("rule", ["left", "right"])
+@pytest.mark.parametrize("rule", ["left", "right", "trapezoid"])
 def test_path_trace_of_one_neuron_accumulates_to_its_nig(encoder, encoded, rule):
     from neuron_ig.engine.nig import path_trace
 
