@@ -5,7 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from neuron_ig.report.choices import CHOICES, PAPER, SOURCES, choices_table, paper_attributions
+from neuron_ig.report.choices import (
+    CHOICES,
+    PAPER,
+    SOURCES,
+    choices_table,
+    paper_attributions,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
