@@ -192,6 +192,7 @@ def test_paper_page_gives_a_verdict_on_every_claim(small_book):
             assert row["verdict"] == "not computed" and row["note"]
     html = (small_book / "_build" / "html" / "book" / "generated" / "paper_vs_reproduction.html").read_text()
     assert "paper:" not in html and "reconstructed" in html
+    assert html.count('class="verdict-badge"') == len(claims)  # the scorecard: one badge per claim
     choices = glued(small_book, "paper_vs_reproduction")["choices"]
     assert {row["source"] for row in choices} <= {"PAPER", "AUTHORS' CODE", "AUTHORS' LATER CODE", "INFERRED", "OURS"}
     assert next(row for row in choices if row["choice"] == "steps m")["this build"] == "steps = 16"

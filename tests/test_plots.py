@@ -124,6 +124,12 @@ def page_charts() -> dict[str, alt.TopLevelMixin]:
         "agreement": plots.agreement_chart(agreement, title="agreement"),
         "path": plots.path_chart(path, ["score", "activation"], title="path"),
         "token_type": plots.token_type_chart(per_layer, ["CLS", "query", "SEP", "passage"], pairs),
+        "forest": plots.forest_chart(pd.DataFrame([
+            {"class": "positive", "claim": "a", "statistic": "share", "observed": 0.4, "reference": 0.2,
+             "interval low": 0.1, "interval high": 0.3, "p (Holm)": 0.01, "verdict": "supported"},
+            {"class": "negative", "claim": "b", "statistic": "delta", "observed": -0.01, "reference": 0.0,
+             "interval low": -0.05, "interval high": 0.04, "p (Holm)": 0.6, "verdict": "inconclusive"},
+            {"class": "negative", "claim": "c", "observed": None, "interval low": None, "verdict": "not computed"}])),
     }
 
 

@@ -463,3 +463,30 @@ def token_type_chart(per_layer: pd.DataFrame, order: Sequence[str], classes: Seq
             column=alt.Column("panel:N", sort=list(dict.fromkeys(part["panel"])), title=None),
             title=f"{name} pairs (number of correctly classified pairs averaged over)"))
     return alt.vconcat(*panels, title="Mean NIG per layer, summed over the layer's FFN neurons, by token type")
+
+
+def forest_chart(claims: pd.DataFrame, *, title: str = "Each claim's statistic (point) against its null (bar)"
+                 ) -> alt.FacetChart:
+    """A forest plot of a page's claims: per claim (a row, each with its own scale), the null's 95% interval as a
+    bar, its reference as a tick, and the observed statistic as a point coloured by the verdict.
+    ``claims`` are :func:`neuron_ig.studies.verdicts.page_verdicts` rows; claims without a statistic are left out."""
+    data = claims[pd.notna(claims.get("observed")) & pd.notna(claims.get("interval low"))].copy() \
+        if "observed" in claims else claims.iloc[0:0]
+    data["label"] = [f"{c} · {claim[:60]}" if c else claim[:60] for c, claim in
+                     zip(data.get("class", [""] * len(data)), data["claim"])]
+    verdicts = ["supported", "inconclusive", "not supported", "not computed"]
+    colours = ["#009E73", "#E69F00", "#D55E00", "#BBBBBB"]
+    base = alt.Chart().encode(y=alt.Y("label:N", title=None, axis=alt.Axis(labels=False, ticks=False)))
+    bar = base.mark_rule(strokeWidth=6, opacity=0.35, color="#777777").encode(
+        x=alt.X("interval low:Q", title=None, scale=alt.Scale(zero=False), axis=alt.Axis(tickCount=5, labelOverlap=True)),
+        x2="interval high:Q")
+    tick = base.mark_tick(color="#333333", thickness=2).encode(x="reference:Q")
+    point = base.mark_point(filled=True, size=90).encode(
+        x="observed:Q", color=alt.Color("verdict:N", scale=alt.Scale(domain=verdicts, range=colours), title=None,
+                                        legend=alt.Legend(orient="bottom")),
+        tooltip=["class", "claim", "statistic", alt.Tooltip("observed:Q", format=".3g"),
+                 alt.Tooltip("reference:Q", format=".3g"), alt.Tooltip("p (Holm):Q", format=".3g"), "verdict"])
+    return alt.layer(bar, tick, point, data=data).properties(width=560, height=28).facet(
+        row=alt.Row("label:N", title=None, sort=list(data["label"]), header=alt.Header(labelAngle=0, labelAlign="left",
+                                                                                         labelLimit=560, labelOrient="top")),
+        title=title).resolve_scale(x="independent")
