@@ -223,9 +223,9 @@ def test_a_set_that_hurts_on_many_queries_passes_and_one_that_hurts_on_one_query
 
 
 def test_the_per_query_deltas_come_from_the_study_table_and_the_power_follows_the_spread():
-    rows = [{"task": "t", "scheme": "unpruned", "variant": "set", "query": q, "nDCG@10": 0.5} for q in "abc"]
-    rows += [{"task": "t", "scheme": "s", "variant": "set", "query": q, "nDCG@10": v} for q, v in zip("abc", (0.4, 0.5, 0.3))]
-    rows += [{"task": "t", "scheme": "s", "variant": f"random {i}", "query": q, "nDCG@10": 0.5 - 0.1 * i * (q == "b")}
+    rows = [{"task": "t", "scheme": "unpruned", "variant": "set", "query_id": q, "nDCG@10": 0.5} for q in "abc"]
+    rows += [{"task": "t", "scheme": "s", "variant": "set", "query_id": q, "nDCG@10": v} for q, v in zip("abc", (0.4, 0.5, 0.3))]
+    rows += [{"task": "t", "scheme": "s", "variant": f"random {i}", "query_id": q, "nDCG@10": 0.5 - 0.1 * i * (q == "b")}
              for i in range(3) for q in "abc"]
     pruned, controls = set_and_control_per_query(pd.DataFrame(rows), "s", "t")
     assert pruned.tolist() == pytest.approx([-0.1, 0.0, -0.2]) and controls.shape == (3, 3)

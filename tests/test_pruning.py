@@ -497,6 +497,13 @@ def test_pruning_study_gives_controls_only_to_the_controlled_sets_on_the_control
     assert variants == {"set", "random 0", "random 1", "random 2", "matched 0", "matched 1", "matched 2"}
     assert set(queries[(queries["scheme"] == "set") & (queries["task"] == "b")]["variant"]) == {"set"}
     assert set(queries[queries["scheme"] == "other"]["variant"]) == {"set"}
+    # the study's own per-query table gives the per-query deltas whose means are the set's and controls' deltas
+    from neuron_ig.stats.controls import set_and_control_deltas, set_and_control_per_query
+
+    per_query_set, per_query_controls = set_and_control_per_query(queries, "set", "a")
+    set_delta, control_deltas = set_and_control_deltas(queries, "set", "a")
+    assert per_query_controls.shape == (3, len(per_query_set)) == (3, len(set(queries["query_id"])))
+    assert per_query_set.mean() == pytest.approx(set_delta) and per_query_controls.mean(axis=1) == pytest.approx(control_deltas)
     rows = table.set_index(["scheme", "task"])
     assert rows.loc[("set", "a"), "controls"] == 3 and rows.loc[("set", "b"), "controls"] == 0
     assert rows.loc[("other", "a"), "controls"] == 0 and np.isnan(rows.loc[("other", "a"), "random delta"])

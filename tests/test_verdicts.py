@@ -269,12 +269,12 @@ def test_nig_claims_of_a_class_and_the_ones_that_cannot_be_computed():
 def per_query_table(set_deltas: dict[str, float], control_deltas: dict[str, list[float]], queries: int = 4) -> pd.DataFrame:
     """A pruning study's per-query table on task `gcide`: unpruned at 0.5 on every query, each scheme's set and
     controls shifted by the given deltas."""
-    rows = [{"task": "gcide", "scheme": "unpruned", "variant": "set", "query": q, "nDCG@10": 0.5} for q in range(queries)]
+    rows = [{"task": "gcide", "scheme": "unpruned", "variant": "set", "query_id": q, "nDCG@10": 0.5} for q in range(queries)]
     for scheme, delta in set_deltas.items():
-        rows += [{"task": "gcide", "scheme": scheme, "variant": "set", "query": q, "nDCG@10": 0.5 + delta} for q in range(queries)]
+        rows += [{"task": "gcide", "scheme": scheme, "variant": "set", "query_id": q, "nDCG@10": 0.5 + delta} for q in range(queries)]
         for i, control in enumerate(control_deltas[scheme]):
             for kind in ("random", "matched"):
-                rows += [{"task": "gcide", "scheme": scheme, "variant": f"{kind} {i}", "query": q, "nDCG@10": 0.5 + control}
+                rows += [{"task": "gcide", "scheme": scheme, "variant": f"{kind} {i}", "query_id": q, "nDCG@10": 0.5 + control}
                          for q in range(queries)]
     return pd.DataFrame(rows)
 

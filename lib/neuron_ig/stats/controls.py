@@ -183,11 +183,11 @@ def set_and_control_per_query(per_query: pd.DataFrame, scheme: str, task: str, *
     """From a pruning study's per-query table: per query, the set's delta and each control's delta against the
     unpruned model, ``([queries], [R, queries])``, over the queries all of them scored (in query order)."""
     rows = per_query[per_query["task"] == task]
-    unpruned = rows[rows["scheme"] == "unpruned"].groupby("query")[measure].mean()
+    unpruned = rows[rows["scheme"] == "unpruned"].groupby("query_id")[measure].mean()
     own = rows[rows["scheme"] == scheme]
     if own.empty:
         raise ValueError(f"no rows for scheme {scheme!r} on task {task!r} in the per-query table")
-    wide = own.pivot_table(index="variant", columns="query", values=measure, aggfunc="mean")
+    wide = own.pivot_table(index="variant", columns="query_id", values=measure, aggfunc="mean")
     controls = [v for v in wide.index if str(v).startswith(control_prefix)]
     queries = sorted(set(wide.columns) & set(unpruned.index))
     wide = wide[queries].sub(unpruned[queries], axis=1)
