@@ -17,7 +17,7 @@ def test_each_claim_is_a_row_with_its_badge_and_its_null():
     ])
     table = scorecard(claims)
     assert table["observed"].tolist() == ["0.483", "", "-0.01"]
-    assert table.loc[0, "null"] == "0.2 [0.151, 0.25]" and table.loc[1, "null"] == ""
+    assert table.loc[0, "reference [interval]"] == "0.2 [0.151, 0.25]" and table.loc[1, "reference [interval]"] == ""
     assert table.loc[1, "test"] == "fewer than two datasets" and table.loc[2, "test"] == "rank"
     html = scorecard_html(table)
     assert html.count('class="verdict-badge"') == 3 and "overflow" not in html and "white-space:normal" in html

@@ -465,10 +465,11 @@ def token_type_chart(per_layer: pd.DataFrame, order: Sequence[str], classes: Seq
     return alt.vconcat(*panels, title="Mean NIG per layer, summed over the layer's FFN neurons, by token type")
 
 
-def forest_chart(claims: pd.DataFrame, *, title: str = "Each claim's statistic (point) against its null (bar)"
-                 ) -> alt.FacetChart:
-    """A forest plot of a page's claims: per claim (a row, each with its own scale), the null's 95% interval as a
-    bar, its reference as a tick, and the observed statistic as a point coloured by the verdict.
+def forest_chart(claims: pd.DataFrame, *, title: str = "Each claim's statistic (point), its reference (tick) and "
+                 "interval (bar: the null's; for pruning, the effect's)") -> alt.FacetChart:
+    """A forest plot of a page's claims: per claim (a row, each with its own scale), the interval as a bar (the
+    null's 95% range, or a pruning effect's bootstrap interval), the reference as a tick, and the observed statistic
+    as a point coloured by the verdict.
     ``claims`` are :func:`neuron_ig.studies.verdicts.page_verdicts` rows; claims without a statistic are left out."""
     data = claims[pd.notna(claims.get("observed")) & pd.notna(claims.get("interval low"))].copy() \
         if "observed" in claims else claims.iloc[0:0]

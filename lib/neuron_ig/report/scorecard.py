@@ -19,7 +19,7 @@ BADGE_COLOURS = {
     "not supported": ("#D55E00", "#ffffff"),
     "not computed": ("#BBBBBB", "#000000"),
 }
-COLUMNS = ("class", "claim", "verdict", "observed", "null", "p (Holm)", "test")
+COLUMNS = ("class", "claim", "verdict", "observed", "reference [interval]", "p (Holm)", "test")
 
 
 def _number(value) -> str:
@@ -33,9 +33,9 @@ def _number(value) -> str:
 
 
 def scorecard(claims: pd.DataFrame) -> pd.DataFrame:
-    """One row per claim: ``class``, ``claim``, ``verdict``, ``observed`` (the statistic), ``null`` (its reference
-    and the null's interval, or for a pruning claim the effect's interval), ``p (Holm)`` and ``test`` (with the
-    note of a claim that could not be computed)."""
+    """One row per claim: ``class``, ``claim``, ``verdict``, ``observed`` (the statistic), ``reference [interval]``
+    (the null's mean and 95% range; for a pruning claim 0 and the effect's bootstrap interval), ``p (Holm)`` and
+    ``test`` (with the note of a claim that could not be computed)."""
     rows = []
     for _, row in claims.iterrows():
         low, high = row.get("interval low"), row.get("interval high")
@@ -43,7 +43,7 @@ def scorecard(claims: pd.DataFrame) -> pd.DataFrame:
         null = f"{_number(row.get('reference'))}{interval}" if _number(row.get("reference")) else ""
         note = row.get("note") if isinstance(row.get("note"), str) and row.get("note") else ""
         rows.append({"class": row.get("class", ""), "claim": row["claim"], "verdict": row["verdict"],
-                     "observed": _number(row.get("observed")), "null": null, "p (Holm)": _number(row.get("p (Holm)")),
+                     "observed": _number(row.get("observed")), "reference [interval]": null, "p (Holm)": _number(row.get("p (Holm)")),
                      "test": note or (row.get("test") if isinstance(row.get("test"), str) else "")})
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
@@ -61,7 +61,7 @@ def scorecard_html(table: pd.DataFrame) -> str:
     body = []
     for _, row in table.iterrows():
         cells = [html.escape(str(row["class"])), html.escape(str(row["claim"])), badge(row["verdict"]),
-                 html.escape(row["observed"]), html.escape(row["null"]), html.escape(row["p (Holm)"]),
+                 html.escape(row["observed"]), html.escape(row["reference [interval]"]), html.escape(row["p (Holm)"]),
                  f'<span style="font-size:0.85em">{html.escape(str(row["test"]))}</span>']
         body.append("<tr>" + "".join(f'<td style="white-space:normal">{c}</td>' for c in cells) + "</tr>")
     return ('<table class="scorecard" style="width:100%;table-layout:auto;font-size:0.9em">'

@@ -166,13 +166,15 @@ def pruning_claim(set_per_query, controls_per_query, *,
     """Does pruning the set lower nDCG@10 more than its R random controls do, over queries and controls?
 
     :func:`neuron_ig.stats.controls.query_control_test` of the per-query deltas (``[queries]`` and ``[R, queries]``):
-    effect, the set's per-query delta minus a control's, averaged; interval, the bootstrap interval of the effect
-    over both queries and controls; p, the larger of the rank p-value among the controls and the bootstrap one.
+    the statistic (``observed``) is the effect, the set's per-query delta minus a control's, averaged, against 0;
+    its interval is the effect's bootstrap interval over both queries and controls (not a null's); p, the larger of
+    the rank p-value among the controls and the bootstrap one.
     """
     test = query_control_test(set_per_query, controls_per_query)
-    return {"claim": claim, "statistic": "delta nDCG@10 of the pruned set", "observed": test["delta"],
-            "reference": test["control mean"], "effect": test["effect"], "effect is": "set - control, per query",
+    return {"claim": claim, "statistic": "delta nDCG@10 of the set minus a control's, per query", "observed": test["effect"],
+            "reference": 0.0, "effect": test["effect"], "effect is": "set - control, per query",
             "interval low": test["interval low"], "interval high": test["interval high"], "p": test["p"],
+            "set delta": test["delta"], "control mean": test["control mean"],
             "test": f"{test['method']} ({test['controls']} controls, {test['queries']} queries, "
                     f"{test['informative queries']} changed)", "in claimed direction": test["effect"] < 0}
 
