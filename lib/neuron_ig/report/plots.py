@@ -471,8 +471,8 @@ def forest_chart(claims: pd.DataFrame, *, title: str = "Each claim's statistic (
     null's 95% range, or a pruning effect's bootstrap interval), the reference as a tick, and the observed statistic
     as a point coloured by the verdict.
     ``claims`` are :func:`neuron_ig.studies.verdicts.page_verdicts` rows; claims without a statistic are left out."""
-    data = claims[pd.notna(claims.get("observed")) & pd.notna(claims.get("interval low"))].copy() \
-        if "observed" in claims else claims.iloc[0:0]
+    drawn = {"observed", "interval low"} <= set(claims)  # a page whose claims were all not computed has neither
+    data = (claims.dropna(subset=["observed", "interval low"]) if drawn else claims.iloc[0:0]).copy()
     data["label"] = [f"{c} · {claim[:60]}" if c else claim[:60] for c, claim in
                      zip(data.get("class", [""] * len(data)), data["claim"])]
     verdicts = ["supported", "inconclusive", "not supported", "not computed"]
