@@ -19,7 +19,7 @@ import argparse
 import statistics
 
 import torch
-from nig_speed import SHAPES, dataset_pairs, load, make_pairs, timed
+from nig_speed import dataset_pairs, load, make_pairs, model_arguments, timed
 
 from neuron_ig.engine.encoding import encode_pairs
 from neuron_ig.engine.nig import BATCH_ROWS, neuron_integrated_gradients
@@ -40,13 +40,7 @@ def main():
     parser.add_argument("--rows", type=int, nargs="+", default=[BATCH_ROWS, 128], help="batch_rows to time (the first is the reference)")
     parser.add_argument("--pairs", type=int, default=12)
     parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--model", default=None, help="a cross-encoder id or folder (default: random weights, --model-config)")
-    parser.add_argument("--model-config", choices=list(SHAPES), default="minilm-l6",
-                        help="shape of the random BERT when no --model is given")
-    parser.add_argument("--dataset", default=None, help="an ir_datasets id: real pairs, half relevant (default: synthetic)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    model_arguments(parser)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

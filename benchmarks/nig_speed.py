@@ -58,8 +58,8 @@ from neuron_ig.engine.encoding import encode_pairs
 from neuron_ig.engine.models import load_cross_encoder, random_cross_encoder
 from neuron_ig.engine.nig import (
     BATCH_ROWS,
-    _frozen,
     autocast,
+    frozen_parameters,
     length_order,
     neuron_integrated_gradients,
 )
@@ -161,7 +161,7 @@ def floor(encoder, encoded, labels, steps, batch_rows=BATCH_ROWS, precision="fp3
 
     handle = lowest.register_forward_hook(make_leaf)
     try:
-        with _frozen(encoder.model):
+        with frozen_parameters(encoder.model):
             for index in engine_batches(encoded, steps, batch_rows):
                 batch = encoded.select(index).to(encoder.device)
                 pairs, tokens = batch.input_ids.shape
@@ -250,6 +250,17 @@ def agreement(exact: torch.Tensor, rounded: torch.Tensor, labels: torch.Tensor) 
             jaccard(top_p_percent(exact[labels == c].mean(0).numpy(), p), top_p_percent(rounded[labels == c].mean(0).numpy(), p))
             for c in labels.unique().tolist())
     return result
+
+
+def model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that pick the model, the pairs and the threads, shared by the NIG benchmarks."""
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--model", default=None, help="a cross-encoder id or folder (default: random weights, --model-config)")
+    parser.add_argument("--model-config", choices=list(SHAPES), default="minilm-l6",
+                        help="shape of the random BERT when no --model is given")
+    parser.add_argument("--dataset", default=None, help="an ir_datasets id: real pairs, half relevant (default: synthetic)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
 
 
 def load(args):

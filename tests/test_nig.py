@@ -7,7 +7,7 @@ import pytest
 import torch
 from captum.attr import LayerConductance
 
-from neuron_ig.engine.baselines import Baseline, baseline_ids
+from neuron_ig.engine.baselines import NEUTRAL_ENDS, Baseline, baseline_embeddings, baseline_ids
 from neuron_ig.engine.encoding import CLS, PASSAGE, QUERY, SEP, encode_pairs
 from neuron_ig.engine.models import random_cross_encoder
 from neuron_ig.engine.nig import attention_head_reduce, neuron_integrated_gradients
@@ -40,7 +40,7 @@ def captum_conductance(encoder, encoded, labels, layer, baseline, steps):
 
     embed = encoder.word_embeddings
     inputs = embed(encoded.input_ids).detach()
-    baselines = embed(baseline_ids(encoded, baseline, encoder.tokenizer.pad_token_id)).detach()
+    baselines = baseline_embeddings(encoder, encoded, baseline).detach()
     attributions = LayerConductance(class_probabilities, layer).attribute(
         inputs, baselines=baselines, target=labels, n_steps=steps, method="riemann_trapezoid",
         additional_forward_args=(encoded.attention_mask, encoded.token_type_ids),
@@ -147,6 +147,28 @@ def test_baselines_keep_exactly_the_special_tokens_they_should(encoder, encoded)
     assert (both[segments == CLS] == cls_id).all() and (both[segments == SEP] == sep_id).all()
     assert (segments == SEP).sum(1).eq(2).all(), "a pair has two [SEP]"
     assert (baseline_ids(encoded, Baseline.PAD_ALL, pad)[real] == pad).all()
+    with pytest.raises(ValueError, match="NEUTRAL is not made of tokens: use baseline_embeddings"):
+        baseline_ids(encoded, "NEUTRAL", pad)
+
+
+def test_the_neutral_baseline_puts_p_relevant_at_one_half_where_its_line_crosses_it():
+    encoder = random_cross_encoder(num_labels=2, num_layers=2, seed=5, initializer_range=0.2)
+    queries = ["what is a dog", "jet engine noise", "boundary layer", "heat transfer", "shock wave", "wing flutter"]
+    passages = ["a dog barks", "engines are loud at take off", "laminar flow turns turbulent", "heat flows to the cold",
+                "a shock wave forms at mach one", "flutter is an aeroelastic instability of wings"]
+    encoded = encode_pairs(encoder.tokenizer, queries, passages, max_length=32)
+    labels = torch.tensor([1, 0, 1, 0, 1, 0])
+    relevance = {}
+    for baseline in (*NEUTRAL_ENDS, Baseline.NEUTRAL):
+        result = neuron_integrated_gradients(encoder, encoded, labels, baseline=baseline, steps=2)
+        relevance[baseline] = torch.where(labels == 1, result.baseline_score, 1 - result.baseline_score)
+    start, end, neutral = relevance[NEUTRAL_ENDS[0]], relevance[NEUTRAL_ENDS[1]], relevance[Baseline.NEUTRAL]
+    crosses = (start - 0.5) * (end - 0.5) < 0
+    assert crosses.any(), "the test model must have a pair whose line crosses 0.5"
+    assert ((neutral[crosses] - 0.5).abs() < 2e-3).all()
+    # elsewhere the grid point closest to 0.5, at least as close as either end
+    closest = torch.minimum((start - 0.5).abs(), (end - 0.5).abs())
+    assert ((neutral - 0.5).abs() <= closest + 1e-6).all()
 
 
 @pytest.mark.parametrize(
@@ -287,4 +309,8 @@ def test_a_cached_dataset_result_is_computed_and_keyed_in_its_precision(tmp_path
     assert results.result_folder(dict(parameters, pairs_fingerprint="x")) != results.result_folder(
         dict(parameters, pairs_fingerprint="x", precision="bf16"))
     assert not np.array_equal(exact.attributions, rounded.attributions)
-    np.testing.assert_allclose(rounded.attributions, exact.attributions, atol=0.1 * np.abs(exact.attributions).max())
+    # bf16 moves the attributions (differences of nearby activations) by several percent, more on CPUs without
+    # native bf16: the attributions as a whole stay close, and so does the largest one
+    error = np.linalg.norm(rounded.attributions - exact.attributions) / np.linalg.norm(exact.attributions)
+    assert error < 0.2, error  # 0.075 on this machine; garbage arithmetic gives about 1
+    np.testing.assert_allclose(np.abs(rounded.attributions).max(), np.abs(exact.attributions).max(), rtol=0.1)

@@ -80,7 +80,7 @@ def test_cuda_only_settings_are_refused_on_a_machine_without_cuda(ir_datasets_ho
 
 def test_an_unknown_baseline_rule_or_precision_is_refused_before_anything_runs(ir_datasets_home):
     assert one_line_error({"baseline": "PAD_QUERIES", "dataset": "cranfield"}).endswith(
-        "unknown baseline 'PAD_QUERIES': use one of PAD_QUERY, PAD_QUERY_AND_PASSAGE, PAD_ALL")
+        "unknown baseline 'PAD_QUERIES': use one of PAD_QUERY, PAD_QUERY_AND_PASSAGE, PAD_ALL, NEUTRAL")
     assert "unknown rule 'middle': use one of left, right" in one_line_error({"rule": "middle", "dataset": "cranfield"})
     assert "unknown precision 'fp16'" in one_line_error({"precision": "fp16", "dataset": "cranfield"})
     preflight.check(steps(baseline="pad_all", rule="right", dataset="cranfield"))  # case as Baseline.parse reads it

@@ -24,6 +24,7 @@ _API = {
     "EncodedPairs": "engine.encoding", "encode_pairs": "engine.encoding", "SEGMENTS": "engine.encoding",
     "Baseline": "engine.baselines",
     "NIGResult": "engine.nig", "neuron_integrated_gradients": "engine.nig", "path_trace": "engine.nig",
+    "StepLadder": "engine.step_ladder", "step_ladder": "engine.step_ladder",
     "NeuronPruning": "engine.pruning_hooks",
     # ir
     "load_dataset": "ir.datasets", "relevant_qrels": "ir.datasets",

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from neuron_ig.engine.baselines import Baseline, baseline_ids
+from neuron_ig.engine.baselines import Baseline, baseline_embeddings
 from neuron_ig.engine.encoding import SEGMENTS, EncodedPairs
 from neuron_ig.engine.models import CrossEncoder, autocast
 from neuron_ig.runtime.device import batch_rows as device_batch_rows
@@ -139,7 +139,7 @@ def neuron_integrated_gradients(
     outputs: list[dict] = []
     workspace: dict = {}  # the longest batch comes first: its scratch buffer serves every later one
     bar = tqdm(total=len(encoded), desc=f"NIG ({steps} steps)", unit="pair", disable=not progress)
-    with _frozen(encoder.model), _recording(modules) as recorded, out_of_memory_hint("computing NIG", batch_rows):
+    with frozen_parameters(encoder.model), recorded_outputs(modules) as recorded, out_of_memory_hint("computing NIG", batch_rows):
         for start in range(0, len(encoded), pairs_per_batch):
             index = order[start:start + pairs_per_batch]
             outputs.append(
@@ -168,7 +168,7 @@ def _batch_nig(encoder, encoded, labels, modules, recorded, baseline, steps, rul
     embed = encoder.word_embeddings
     with torch.no_grad():
         inputs = embed(encoded.input_ids)
-        baselines = embed(baseline_ids(encoded, baseline, encoder.tokenizer.pad_token_id))
+        baselines = baseline_embeddings(encoder, encoded, baseline)
     alphas = torch.linspace(0, 1, steps + 1, device=device, dtype=inputs.dtype)
     chunks = torch.split(alphas, max(1, batch_rows // pairs))
 
@@ -177,7 +177,7 @@ def _batch_nig(encoder, encoded, labels, modules, recorded, baseline, steps, rul
     first_score = last_score = None  # F at the chunk's first and last points: F(x') and F(x) in the end
     for number, chunk in enumerate(chunks):
         span = len(chunk)
-        # the path needs no gradient: the backward pass stops at the first recorded module (see _recording)
+        # the path needs no gradient: the backward pass stops at the first recorded module (see recorded_outputs)
         path = (baselines[:, None] + chunk[None, :, None, None] * (inputs - baselines)[:, None]).reshape(pairs * span, tokens, -1)
         with torch.enable_grad():
             with autocast(device, precision):
@@ -274,7 +274,7 @@ def _concatenate(outputs, names, keep_tokens, inverse, width) -> NIGResult:
     )
 
 
-class _frozen:
+class frozen_parameters:
     """Context: parameters need no gradient while NIG runs (only activations' gradients are used)."""
 
     def __init__(self, model: nn.Module):
@@ -290,7 +290,7 @@ class _frozen:
             p.requires_grad_(flag)
 
 
-class _recording:
+class recorded_outputs:
     """Context: forward hooks that keep each module's latest output (in the autograd graph) by name.
 
     An output that does not require a gradient (the lowest recorded module's, as parameters are frozen
@@ -358,10 +358,10 @@ def path_trace(
     embed = encoder.word_embeddings
     with torch.no_grad():
         inputs = embed(encoded.input_ids)
-        baselines = embed(baseline_ids(encoded, baseline, encoder.tokenizer.pad_token_id))
+        baselines = baseline_embeddings(encoder, encoded, baseline)
     alphas = torch.linspace(0, 1, steps + 1, device=device, dtype=inputs.dtype)
     path = baselines + alphas[:, None, None] * (inputs - baselines)
-    with _frozen(encoder.model), _recording({module_name: module}) as recorded, torch.enable_grad():
+    with frozen_parameters(encoder.model), recorded_outputs({module_name: module}) as recorded, torch.enable_grad():
         logits = encoder.model(inputs_embeds=path, attention_mask=encoded.attention_mask.expand(steps + 1, -1),
                                token_type_ids=encoded.token_type_ids.expand(steps + 1, -1)).logits
         score = encoder.class_probabilities(logits)[:, label]

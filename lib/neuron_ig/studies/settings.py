@@ -22,7 +22,7 @@ class NIGParameters:
         model: Hugging Face id, local folder, or the embedded default.
         n_pairs: correctly classified pairs per dataset and class (the first of the seeded draw).
         seed: seed of the pair draw.
-        baseline: ``PAD_QUERY``, ``PAD_QUERY_AND_PASSAGE`` or ``PAD_ALL``.
+        baseline: ``PAD_QUERY``, ``PAD_QUERY_AND_PASSAGE``, ``PAD_ALL`` or ``NEUTRAL`` (:mod:`neuron_ig.engine.baselines`).
         steps: m, the steps of the integration path.
         rule: gradient at the ``left`` (captum) or ``right`` (the authors' code) end of each step.
         max_length: tokens of ``[CLS] query [SEP] passage [SEP]``.
