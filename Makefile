@@ -55,11 +55,12 @@ browser:
 	    echo "note: no chromium; install Debian's chromium (apt-get install chromium) or the browser test is skipped"; \
 	  fi; }
 
-## benchmark: time the NIG engine (and its CPU batch size), the cost of the pruning hooks on re-ranking, and a
-## fine-tuning step of the embedded cross-encoder
+## benchmark: time the NIG engine (its CPU batch size, its step counts and rules), the cost of the pruning hooks on
+## re-ranking, and a fine-tuning step of the embedded cross-encoder
 benchmark: venv
 	$(PY) benchmarks/nig_speed.py
 	$(PY) benchmarks/nig_batch_rows.py
+	$(PY) benchmarks/nig_steps.py
 	$(PY) benchmarks/pruning_speed.py
 	$(PY) benchmarks/training_speed.py
 

@@ -87,7 +87,9 @@ SMALL = {
              "seed": 0, "p_values": [0.5, 1.0], "pruning_depth": 5, "pruning_queries": 4, "random_seeds": 2,
              "matched_seeds": 2},
     "embedded_cross_encoder": {"depth": 5, "max_queries": 10, "accuracy_pairs": 8},
-    "robustness": {"other_steps": 24, "robustness_pairs": 4, "steps_pairs": 2, "completeness_pairs": 1},
+    "robustness": {"robustness_pairs": 4},
+    "convergence": {"finest": 48, "lowest": 4, "convergence_pairs": 4, "n_bootstrap": 20},
+    "sensitivity": {"sensitivity_pairs": 3, "n_resamples": 99, "ood_resamples": 99},
     "pruning_summary": {"p_values": [1.0]},
 }
 

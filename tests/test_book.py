@@ -38,13 +38,57 @@ def glued(root: Path, stem: str) -> dict:
         for output in cell.get("outputs", []):
             name = output.get("metadata", {}).get("scrapbook", {}).get("name")
             if name:
-                text = next(v for k, v in output["data"].items() if k.endswith("text/plain"))
-                values[name] = ast.literal_eval("".join(text) if isinstance(text, list) else text)
+                # a glued Markdown block reads as its source
+                markdown = next((v for k, v in output["data"].items() if k.endswith("text/markdown")), None)
+                text = markdown or next(v for k, v in output["data"].items() if k.endswith("text/plain"))
+                text = "".join(text) if isinstance(text, list) else text
+                values[name] = text if markdown else ast.literal_eval(text)
     return values
 
 
 def generated_stems() -> list[str]:
     return runner.toc_pages(REPO)
+
+
+#: phrases that quote the default build's value of a parameter (params/default.yml), each with the parameter; the small
+#: book sets every one of these parameters to another value, so a page that typed the default's number into its prose
+#: instead of reading the parameter shows it here
+DEFAULT_NUMBERS = [
+    (r"\b50 (?:path )?steps\b", "steps"), (r"\b64 (?:correctly classified )?pairs\b", "n_pairs"),
+    (r"\b19 (?:random |activation-matched )?controls\b", "random_seeds"),
+    (r"\b9 (?:random |activation-matched )?controls\b", "matched_seeds"),
+    (r"\btop 20\b", "pruning_depth"), (r"\b20 (?:judged |evaluation )?queries\b", "pruning_queries"),
+]
+
+
+def page_text(root: Path, stem: str) -> str:
+    """The text a reader sees on a built page (its main column), folded sections included."""
+    from bs4 import BeautifulSoup
+
+    html = (root / "_build" / "html" / "book" / "generated" / f"{stem}.html").read_text()
+    main = BeautifulSoup(html, "html.parser").find("main")
+    return " ".join(main.get_text(" ").split())
+
+
+def declared_parameters(stem: str) -> set[str]:
+    """The names the parameters cell of the page's notebook declares."""
+    notebook = {page: notebook for page, (notebook, _) in CLASS_PAGES.items()}.get(stem, stem)
+    source = (REPO / "notebooks" / f"{notebook}.md").read_text()
+    cell = re.search(r":tags: \[parameters\]\n(.*?)```", source, re.S).group(1)
+    return set(re.findall(r"^(\w+) =", cell, re.M))
+
+
+def test_no_page_quotes_a_number_that_its_parameters_contradict(small_book):
+    params = small_params(small_book)["book"]
+    found = []
+    for stem in generated_stems():
+        text, declared = page_text(small_book, stem), declared_parameters(stem)
+        for pattern, parameter in DEFAULT_NUMBERS:
+            if parameter not in declared:
+                continue
+            assert params[parameter] != int(re.search(r"\d+", pattern.replace("\\b", "")).group()), parameter
+            found += [f"{stem}: '{m.group()}' ({parameter} is {params[parameter]})" for m in re.finditer(pattern, text)]
+    assert found == []
 
 
 def test_every_notebook_ran_without_errors(small_book):
@@ -338,6 +382,27 @@ def test_robustness_page_gives_membership_probabilities_and_within_beside_betwee
     kinds = {row["compared"].startswith("within ") for row in values["agreement"]}
     assert kinds == {True, False}
     assert all(0 <= row["Jaccard"] <= 1 and 0 <= row["RBO"] <= 1 for row in values["agreement"])
+
+
+def test_convergence_page_measures_every_rule_against_the_finest_trapezoid(small_book):
+    values = glued(small_book, "convergence")
+    params = small_params(small_book)
+    assert values["finest"] == params["convergence"]["finest"] and values["default_steps"] == params["book"]["steps"]
+    assert values["pairs"] == 2 * params["convergence"]["convergence_pairs"]  # both classes
+    assert 0 <= values["completeness_low"] <= values["completeness_value"] <= values["completeness_high"]
+    assert 0 <= values["overlap_low"] <= 1
+    assert values["verdict"].startswith(("**A cheaper setting does as well.**", "**No cheaper setting does as well:**"))
+    html = (small_book / "_build" / "html" / "book" / "generated" / "convergence.html").read_text()
+    assert "cheaper setting" in html and "How this is measured" in html
+
+
+def test_sensitivity_page_tests_every_claim_under_every_variant(small_book):
+    values = glued(small_book, "sensitivity")
+    assert values["claims"] == 6 and 0 <= values["steady"] <= 6
+    assert values["variants"] == 3 + 1 + 1 + 1  # three other baselines, the right rule, min_change 0.05, every pair
+    assert values["conditional"].startswith("- **the baseline**")
+    html = (small_book / "_build" / "html" / "book" / "generated" / "sensitivity.html").read_text()
+    assert "NEUTRAL" in html and "Where each baseline starts" in html
 
 
 def test_figure7_scores_controls_on_the_in_domain_collection_only(small_book):

@@ -128,7 +128,7 @@ def test_a_damaged_chunk_of_an_interrupted_run_is_recomputed(root, monkeypatch):
     monkeypatch.setattr(results, "_compute_chunk", interrupted)
     with pytest.raises(KeyboardInterrupt):
         nig()
-    folder = results.result_folder(dict(PARAMETERS, pairs_fingerprint=results._pairs_fingerprint(PAIRS)))
+    folder = results.result_folder(dict(PARAMETERS, pairs_fingerprint=results.pairs_fingerprint(PAIRS)))
     truncate(folder / "parts" / "00001.npz", keep=0.9)
     calls.clear()
     monkeypatch.setattr(results, "_compute_chunk", lambda *a, **k: calls.append(1) or compute(*a, **k))
@@ -248,7 +248,7 @@ def test_two_processes_on_the_same_entries_compute_each_once_and_both_get_the_re
     first, second = (np.load(tmp_path / f"out{i}.npy") for i in range(2))
     np.testing.assert_array_equal(first, second)
     np.testing.assert_allclose(first, nig().attributions, rtol=1e-5, atol=1e-8)
-    folder = results.result_folder(dict(PARAMETERS, pairs_fingerprint=results._pairs_fingerprint(PAIRS)))
+    folder = results.result_folder(dict(PARAMETERS, pairs_fingerprint=results.pairs_fingerprint(PAIRS)))
     assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "manifest.json.entry.json", "manifest.json.lock",
                                                         "nig.npz", "nig.npz.entry.json", "nig.npz.lock"]
     assert not leftovers(root) and not (root / "quarantine").exists()

@@ -1,20 +1,16 @@
 """Helpers of the pages "Token types" and "Robustness": segment shares, rank correlation, run comparisons."""
 
-from collections import namedtuple
 
 import numpy as np
 import pytest
 
-from neuron_ig.engine.models import random_cross_encoder
 from neuron_ig.stats.agreement import compare_scores, spearman
 from neuron_ig.stats.selection import random_jaccard
 from neuron_ig.studies.aggregation import segment_profile, segment_shares
 from neuron_ig.studies.results import DatasetNIG
 from neuron_ig.studies.robustness import (
     compare_runs,
-    completeness_gaps,
     matching_pairs,
-    step_convergence,
 )
 
 
@@ -118,28 +114,3 @@ def test_compare_runs_skips_a_dataset_without_correct_pairs():
     assert np.isnan(rows[2]["Jaccard top 1%"])
 
 
-def test_step_convergence_measures_the_relative_change():
-    rng = np.random.default_rng(4)
-    fine = toy_result(rng.normal(size=(3, 4, 2, 5)), [0.9, 0.9, 0.1])
-    coarse = toy_result(fine.attributions * 1.1, fine.score)
-    change = step_convergence(coarse, fine)
-    assert change["median relative change per pair"] == pytest.approx(0.1)
-    assert change["relative change of the class mean"] == pytest.approx(0.1)
-    assert change["summed FFN NIG (coarse)"] == pytest.approx(1.1 * change["summed FFN NIG (fine)"])
-    assert step_convergence(fine, fine)["median relative change per pair"] == 0
-    nobody = toy_result(fine.attributions, [0.1, 0.1, 0.1])
-    assert np.isnan(step_convergence(nobody, nobody)["relative change of the class mean"])
-    with pytest.raises(ValueError, match="same pairs"):
-        step_convergence(coarse, toy_result(fine.attributions, fine.score, ids=["x", "y", "z"]))
-
-
-def test_completeness_gap_shrinks_with_more_steps():
-    Pair = namedtuple("Pair", "query passage label")
-    encoder = random_cross_encoder(num_labels=2, num_layers=2, seed=1)
-    pairs = [Pair("what is a dog", "a dog is a domesticated animal that barks", 1),
-             Pair("jet engine noise", "the noise of a jet engine is loudest at take off", 0)]
-    rows = completeness_gaps(encoder, pairs, [2, 64], baseline="PAD_QUERY", rule="left", max_length=32)
-    assert [(r["steps"], r["class"]) for r in rows] == [(2, "relevant"), (2, "non-relevant"), (64, "relevant"), (64, "non-relevant")]
-    gap = {steps: max(r["gap"] for r in rows if r["steps"] == steps) for steps in (2, 64)}
-    change = max(abs(r["F(x) - F(x')"]) for r in rows)
-    assert change > 1e-4 and gap[64] < gap[2] and gap[64] < 0.02 * change

@@ -47,7 +47,7 @@ def test_every_nig_page_declares_the_nig_parameters_with_the_librarys_defaults(n
 def test_the_pages_that_compute_nig_are_those_expected():
     computing = {path.stem for path in NOTEBOOKS if "NIGParameters.of_page(globals())" in code(path.read_text())}
     assert computing == {"relevance_neurons", "relevance_neurons_core", "overlaps", "token_types", "robustness",
-                         "paper_vs_reproduction", "pruning_summary", "pruning_negative_in_domain"}
+                         "paper_vs_reproduction", "pruning_summary", "pruning_negative_in_domain", "sensitivity"}
 
 
 def test_a_page_without_a_nig_parameter_is_told_which_to_declare():

@@ -47,7 +47,9 @@ SIZES = {
              "random_seeds": 2, "matched_seeds": 2},
     "ir_collections": {"collections": [TREC_DL, BEIR]},
     "embedded_cross_encoder": {"depth": 5, "max_queries": 8, "accuracy_pairs": 4},
-    "robustness": {"other_steps": 6, "robustness_pairs": 2, "steps_pairs": 2, "completeness_pairs": 1},
+    "robustness": {"robustness_pairs": 2},
+    "convergence": {"finest": 8, "lowest": 2, "convergence_pairs": 2, "n_bootstrap": 10},
+    "sensitivity": {"sensitivity_pairs": 2, "n_resamples": 19, "ood_resamples": 19},
     "pruning_negative_in_domain": {"random_seeds": 2},
 }
 

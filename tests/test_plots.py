@@ -130,6 +130,15 @@ def page_charts() -> dict[str, alt.TopLevelMixin]:
             {"class": "negative", "claim": "b", "statistic": "delta", "observed": -0.01, "reference": 0.0,
              "interval low": -0.05, "interval high": 0.04, "p (Holm)": 0.6, "verdict": "inconclusive"},
             {"class": "negative", "claim": "c", "observed": None, "interval low": None, "verdict": "not computed"}])),
+        "convergence": plots.convergence_chart(pd.DataFrame([
+            {"rule": r, "steps": m, "measure": q, "value": v, "low": v / 2, "high": v * 2, "pairs": 4}
+            for r in ("left", "trapezoid") for m in (10, 20, 40)
+            for q, v in (("completeness error", 1 / m), ("Jaccard top 1% (relevant)", 1 - 1 / m))]),
+            default=("left", 20), measures=["completeness error", "Jaccard top 1% (relevant)"]),
+        "verdict_grid": plots.verdict_grid_chart(pd.DataFrame([
+            {"class": c, "claim": "a claim", "short": "claim", "variant": v, "verdict": "supported" if v == "as built" else "inconclusive",
+             "effect": 1.5, "p (Holm)": 0.01} for c in ("positive", "negative") for v in ("as built", "baseline X")]),
+            variants=["as built", "baseline X"]),
     }
 
 

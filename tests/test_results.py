@@ -60,7 +60,7 @@ def test_an_interrupted_run_resumes_from_the_chunks_done(cache_dir, monkeypatch)
     monkeypatch.setattr(results, "_compute_chunk", interrupted)
     with pytest.raises(Interrupted):
         results.cached_nig(load, PAIRS, PARAMETERS, chunk_pairs=3, progress=False)
-    folder = results.result_folder(dict(PARAMETERS, pairs_fingerprint=results._pairs_fingerprint(PAIRS)))
+    folder = results.result_folder(dict(PARAMETERS, pairs_fingerprint=results.pairs_fingerprint(PAIRS)))
     assert [p.name for p in (folder / "parts").glob("*.npz")] == ["00000.npz"]
     assert not list(folder.rglob("*.tmp")), "no half-written file is left behind"
     calls.clear()

@@ -382,37 +382,6 @@ def main_token_type_text(profiles: pd.DataFrame) -> str:
 
 # --- page 09: robustness ------------------------------------------------------------------------------
 
-def steps_text(convergence: pd.DataFrame, steps_j: pd.Series, min_spearman: float, *, steps: int, other_steps: int,
-               first_pairs: int, stable_jaccard: float, completeness: pd.Series | None = None,
-               completeness_pairs: int = 0) -> str:
-    """Whether ``steps`` steps are enough: attribution changes from ``steps`` to ``other_steps``, set overlaps,
-    and the completeness gap.
-
-    ``convergence`` has columns ``median relative change per pair`` and ``relative change of the class
-    mean`` (one row per dataset and class); ``steps_j`` the Jaccard of each set compared;
-    ``completeness`` the median gap / |F(x) - F(x')| per number of steps, over ``completeness_pairs`` pairs.
-    """
-    if len(convergence):
-        per_pair, of_mean = convergence["median relative change per pair"], convergence["relative change of the class mean"]
-        text = (f"From {steps} to {other_steps} steps, a pair's attributions move by a median of {per_pair.median():.1%} "
-                f"(relative L2 change over all neurons and token types; per dataset and class from {per_pair.min():.1%} "
-                f"to {per_pair.max():.1%}), and the class means by {of_mean.min():.1%} to {of_mean.max():.1%}. ")
-    else:
-        text = f"No dataset and class had a correctly classified pair among the first {first_pairs}. "
-    if len(steps_j):
-        text += (f"The top-p% sets at {steps} and {other_steps} steps overlap by a Jaccard of {steps_j.min():.2f} to "
-                 f"{steps_j.max():.2f}, the Spearman correlation of the scores is at least {min_spearman:.3f}. ")
-    if completeness is not None:
-        text += (f"On the last layer's output, a cut where completeness holds in the limit, the sum of NIG misses "
-                 f"F(x) - F(x') by a median {completeness[steps]:.2%} of the change at {steps} steps and "
-                 f"{completeness[other_steps]:.2%} at {other_steps} ({completeness_pairs} in-domain pairs). ")
-    if len(steps_j):
-        text += (f"By the threshold of this page (Jaccard at least {stable_jaccard:g}), {steps} steps are "
-                 + ("enough for every set compared." if steps_j.min() >= stable_jaccard else
-                    f"enough for {int((steps_j >= stable_jaccard).sum())} of the {len(steps_j)} sets compared."))
-    return text.strip()
-
-
 def _robustness(share: float) -> str:
     return "robust" if share == 1 else "not robust" if share == 0 else f"partly robust ({share:.0%} of the sets)"
 
@@ -450,9 +419,9 @@ def stability_text(passed: pd.DataFrame, grid: pd.DataFrame, table: pd.DataFrame
             + "; ".join(f"{variant} " + ", ".join(f"{by_p[variant, p]:.2f}" for p in p_values) for variant in grid.columns)
             + f" (top {', '.join(f'{p:g}' for p in p_values)}%). "
             + ("A low overlap under the seed variant says that a set depends on which pairs were drawn; one under the "
-               "baseline or steps variant, that it depends on how NIG was computed for the same pairs. "
+               "baseline variant, that it depends on how NIG was computed for the same pairs. "
                if any(str(v).startswith("seed ") for v in grid.columns) else
-               "A low overlap under the baseline or steps variant says that a set depends on how NIG was computed for "
+               "A low overlap under the baseline variant says that a set depends on how NIG was computed for "
                "the same pairs. ")
             + ("Not compared, for lack of correctly classified pairs: "
                + "; ".join(f"{variant}, {name} class of `{dataset}`" for variant, dataset, name in skipped) + ". "

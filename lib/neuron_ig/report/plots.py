@@ -491,3 +491,53 @@ def forest_chart(claims: pd.DataFrame, *, title: str = "Each claim's statistic (
         row=alt.Row("label:N", title=None, sort=list(data["label"]), header=alt.Header(labelAngle=0, labelAlign="left",
                                                                                          labelLimit=560, labelOrient="top")),
         title=title).resolve_scale(x="independent")
+
+
+def convergence_chart(table: pd.DataFrame, *, default: tuple[str, int], measures: Sequence[str],
+                      title: str = "Error and agreement with the finest trapezoid, against the number of steps") -> alt.VConcatChart:
+    """One panel per measure, two per row of :func:`neuron_ig.studies.convergence.convergence_table` (``measures``, in order): the
+    value against the steps (log scale) per rule, a line with the bootstrap interval as a band; errors on a log
+    scale, where an error of exactly 0 (the reference against itself) is left out. The book's ``default`` (rule,
+    steps) is ringed."""
+    data = table[table["measure"].isin(measures)].copy()
+    errors = data["measure"].str.endswith("error")
+    data = data[~errors | (data["value"] > 0)].copy()
+    errors = data["measure"].str.endswith("error")
+    if errors.any():  # a band that reaches 0 is drawn down to a tenth of the smallest error shown
+        data.loc[errors, ["low", "high"]] = data.loc[errors, ["low", "high"]].clip(lower=data.loc[errors, "value"].min() / 10)
+    data["default"] = [(r, s) == tuple(default) for r, s in zip(data["rule"], data["steps"])]
+    steps = sorted(data["steps"].unique())
+    panels = []
+    for measure in measures:
+        log = measure.endswith("error")
+        scale = alt.Scale(type="log") if log else alt.Scale(domain=[0, 1])
+        y = alt.Y("value:Q", title=measure, scale=scale)
+        base = alt.Chart(data[data["measure"] == measure]).encode(
+            x=alt.X("steps:Q", scale=alt.Scale(type="log"), axis=alt.Axis(values=steps), title="steps"),
+            color=alt.Color("rule:N", title="rule", legend=alt.Legend(orient="bottom")))
+        band = base.mark_area(opacity=0.15).encode(y=alt.Y("low:Q", scale=scale), y2="high:Q")
+        line = base.mark_line(point=True).encode(
+            y=y, tooltip=["rule", "steps", alt.Tooltip("value:Q", format=".3g"), alt.Tooltip("low:Q", format=".3g"),
+                          alt.Tooltip("high:Q", format=".3g"), "pairs"])
+        ring = base.transform_filter("datum.default").mark_point(size=220, color="#000000", filled=False).encode(y=y)
+        panels.append(alt.layer(band, line, ring).properties(width=260, height=180))
+    return alt.vconcat(*[alt.hconcat(*panels[i:i + 2]) for i in range(0, len(panels), 2)], title=title)
+
+
+def verdict_grid_chart(table: pd.DataFrame, *, variants: Sequence[str],
+                       title: str = "Verdict of each claim under each choice") -> alt.Chart:
+    """Claims (rows: class and claim in a few words, ``short``) against variants (columns), each cell coloured by its
+    verdict, as on the scorecard. ``table``: rows with ``class``, ``short``, ``claim``, ``variant``, ``verdict`` and
+    optionally ``effect`` and ``p (Holm)`` (tooltips)."""
+    data = table.copy()
+    data["row"] = [f"{c} · {short}" for c, short in zip(data["class"], data["short"])]
+    verdicts = ["supported", "inconclusive", "not supported", "not computed"]
+    colours = ["#009E73", "#E69F00", "#D55E00", "#BBBBBB"]
+    tooltip = ["class", "claim", "variant", "verdict"] + [alt.Tooltip(f"{c}:Q", format=".3g") for c in ("effect", "p (Holm)") if c in data]
+    return alt.Chart(data).mark_rect(stroke="#ffffff", strokeWidth=2).encode(
+        x=alt.X("variant:N", sort=list(variants), title=None, axis=alt.Axis(labelAngle=-30, labelLimit=160, orient="top")),
+        y=alt.Y("row:N", sort=list(dict.fromkeys(data["row"])), title=None, axis=alt.Axis(labelLimit=220)),
+        color=alt.Color("verdict:N", scale=alt.Scale(domain=verdicts, range=colours), title=None,
+                        legend=alt.Legend(orient="bottom")),
+        tooltip=tooltip,
+    ).properties(width=alt.Step(46), height=alt.Step(22), title=title)

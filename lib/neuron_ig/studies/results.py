@@ -108,6 +108,7 @@ def dataset_nig(
     device: str | None = None,
     progress: bool = True,
     min_grade=None,
+    correct_only: bool = True,
 ) -> DatasetNIG:
     """NIG of ``n_pairs`` correctly classified pairs of class ``label`` (1 relevant, 0 non-relevant) of ``dataset``.
 
@@ -117,7 +118,8 @@ def dataset_nig(
     resuming an interrupted run. ``precision`` is the engine's (:data:`neuron_ig.engine.nig.PRECISIONS`); it is in
     the key unless ``"fp32"``. ``min_grade``: the lowest grade counted relevant (None: the table of
     :mod:`neuron_ig.ir.grades`); in the key unless 1, as is the first stage unless bm25s
-    (:func:`neuron_ig.ir.measures.first_stage_key`).
+    (:func:`neuron_ig.ir.measures.first_stage_key`). ``correct_only=False``: the first ``n_pairs`` pairs of the draw,
+    whatever the model makes of them (the sensitivity page's variant of the authors' filter).
     """
 
     if label not in CLASS_NAMES:
@@ -125,10 +127,10 @@ def dataset_nig(
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}")
     pairs, drawn = nig_pairs(model, dataset, label, n_pairs=n_pairs, seed=seed, max_length=max_length, device=device,
-                             min_grade=min_grade)
+                             min_grade=min_grade, correct_only=correct_only)
     parameters = {
-        "model": str(model), "model_fingerprint": model_fingerprint(str(model)), "dataset": dataset,
-        "label": label, "n_pairs": n_pairs, "pairs": "first correctly classified", "n_drawn": drawn, "seed": seed,
+        "model": str(model), "model_fingerprint": model_fingerprint(str(model)), "dataset": dataset, "label": label,
+        "n_pairs": n_pairs, "pairs": "first correctly classified" if correct_only else "first drawn", "n_drawn": drawn, "seed": seed,
         "baseline": Baseline.parse(baseline).value, "steps": steps, "rule": rule, "max_length": max_length,
         "modules": "ffn", **({"precision": precision} if precision != "fp32" else {}),  # fp32 keys as before
         **first_stage_key(dataset, min_grade),  # likewise for grade 1 and bm25s
@@ -140,7 +142,8 @@ def dataset_nig(
 
 
 def nig_pairs(model: str, dataset: str, label: int, *, n_pairs: int, seed: int = 0, max_length: int = 128,
-              device: str | None = None, max_drawn: int | None = None, min_grade=None) -> tuple[list, int]:
+              device: str | None = None, max_drawn: int | None = None, min_grade=None,
+              correct_only: bool = True) -> tuple[list, int]:
     """The pairs NIG attributes: the first ``n_pairs`` pairs of class ``label`` in the seeded draw of
     :func:`neuron_ig.ir.pairs.relevance_pairs` that the model classifies correctly (F(x) > 0.5, the authors' later code's filter),
     and how many pairs were drawn to find them: ``(pairs sorted by (query_id, doc_id), drawn)``.
@@ -151,7 +154,7 @@ def nig_pairs(model: str, dataset: str, label: int, *, n_pairs: int, seed: int =
     (its selection half of the queries) or ``max_drawn`` (default ``50 * n_pairs``) runs out; none if the
     model classifies no pair correctly. Cached beside the NIG results, keyed by model weights, dataset,
     class, ``n_pairs``, seed, ``max_length`` and the relevance grade and first stage (``min_grade``, see
-    :func:`dataset_nig`).
+    :func:`dataset_nig`). ``correct_only=False``: the first ``n_pairs`` pairs of the draw, classified or not.
     """
 
     if isinstance(n_pairs, bool) or not isinstance(n_pairs, int) or n_pairs <= 0:
@@ -159,11 +162,15 @@ def nig_pairs(model: str, dataset: str, label: int, *, n_pairs: int, seed: int =
     max_drawn = 50 * n_pairs if max_drawn is None else max_drawn
     parameters = {"model": str(model), "model_fingerprint": model_fingerprint(str(model)), "dataset": dataset,
                   "collection": collection_key(dataset), "label": label, "n_pairs": n_pairs, "seed": seed,
-                  "max_length": max_length, "max_drawn": max_drawn, **first_stage_key(dataset, min_grade)}
+                  "max_length": max_length, "max_drawn": max_drawn, **first_stage_key(dataset, min_grade),
+                  **({} if correct_only else {"correct_only": False})}  # the book's keys as before
     path = (cache.cache_root() / "nig" / cache.slug(Path(str(model)).name) / cache.slug(dataset)
             / f"pairs-{CLASS_NAMES[label].replace('-', '')}-{cache.parameters_key(parameters)}.json")
     with cache.computing(path) as done:
-        if not done:
+        if not done and not correct_only:
+            chosen = relevance_pairs(dataset, n_pairs, label, seed=seed, draw_order=True, min_grade=min_grade)
+            cache.save_json(path, {"parameters": parameters, "drawn": len(chosen), "pairs": [list(p) for p in chosen]})
+        elif not done:
             chosen, drawn = _first_correct(cached_encoder(str(model), device), dataset, label, n_pairs, seed,
                                            max_length, max_drawn, min_grade)
             cache.save_json(path, {"parameters": parameters, "drawn": drawn, "pairs": [list(p) for p in chosen]})
@@ -221,7 +228,7 @@ def cached_nig(
     ``load_encoder()`` is only called when something must be computed. The pairs themselves (ids and
     texts) are part of the key, so a changed sample never reuses an old result.
     """
-    parameters = dict(parameters, pairs_fingerprint=_pairs_fingerprint(pairs))
+    parameters = dict(parameters, pairs_fingerprint=pairs_fingerprint(pairs))
     folder = result_folder(parameters)
     final = folder / "nig.npz"
     if cache.ready(final) and cache.ready(folder / "manifest.json"):
@@ -318,7 +325,7 @@ def _load(folder: Path) -> DatasetNIG:
     return DatasetNIG(layer_names=manifest["layer_names"], manifest=manifest, **arrays)
 
 
-def _pairs_fingerprint(pairs: Sequence) -> str:
+def pairs_fingerprint(pairs: Sequence) -> str:
     digest = hashlib.sha256()
     for p in pairs:
         digest.update(f"{p.query_id}\t{p.doc_id}\t{p.label}\t{p.query}\t{p.passage}\n".encode())

@@ -1,10 +1,8 @@
-"""How much the relevance neurons depend on the choices behind them: the baseline, the number of path
-steps, the sample of pairs.
+"""How much the relevance neurons depend on the choices behind them: the baseline and the sample of pairs (the
+number of path steps: :mod:`neuron_ig.studies.convergence`).
 
 A variant run changes one choice (:func:`variant_runs`); it is compared with the default run on the same
-datasets and classes (:func:`compare_runs`) by :func:`neuron_ig.stats.agreement.compare_scores`. For the number
-of steps, :func:`step_convergence` says how far the attributions moved, and :func:`completeness_gaps` how far a
-cut's NIG is from F(x) - F(x') (a Riemann sum converges to it as the number of steps grows).
+datasets and classes (:func:`compare_runs`) by :func:`neuron_ig.stats.agreement.compare_scores`.
 """
 from __future__ import annotations
 
@@ -12,10 +10,7 @@ import dataclasses
 from typing import Mapping, Sequence
 
 import numpy as np
-import torch
 
-from neuron_ig.engine.encoding import encode_pairs
-from neuron_ig.engine.nig import neuron_integrated_gradients
 from neuron_ig.stats.agreement import compare_scores
 from neuron_ig.studies.aggregation import class_mean
 from neuron_ig.studies.change import drop_small_changes
@@ -67,56 +62,6 @@ def compare_runs(
         else:
             row.update(compare_scores(class_mean(ref), class_mean(var), p_values))
         rows.append(row)
-    return rows
-
-
-def _relative(difference: np.ndarray, reference: np.ndarray) -> float:
-    norm = np.linalg.norm(reference)
-    return float(np.linalg.norm(difference) / norm) if norm > 0 else float("nan")
-
-
-def step_convergence(coarse: DatasetNIG, fine: DatasetNIG) -> dict[str, float]:
-    """How far the attributions of the same pairs move from ``coarse`` (e.g. 50 steps) to ``fine`` (e.g. 200).
-
-    Returns the median over pairs of ||A_coarse - A_fine|| / ||A_fine|| (each pair's attributions over
-    segments, layers and units), the same for the class mean over correctly classified pairs (NaN when there
-    is none), and the mean over pairs of the summed FFN NIG at each step count.
-    """
-    if coarse.attributions.shape != fine.attributions.shape or list(coarse.query_ids) != list(fine.query_ids) \
-            or list(coarse.doc_ids) != list(fine.doc_ids):
-        raise ValueError("step_convergence compares two runs of the same pairs: sample them with the same n_pairs and seed")
-    per_pair = [_relative(c - f, f) for c, f in zip(coarse.attributions, fine.attributions)]
-    mean_change = _relative(class_mean(coarse) - class_mean(fine), class_mean(fine)) if fine.correct.any() else float("nan")
-    return {
-        "median relative change per pair": float(np.nanmedian(per_pair)) if per_pair else float("nan"),
-        "relative change of the class mean": mean_change,
-        "summed FFN NIG (coarse)": float(coarse.total().sum(axis=(1, 2)).mean()),
-        "summed FFN NIG (fine)": float(fine.total().sum(axis=(1, 2)).mean()),
-    }
-
-
-def completeness_gaps(encoder, pairs: Sequence, steps_values: Sequence[int], *, baseline: str, rule: str,
-                      max_length: int) -> list[dict]:
-    """NIG of the last layer's output (a cut of the network) against F(x) - F(x'), per pair and number of steps.
-
-    Completeness holds on a cut in the limit of infinitely many steps; the gap |sum of NIG - (F(x) - F(x'))|
-    is the error of the Riemann sum with m steps. ``pairs`` are records with ``query, passage, label``.
-    Returns one row per pair and step count: ``pair, class, steps, F(x) - F(x'), sum of NIG, gap``.
-    """
-
-    encoded = encode_pairs(encoder.tokenizer, [p.query for p in pairs], [p.passage for p in pairs], max_length)
-    labels = torch.tensor([p.label for p in pairs])
-    name, module = list(encoder.layer_outputs().items())[-1]
-    rows = []
-    for steps in steps_values:
-        cut = neuron_integrated_gradients(encoder, encoded, labels, modules={name: module}, baseline=baseline,
-                                          steps=steps, rule=rule)
-        change = (cut.score - cut.baseline_score).numpy()
-        total = cut.attributions[name].sum(dim=(1, 2)).numpy()
-        for i, pair in enumerate(pairs):
-            rows.append({"pair": i, "class": CLASS_NAMES[int(pair.label)], "steps": steps,
-                         "F(x) - F(x')": float(change[i]), "sum of NIG": float(total[i]),
-                         "gap": float(abs(total[i] - change[i]))})
     return rows
 
 
