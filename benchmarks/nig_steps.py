@@ -2,11 +2,11 @@
 
 Times, on the same pairs and interleaved for ``--repeats`` rounds after a warm-up pass each: the book's default NIG
 (``--rule``/``--steps``, left and 50), a cheaper setting (``--cheap-rule``/``--cheap-steps``: the one the
-convergence page names, trapezoid and 20 unless told), and the step ladder of ``--finest`` steps
-(``neuron_ig.engine.step_ladder``: every coarser count under every rule from one pass). Each median is reported
-with its ratio to the default's: the cheap setting's is the saving the convergence page offers, the ladder's what
-the study costs in default passes (about finest / steps, plus the extra sums of its coarser grids). The last line is
-``nig-steps default=<s> cheap=<s> ladder=<s> cheap-vs-default=<ratio> ladder-vs-default=<ratio>``.
+convergence page names, trapezoid and 16 unless told, which matches left at 50 steps on the default build), and the
+step ladder of ``--finest`` steps (``neuron_ig.engine.step_ladder``: every coarser count under every rule from one
+pass). Each median is reported with its ratio to the default's: the cheap setting's is the saving the convergence
+page offers, the ladder's what the study costs in default passes (about finest / steps, plus the extra sums of its
+coarser grids). The last line is ``nig-steps default=<s> cheap=<s> ladder=<s> cheap-vs-default=<ratio> ladder-vs-default=<ratio>``.
 
     python benchmarks/nig_steps.py                          # random MiniLM-L6-shaped weights, 8 synthetic pairs
     python benchmarks/nig_steps.py --model neuron-ig/minilm-l6-cross-encoder --dataset neuron-ig/gcide/test
@@ -31,7 +31,7 @@ def main():
     parser.add_argument("--rule", choices=RULES, default="left")
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--cheap-rule", choices=RULES, default="trapezoid")
-    parser.add_argument("--cheap-steps", type=int, default=20)
+    parser.add_argument("--cheap-steps", type=int, default=16)
     parser.add_argument("--finest", type=int, default=400)
     parser.add_argument("--lowest", type=int, default=10)
     parser.add_argument("--pairs", type=int, default=8)
