@@ -230,20 +230,21 @@ def _step_contributions(a, g, previous, rule, workspace: dict):
     if a.shape[1] > 1:
         # differences between consecutive evaluations, times the gradient at the step's left or right end, in
         # place in one reused buffer: this is memory-bound, and a fresh buffer of this size costs page faults
-        weights = _step_gradient(g[:, :-1], g[:, 1:], rule)
+        weights = step_gradient(g[:, :-1], g[:, 1:], rule)
         differences = _scratch(workspace, (a.shape[0], a.shape[1] - 1, *a.shape[2:]), a)
         torch.sub(a[:, 1:], a[:, :-1], out=differences)
         total = differences.mul_(weights).sum(dim=1)  # einsum would copy both operands to permute them
     if previous is not None:
         previous_a, previous_g = previous
-        boundary = _step_gradient(previous_g, g[:, 0], rule) * (a[:, 0] - previous_a)
+        boundary = step_gradient(previous_g, g[:, 0], rule) * (a[:, 0] - previous_a)
         total = boundary if total is None else total + boundary
     return total
 
 
-def _step_gradient(start: torch.Tensor, end: torch.Tensor, rule: str) -> torch.Tensor:
+def step_gradient(start: torch.Tensor, end: torch.Tensor, rule: str) -> torch.Tensor:
     """The gradient a step is weighted by, from the gradients at its two ends: the start's (rule ``left``), the
-    end's (``right``) or their mean (``trapezoid``)."""
+    end's (``right``) or their mean (``trapezoid``). Linear, so it also combines sums of start- and end-weighted
+    steps (:mod:`neuron_ig.engine.step_ladder`)."""
     if rule == "left":
         return start
     return end if rule == "right" else (start + end) / 2
@@ -370,7 +371,7 @@ def path_trace(
     mask = encoded.attention_mask[0].to(activation.dtype)
     if rule not in RULES:
         raise ValueError(f"unknown rule {rule!r}: use one of {', '.join(RULES)}")
-    weights = _step_gradient(gradient[:-1], gradient[1:], rule)
+    weights = step_gradient(gradient[:-1], gradient[1:], rule)
     per_step = ((weights * (activation[1:] - activation[:-1])) * mask).sum(-1).detach()
     accumulated = torch.cat([per_step.new_zeros(1), per_step.cumsum(0)])
     return {

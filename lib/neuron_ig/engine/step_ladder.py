@@ -28,6 +28,7 @@ from neuron_ig.engine.nig import (
     frozen_parameters,
     length_order,
     recorded_outputs,
+    step_gradient,
 )
 
 
@@ -169,8 +170,7 @@ def _pair_ladder(encoder, encoded, labels, names, cut_name, recorded, baseline, 
 
     nig, cut = {}, {}
     for rule in RULES:
-        pick = (lambda n: by_rule(start, n)) if rule == "left" else (lambda n: by_rule(end, n)) if rule == "right" else \
-            (lambda n: (by_rule(start, n) + by_rule(end, n)) / 2)
-        nig[rule] = torch.stack([pick(n) for n in names], dim=1)[:, None].cpu()  # [counts, 1, modules, units]
-        cut[rule] = (pick(cut_name).sum(-1)[:, None].cpu() if cut_name else torch.full((len(steps), 1), float("nan")))
+        per_name = {n: step_gradient(by_rule(start, n), by_rule(end, n), rule) for n in every}  # [counts, units]
+        nig[rule] = torch.stack([per_name[n] for n in names], dim=1)[:, None].cpu()  # [counts, 1, modules, units]
+        cut[rule] = (per_name[cut_name].sum(-1)[:, None].cpu() if cut_name else torch.full((len(steps), 1), float("nan")))
     return {"nig": nig, "cut": cut, "score": last_score.cpu(), "baseline_score": first_score.cpu()}

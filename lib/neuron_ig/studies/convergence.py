@@ -19,7 +19,7 @@ import torch
 from neuron_ig.engine.baselines import Baseline
 from neuron_ig.engine.encoding import encode_pairs
 from neuron_ig.engine.models import model_fingerprint
-from neuron_ig.engine.nig import RULES
+from neuron_ig.engine.nig import RULES, step_gradient
 from neuron_ig.engine.step_ladder import StepLadder, dividing_steps, step_ladder
 from neuron_ig.ir.measures import first_stage_key
 from neuron_ig.runtime import cache
@@ -102,8 +102,9 @@ def _cached_ladder(model, dataset, label, pairs, *, finest, lowest, baseline, ma
     saved = cache.load_arrays(path)
     rungs = {r: torch.from_numpy(saved[f"nig_{r}"]) for r in ("left", "right")}
     cuts = {r: torch.from_numpy(saved[f"cut_{r}"]) for r in ("left", "right")}
-    return StepLadder(steps=saved["steps"].tolist(), nig={**rungs, "trapezoid": (rungs["left"] + rungs["right"]) / 2},
-                      cut={**cuts, "trapezoid": (cuts["left"] + cuts["right"]) / 2},
+    return StepLadder(steps=saved["steps"].tolist(),
+                      nig={**rungs, "trapezoid": step_gradient(rungs["left"], rungs["right"], "trapezoid")},
+                      cut={**cuts, "trapezoid": step_gradient(cuts["left"], cuts["right"], "trapezoid")},
                       score=torch.from_numpy(saved["score"]), baseline_score=torch.from_numpy(saved["baseline_score"]))
 
 
