@@ -86,10 +86,13 @@ SMALL = {
     "book": {"datasets": DATASETS, "steps": 16, "baseline": "PAD_QUERY", "max_length": 64, "n_pairs": 6,
              "seed": 0, "p_values": [0.5, 1.0], "pruning_depth": 5, "pruning_queries": 4, "random_seeds": 2,
              "matched_seeds": 2},
-    "embedded_cross_encoder": {"depth": 5, "max_queries": 10, "accuracy_pairs": 8},
+    # the stand-in checks: run on the cross-encoder page, read with the same arguments by the claims of the
+    # paper-vs-reproduction and sensitivity pages
+    **{page: {"depth": 5, "max_queries": 10, "accuracy_pairs": 8} for page in ("embedded_cross_encoder", "paper_vs_reproduction")},
     "robustness": {"robustness_pairs": 4},
     "convergence": {"finest": 48, "lowest": 4, "convergence_pairs": 4, "n_bootstrap": 20},
-    "sensitivity": {"sensitivity_pairs": 3, "n_resamples": 99, "ood_resamples": 99},
+    "sensitivity": {"sensitivity_pairs": 3, "n_resamples": 99, "ood_resamples": 99, "depth": 5, "max_queries": 10,
+                    "accuracy_pairs": 8},
     "pruning_summary": {"p_values": [1.0]},
 }
 

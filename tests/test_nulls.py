@@ -10,6 +10,7 @@ from neuron_ig.stats.nulls import (
     dataset_permutation_null,
     fewest_shared_rows,
     intersection_rows,
+    pairs_bootstrap,
     sign_flip_null,
     split_half_agreement,
     top_share_rows,
@@ -144,3 +145,20 @@ def test_the_intersection_ratio_is_one_for_datasets_drawn_alike_and_lower_otherw
     assert lower["ratio"] < 0.3 and lower["ratio high"] < result["ratio low"]
     with pytest.raises(ValueError, match="fewer than 3 pairs"):
         intersection_ratio(dict(alike, c=alike["c"][:2]), 5.0)
+
+
+def test_the_pairs_bootstrap_interval_covers_the_mean_at_its_level_and_narrows_with_more_pairs():
+    """A mean of n normal pairs (one neuron, one dataset): its 95% bootstrap interval covers the true mean 0 in
+    about 95% of 200 seeds (at least 88%), and is about half as wide with 4 times the pairs."""
+    def first_neuron(means):
+        return means["d"][:, 0]
+
+    covered, widths = 0, {16: [], 64: []}
+    for seed in range(200):
+        rng = np.random.default_rng(seed)
+        for n in widths:
+            low, high = pairs_bootstrap({"d": rng.normal(size=(n, 1, 2))}, first_neuron, n_resamples=199, seed=seed)
+            widths[n].append(high - low)
+            covered += n == 64 and low <= 0 <= high
+    assert covered >= 176
+    assert 0.4 < np.mean(widths[64]) / np.mean(widths[16]) < 0.6

@@ -48,10 +48,22 @@ def test_claims_are_tested_per_variant_and_noise_passes_none():
     results = {AS_BUILT: noise_results(0), "baseline B": noise_results(1)}
     table = sensitivity_claims(results, variants, "in", 5.0, class_names={1: "positive", 0: "negative"},
                                n_resamples=99, ood_resamples=49)
-    assert len(table) == 2 * 2 * 3  # variants x classes x claims
+    assert len(table) == 2 * 2 * 4  # variants x classes x claims
     assert set(table["variant"]) == {AS_BUILT, "baseline B"} and set(table["pairs"]) == {24}
-    assert list(table["short"][:3]) == ["concentration", "common core", "OOD neurons"]
+    assert list(table["short"][:4]) == ["concentration", "common core", "relevance", "OOD neurons"]
+    assert table["p"].notna().all()  # both classes' pairs give every claim its data
     assert (table["verdict"] != "supported").all()
+
+
+def test_a_collection_below_target_is_left_out_of_the_relevance_and_ood_claims():
+    variants = [Variant(AS_BUILT, "as built", "x")]
+    table = sensitivity_claims({AS_BUILT: noise_results(0)}, variants, "in", 5.0, class_names={1: "positive"},
+                               below_target={"out1": ["nDCG@10 minus BM25's"], "out2": ["relevant pairs in their class"]},
+                               n_resamples=19, ood_resamples=19)
+    ood = table[table["short"] == "OOD neurons"].iloc[0]
+    assert ood["verdict"] == "model below target: not tested" and "out1 (misses nDCG@10 minus BM25's)" in ood["note"]
+    relevance = table[table["short"] == "relevance"].iloc[0]
+    assert np.isfinite(relevance["p"]) and "not tested where the model misses a target" in relevance["note"]
 
 
 def test_conditional_claims_are_those_whose_verdict_moves_with_the_choice():

@@ -20,6 +20,7 @@ from neuron_ig.stats.selection import (
 )
 from neuron_ig.studies.pruning import pruning_verdicts
 from neuron_ig.studies.verdicts import (
+    BELOW_TARGET,
     INCONCLUSIVE,
     NOT_COMPUTED,
     NOT_SUPPORTED,
@@ -254,16 +255,37 @@ def test_ood_statistics_count_what_the_selection_defines():
 def test_nig_claims_of_a_class_and_the_ones_that_cannot_be_computed():
     per_pair = planted(1)
     rows = nig_claims(per_pair, "in", P, class_name="relevant", p_values=[1.0, P], n_dropped=0, n_resamples=99, ood_resamples=99)
-    assert [r["class"] for r in rows] == ["relevant"] * 3 and "relevant neurons" in rows[1]["claim"]
+    assert [r["class"] for r in rows] == ["relevant"] * 4 and "relevant neurons" in rows[1]["claim"]
     table = page_verdicts(rows)
-    assert table["verdict"].tolist() == [SUPPORTED] * 3  # 99 resamples: floor 0.01, x 3 claims under 0.05
+    # 99 resamples: floor 0.01, x 2 claims under 0.05; without both classes' pairs (cells) the contrast claims wait
+    assert table["verdict"].tolist() == [SUPPORTED] * 2 + [NOT_COMPUTED] * 2
     # the drop rule would drop the in-domain collection here (its neurons are the fewest shared): it keeps it
     dropped = nig_claims(per_pair, "in", P, class_name="relevant", p_values=[1.0, P], n_dropped=1, n_resamples=19,
                          ood_resamples=19)[1]["dropped"]
     assert len(dropped) == 1 and "in" not in dropped
     alone = nig_claims({"ood1": per_pair["ood1"]}, "in", P, class_name="non-relevant", n_resamples=49)
-    assert [r.get("note", "") != "" for r in alone] == [False, True, True]
-    assert page_verdicts(alone)["verdict"].tolist()[1:] == [NOT_COMPUTED, NOT_COMPUTED]
+    assert [r.get("note", "") != "" for r in alone] == [False, True, True, True]
+    assert page_verdicts(alone)["verdict"].tolist()[1:] == [NOT_COMPUTED] * 3
+
+
+def test_the_contrast_claims_of_a_class_read_both_classes_and_skip_collections_below_target():
+    rng = np.random.default_rng(0)
+    cells = {}
+    for name in DATASETS:  # neurons 0-4 separate the classes everywhere, 5-8 out of domain only
+        relevant, non_relevant = rng.normal(size=(40, LAYERS * UNITS)), rng.normal(size=(40, LAYERS * UNITS))
+        relevant[:, :5] += 3.0
+        if name != "in":
+            relevant[:, 5:9] += 6.0
+        cells[name] = (relevant, non_relevant)
+    per_pair = {name: relevant.reshape(-1, LAYERS, UNITS) for name, (relevant, _) in cells.items()}
+    rows = nig_claims(per_pair, "in", P, class_name="positive", label=1, cells=cells, n_resamples=99, ood_resamples=99)
+    relevance, ood = rows[2], rows[3]
+    assert relevance["p"] <= 0.01 and relevance["relevance-specific neurons"] >= 3 * 9
+    assert ood["p"] <= 0.01 and 4 <= ood["OOD neurons"] <= 5  # neurons 5-8, and at most one false positive
+    skipped = nig_claims(per_pair, "in", P, class_name="positive", label=1, cells=cells, n_resamples=19,
+                         ood_resamples=19, below_target={"ood1": ["nDCG@10 minus BM25's"], "ood2": ["relevant pairs"]})
+    assert "over 1 datasets" in skipped[2]["statistic"] and "ood1 (misses nDCG@10 minus BM25's)" in skipped[2]["note"]
+    assert page_verdicts(skipped)["verdict"].tolist()[3] == BELOW_TARGET
 
 
 def per_query_table(set_deltas: dict[str, float], control_deltas: dict[str, list[float]], queries: int = 4) -> pd.DataFrame:

@@ -120,3 +120,20 @@ def example_pairs(dataset_id: str, seed: int = 0, bm25_depth: int = 100, min_gra
                             Pair(query_id, negatives[0], query, docs[negatives[0]].default_text(), 0))
     raise ValueError(f"{dataset_id} has no judged query with a non-relevant document in its first-stage top {bm25_depth}: "
                      "raise bm25_depth or pick another dataset")
+
+
+def pair_texts(dataset_id: str, query_ids, doc_ids) -> list[tuple[str, str]]:
+    """The ``(query, passage)`` texts of pairs given by their ids, as :func:`relevance_pairs` makes them
+    (``default_text()``), in the order given.
+
+    Raises:
+        ValueError: an id that the dataset does not hold.
+    """
+    dataset = load_dataset(dataset_id)
+    wanted = set(map(str, query_ids))
+    queries = {q.query_id: q.default_text() for q in dataset.queries_iter() if q.query_id in wanted}
+    docs = dataset.docs_store().get_many(sorted(set(map(str, doc_ids))))
+    missing = sorted(wanted - set(queries))[:1] or [d for d in map(str, doc_ids) if d not in docs][:1]
+    if missing:
+        raise ValueError(f"{dataset_id} has no query or document {missing[0]!r}: are these ids of another dataset?")
+    return [(queries[str(q)], docs[str(d)].default_text()) for q, d in zip(query_ids, doc_ids, strict=True)]

@@ -76,6 +76,14 @@ CHOICES = (
            ("fusion",)),
     Choice("ood", "OOD neurons", "in the out-of-domain sets and not in the in-domain set", INFERRED,
            "the paper says they exist; the definition is our reading", None, ("ood neurons", "defined as")),
+    Choice("relevance_test", "what makes a neuron a relevance neuron", "its NIG separates relevant from non-relevant "
+           "pairs (class contrast, per token, against class labels permuted within a collection)", OURS,
+           "ours: a neuron that pushes P(relevant) up on every pair responds to a query being there", None,
+           ("class contrast", "relevance-specific")),
+    Choice("ood_test", "what makes a neuron OOD-specific", "its class contrast is larger out of domain than in domain "
+           "(a difference in differences; max-t against a studentised bootstrap), only on collections where the model "
+           "meets its stand-in targets", OURS, "ours: shuffling pairs between collections passes any shift of text",
+           "depth, max_queries, accuracy_pairs", ("difference in differences", "stand-in targets")),
     Choice("collections", "collections", "MS MARCO in domain (TREC DL 2019 judged); NFCorpus, Robust04 and other "
            "BEIR sets out of domain", PAPER, "the paper's collections; DL 2019 is our reading", "datasets",
            ("collections",)),

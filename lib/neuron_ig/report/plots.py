@@ -465,11 +465,12 @@ def token_type_chart(per_layer: pd.DataFrame, order: Sequence[str], classes: Seq
     return alt.vconcat(*panels, title="Mean NIG per layer, summed over the layer's FFN neurons, by token type")
 
 
-def forest_chart(claims: pd.DataFrame, *, title: str = "Each claim's statistic (point), its reference (tick) and "
-                 "interval (bar: the null's; for pruning, the effect's)") -> alt.FacetChart:
+def forest_chart(claims: pd.DataFrame, *, title: str = "Each claim's statistic (point, with its own interval as a "
+                 "line where it has one), its reference (tick) and interval (bar: the null's; for pruning, the effect's)"
+                 ) -> alt.FacetChart:
     """A forest plot of a page's claims: per claim (a row, each with its own scale), the interval as a bar (the
     null's 95% range, or a pruning effect's bootstrap interval), the reference as a tick, and the observed statistic
-    as a point coloured by the verdict.
+    as a point coloured by the verdict, with its own interval (``observed low``/``observed high``) as a thin line.
     ``claims`` are :func:`neuron_ig.studies.verdicts.page_verdicts` rows; claims without a statistic are left out."""
     drawn = {"observed", "interval low"} <= set(claims)  # a page whose claims were all not computed has neither
     data = (claims.dropna(subset=["observed", "interval low"]) if drawn else claims.iloc[0:0]).copy()
@@ -487,7 +488,10 @@ def forest_chart(claims: pd.DataFrame, *, title: str = "Each claim's statistic (
                                         legend=alt.Legend(orient="bottom")),
         tooltip=["class", "claim", "statistic", alt.Tooltip("observed:Q", format=".3g"),
                  alt.Tooltip("reference:Q", format=".3g"), alt.Tooltip("p (Holm):Q", format=".3g"), "verdict"])
-    return alt.layer(bar, tick, point, data=data).properties(width=560, height=28).facet(
+    layers = [bar, tick, point]
+    if "observed low" in data:
+        layers.insert(2, base.mark_rule(color="#000000", strokeWidth=1.5).encode(x="observed low:Q", x2="observed high:Q"))
+    return alt.layer(*layers, data=data).properties(width=560, height=28).facet(
         row=alt.Row("label:N", title=None, sort=list(data["label"]), header=alt.Header(labelAngle=0, labelAlign="left",
                                                                                          labelLimit=560, labelOrient="top")),
         title=title).resolve_scale(x="independent")

@@ -18,6 +18,7 @@ BADGE_COLOURS = {
     "inconclusive": ("#E69F00", "#000000"),
     "not supported": ("#D55E00", "#ffffff"),
     "not computed": ("#BBBBBB", "#000000"),
+    "model below target: not tested": ("#BBBBBB", "#000000"),
 }
 COLUMNS = ("class", "claim", "verdict", "observed", "reference [interval]", "p (Holm)", "test")
 
@@ -33,7 +34,8 @@ def _number(value) -> str:
 
 
 def scorecard(claims: pd.DataFrame) -> pd.DataFrame:
-    """One row per claim: ``class``, ``claim``, ``verdict``, ``observed`` (the statistic), ``reference [interval]``
+    """One row per claim: ``class``, ``claim``, ``verdict``, ``observed`` (the statistic, with its own interval where
+    the claim has one), ``reference [interval]``
     (the null's mean and 95% range; for a pruning claim 0 and the effect's bootstrap interval), ``p (Holm)`` and
     ``test`` (with the note of a claim that could not be computed)."""
     rows = []
@@ -42,9 +44,13 @@ def scorecard(claims: pd.DataFrame) -> pd.DataFrame:
         interval = f" [{_number(low)}, {_number(high)}]" if _number(low) else ""
         null = f"{_number(row.get('reference'))}{interval}" if _number(row.get("reference")) else ""
         note = row.get("note") if isinstance(row.get("note"), str) and row.get("note") else ""
+        test = row.get("test") if isinstance(row.get("test"), str) else ""
+        observed = _number(row.get("observed"))
+        if _number(row.get("observed low")):
+            observed += f" [{_number(row.get('observed low'))}, {_number(row.get('observed high'))}]"
         rows.append({"class": row.get("class", ""), "claim": row["claim"], "verdict": row["verdict"],
-                     "observed": _number(row.get("observed")), "reference [interval]": null, "p (Holm)": _number(row.get("p (Holm)")),
-                     "test": note or (row.get("test") if isinstance(row.get("test"), str) else "")})
+                     "observed": observed, "reference [interval]": null, "p (Holm)": _number(row.get("p (Holm)")),
+                     "test": "; ".join(t for t in (test, note) if t)})
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 

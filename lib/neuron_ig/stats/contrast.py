@@ -12,7 +12,9 @@ hence its scale, and only their link to the class is lost. Each tested neuron ge
 p-value, and Benjamini-Hochberg runs over the neurons tested (a top-p% set: the claim is about its neurons).
 :func:`split_top_set` then splits a class's top set into relevance-specific neurons (they pass, and they push
 P(relevant) the way that separates the classes), class-independent ones (strong in both classes with the same
-sign) and the rest.
+sign) and the rest. :func:`set_contrast_test` asks the same of a whole set at once, and
+:func:`contrast_difference_test` asks which neurons separate the classes more out of domain than in domain (the
+out-of-domain claim as a difference in differences, which a shift of the whole collection does not pass).
 
 Per-pair NIG is ``[pairs, neurons]`` (neurons = layers x units, flattened) towards P(relevant).
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from neuron_ig.stats.selection import top_masks
 from neuron_ig.stats.significance import benjamini_hochberg
 
 #: the parts of a class's top set (:func:`split_top_set`)
@@ -130,3 +133,165 @@ def split_top_set(top: np.ndarray, relevant: np.ndarray, non_relevant: np.ndarra
     specific = top & passes & (contrast > 0)
     independent = top & ~specific & (own > 0) & (other > 0) & (other >= strong_share * own)
     return {RELEVANCE_SPECIFIC: specific, CLASS_INDEPENDENT: independent, OTHER: top & ~specific & ~independent}
+
+
+def _check_cells(cells) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{dataset: (relevant, non_relevant)}`` as float arrays ``[pairs, neurons]``, 2 pairs a class or more."""
+    checked = {}
+    for name, (relevant, non_relevant) in cells.items():
+        relevant, non_relevant = np.asarray(relevant, dtype=float), np.asarray(non_relevant, dtype=float)
+        if relevant.ndim != 2 or non_relevant.ndim != 2 or relevant.shape[1] != non_relevant.shape[1]:
+            raise ValueError(f"{name}: expected [pairs, neurons] for both classes, got {relevant.shape} and {non_relevant.shape}")
+        if min(len(relevant), len(non_relevant)) < 2:
+            raise ValueError(f"{name}: a contrast needs 2 pairs of each class or more, got {len(relevant)} and {len(non_relevant)}")
+        checked[name] = (relevant, non_relevant)
+    if not checked:
+        raise ValueError("no dataset to test: pass {dataset: (relevant, non_relevant)}")
+    return checked
+
+
+def _selected_contrast(relevant_means: np.ndarray, non_relevant_means: np.ndarray, p: float, label: int) -> np.ndarray:
+    """``[rows]``: the class contrast averaged over each row's top-p% set of the class ``label`` (its mean towards
+    its own class: P(relevant) for 1, P(non-relevant) = -P(relevant) for 0). Means are ``[rows, neurons]``."""
+    own = relevant_means if label == 1 else -non_relevant_means
+    masks = top_masks(own, p)
+    return ((relevant_means - non_relevant_means) * masks).sum(axis=1) / masks.sum(axis=1)
+
+
+def _weights(rng: np.random.Generator, rows: int, n: int, *, start: int | None = None, permute: bool) -> np.ndarray:
+    """``[rows, n]``: weights that average ``n`` pairs: a random ``start`` of them (permutation) or a bootstrap draw."""
+    if permute:
+        chosen = np.argsort(rng.random((rows, n)), axis=1)[:, :start]
+        weights = np.zeros((rows, n))
+        np.put_along_axis(weights, chosen, 1.0 / start, axis=1)
+        return weights
+    return np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(rows)]) / n
+
+
+def set_contrast_test(cells, p: float, *, label: int, n_permutations: int = 999, n_bootstrap: int = 999,
+                      confidence: float = 0.95, seed: int = 0, chunk: int = 250) -> dict:
+    """Do a class's top-p% neurons push P(relevant) up more on relevant pairs than on non-relevant ones?
+
+    Args:
+        cells: ``{dataset: (relevant [pairs, neurons], non_relevant [pairs, neurons])}``, NIG towards P(relevant).
+        p: the set of each dataset is its top p% of the class ``label``'s mean NIG towards its own class
+            (1: relevant pairs towards P(relevant); 0: non-relevant pairs towards P(non-relevant)).
+
+    The statistic is the mean, over datasets, of the class contrast (:func:`class_contrast`) averaged over the
+    dataset's set: positive when the set separates the classes the way relevance does. The set is chosen on the
+    pairs the contrast then reads, which biases it upwards, so both the null and the interval choose it again on
+    every resample. The null permutes the class labels within each dataset (every pair keeps its values, so every
+    neuron keeps its scale: a set that pushes P(relevant) up on every pair alike stays at its selection's bias).
+    The interval resamples the pairs of each dataset and class (bootstrap percentile, widened to hold the estimate).
+
+    Returns:
+        ``observed``, ``null`` ``[n_permutations]``, ``p`` (one-sided, upper; at least 1 / (R + 1)),
+        ``interval`` ``(low, high)``, ``per dataset`` ``{dataset: contrast of its set}`` and ``sets``
+        ``{dataset: [neurons] bool}``.
+    """
+    cells = _check_cells(cells)
+    if label not in (0, 1):
+        raise ValueError(f"label must be 1 (positive set) or 0 (negative set), got {label!r}")
+    rng = np.random.default_rng(seed)
+    per_dataset, sets, null, boot = {}, {}, np.zeros(n_permutations), np.zeros(n_bootstrap)
+    for name, (relevant, non_relevant) in cells.items():
+        means = relevant.mean(axis=0)[None], non_relevant.mean(axis=0)[None]
+        per_dataset[name] = float(_selected_contrast(*means, p, label)[0])
+        sets[name] = top_masks(means[0] if label == 1 else -means[1], p)[0]
+        pooled, n_relevant = np.concatenate([relevant, non_relevant]), len(relevant)
+        for start in range(0, n_permutations, chunk):
+            rows = min(chunk, n_permutations - start)
+            weights = _weights(rng, rows, len(pooled), start=n_relevant, permute=True)
+            chosen = weights > 0
+            other = ~chosen / (len(pooled) - n_relevant)
+            null[start:start + rows] += _selected_contrast(weights @ pooled, other @ pooled, p, label)
+        for start in range(0, n_bootstrap, chunk):
+            rows = min(chunk, n_bootstrap - start)
+            boot[start:start + rows] += _selected_contrast(_weights(rng, rows, len(relevant), permute=False) @ relevant,
+                                                           _weights(rng, rows, len(non_relevant), permute=False) @ non_relevant,
+                                                           p, label)
+    null, boot = null / len(cells), boot / len(cells)
+    observed = float(np.mean(list(per_dataset.values())))
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(boot, [tail, 1 - tail])
+    p_value = (1 + int((null >= observed - 1e-12 * max(abs(observed), 1.0)).sum())) / (n_permutations + 1)
+    return {"observed": observed, "null": null, "p": p_value,
+            "interval": (float(min(low, observed)), float(max(high, observed))), "per dataset": per_dataset, "sets": sets}
+
+
+def _moments(weights: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``weights`` ``[rows, pairs]`` (each a resample's averaging weights): the mean ``[rows, neurons]``
+    of ``values`` ``[pairs, neurons]`` and the squared standard error of that mean (the sample variance / pairs)."""
+    mean = weights @ values
+    square = weights @ values**2
+    return mean, np.maximum(square - mean**2, 0.0) / (len(values) - 1)
+
+
+def _largest_t(moments, inside: str, outside, p: float, label: int, centre=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: the candidates (neurons in every ``outside`` top-p% set of class ``label``), each neuron's smallest
+    studentised contrast difference over ``outside`` (minus ``centre`` ``{dataset: [neurons]}``) and the largest
+    over the candidates (-inf without one): ``(candidates, t, largest)``, ``[rows, neurons]`` twice and ``[rows]``."""
+    (r_in, vr_in), (n_in, vn_in) = moments[inside]
+    candidates, t = None, None
+    for name in outside:
+        (r, vr), (n, vn) = moments[name]
+        top = top_masks(r if label == 1 else -n, p)
+        candidates = top if candidates is None else candidates & top
+        difference = (r - n) - (r_in - n_in) - (0.0 if centre is None else centre[name])
+        se = np.sqrt(vr + vn + vr_in + vn_in)
+        t_o = np.divide(difference, se, out=np.zeros_like(difference), where=se > 0)
+        t = t_o if t is None else np.minimum(t, t_o)
+    largest = np.where(candidates, t, -np.inf).max(axis=1)
+    return candidates, t, largest
+
+
+def contrast_difference_test(cells, inside: str, p: float, *, label: int, n_resamples: int = 499, alpha: float = 0.05,
+                             seed: int = 0, chunk: int = 100) -> dict:
+    """Which neurons separate the classes more out of domain than in domain (a difference in differences)?
+
+    Args:
+        cells: ``{dataset: (relevant [pairs, neurons], non_relevant [pairs, neurons])}``, NIG towards P(relevant)
+            (per token, so that collections of longer or shorter pairs compare), with ``inside``, the in-domain
+            dataset, and one out-of-domain dataset or more.
+        p, label: the candidates are the neurons in every out-of-domain top-p% set of class ``label`` (its mean
+            towards its own class).
+
+    Per neuron and out-of-domain dataset o: t_o = ((mean_rel - mean_nonrel) in o - (the same) in domain) / its
+    Welch standard error; a neuron's statistic is its smallest t_o (it must hold in every out-of-domain dataset),
+    and the claim's the largest over the candidates (max-t). A shift of the whole collection (every pair of o
+    higher, or on another scale) leaves the contrast, hence the difference, at 0. The null is the studentised
+    bootstrap of the max-t: the pairs of each dataset and class are resampled, the candidates chosen again (they
+    are chosen on the pairs the test reads) and each neuron's t recomputed about its observed difference, so that
+    every group keeps its own spread and every neuron its scale (calibrated in the suite at 64 pairs a group).
+
+    Returns:
+        ``t`` ``[neurons]`` (NaN outside the candidates), ``candidates`` ``[neurons]`` bool, ``observed`` (the
+        largest t; 0 without a candidate), ``null`` ``[n_resamples]``, ``p`` (upper; at least 1 / (R + 1)),
+        ``threshold`` (the null's 1 - alpha quantile) and ``passes`` ``[neurons]`` (candidates above it: neurons
+        specific to out-of-domain data, with the family-wise error of the max-t at ``alpha``).
+    """
+    cells = _check_cells(cells)
+    if inside not in cells or len(cells) < 2:
+        raise ValueError(f"a difference in differences needs the in-domain dataset {inside!r} and another "
+                         f"(datasets: {', '.join(cells)})")
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 1:
+        raise ValueError(f"n_resamples must be a positive int, got {n_resamples!r}")
+    if label not in (0, 1):
+        raise ValueError(f"label must be 1 (positive set) or 0 (negative set), got {label!r}")
+    outside = [name for name in cells if name != inside]
+    uniform = {name: tuple(_moments(np.full((1, len(a)), 1.0 / len(a)), a) for a in cells[name]) for name in cells}
+    candidates, t, largest = _largest_t(uniform, inside, outside, p, label)
+    candidates, t = candidates[0], np.where(candidates[0], t[0], np.nan)
+    observed = float(largest[0]) if candidates.any() else 0.0
+    centre = {name: ((uniform[name][0][0] - uniform[name][1][0]) - (uniform[inside][0][0] - uniform[inside][1][0]))
+              for name in outside}
+    rng = np.random.default_rng(seed)
+    null = np.empty(n_resamples)
+    for start in range(0, n_resamples, chunk):
+        rows = min(chunk, n_resamples - start)
+        drawn = {name: tuple(_moments(_weights(rng, rows, len(a), permute=False), a) for a in cells[name]) for name in cells}
+        null[start:start + rows] = _largest_t(drawn, inside, outside, p, label, centre)[2]
+    threshold = float(np.quantile(null, 1 - alpha))
+    p_value = (1 + int((null >= observed - 1e-12 * max(abs(observed), 1.0)).sum())) / (n_resamples + 1)
+    return {"t": t, "candidates": candidates, "observed": observed, "null": null, "p": p_value if candidates.any() else 1.0,
+            "threshold": threshold, "passes": candidates & (np.nan_to_num(t, nan=-np.inf) > threshold)}

@@ -6,12 +6,15 @@ a neuron is the mean of its signed NIG over the pairs the model classifies corre
 
 from __future__ import annotations
 
+import warnings
 from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
+from neuron_ig.engine.encoding import encode_pairs
 from neuron_ig.engine.nig import ATTRIBUTED_SEGMENTS
+from neuron_ig.ir.pairs import pair_texts
 from neuron_ig.stats import contrast, selection
 from neuron_ig.studies.results import DatasetNIG
 
@@ -127,17 +130,56 @@ def pair_nig(results: Mapping[str, DatasetNIG], *, correct_only: bool = True) ->
     return per_pair
 
 
-def towards_relevant_pairs(result: DatasetNIG, *, normalise: bool = False) -> np.ndarray:
-    """NIG towards P(relevant) of the correctly classified pairs, ``[pairs, layers x units]`` float64.
+def towards_relevant_pairs(result: DatasetNIG, *, normalise: bool = False, correct_only: bool = True) -> np.ndarray:
+    """NIG towards P(relevant) of the correctly classified pairs (every pair without ``correct_only``),
+    ``[pairs, layers x units]`` float64.
 
     With ``normalise``, each pair's NIG is divided by its F(x) - F(x') (the share of its change each neuron carries,
-    :func:`neuron_ig.stats.contrast.normalised`). A result without a correctly classified pair gives ``[0, neurons]``.
+    :func:`neuron_ig.stats.contrast.normalised`). A result without such a pair gives ``[0, neurons]``.
     """
-    keep = result.correct
-    attributions = result.total()[keep].reshape(int(keep.sum()), -1).astype(np.float64)
+    keep = result.correct if correct_only else np.ones(len(result.score), dtype=bool)
+    totals = result.total()
+    attributions = totals[keep].reshape(int(keep.sum()), int(np.prod(totals.shape[1:]))).astype(np.float64)
     if normalise:
         attributions = contrast.normalised(attributions, (result.score - result.baseline_score)[keep])
     return contrast.towards_relevant(attributions, result.labels[keep])
+
+
+def token_counts(result: DatasetNIG, tokenizer, max_length: int) -> np.ndarray:
+    """``[pairs]``: the real tokens of each pair of ``result`` (``[CLS] query [SEP] passage [SEP]`` as NIG saw it,
+    truncated to ``max_length``)."""
+    if not len(result.score):
+        return np.zeros(0, dtype=int)
+    texts = pair_texts(result.manifest["parameters"]["dataset"], result.query_ids.tolist(), result.doc_ids.tolist())
+    with warnings.catch_warnings():  # truncation is what NIG saw too; the pages that ran it said so
+        warnings.simplefilter("ignore", UserWarning)
+        encoded = encode_pairs(tokenizer, [q for q, _ in texts], [p for _, p in texts], max_length)
+    return encoded.attention_mask.sum(dim=1).numpy()
+
+
+def contrast_cells(positive: Mapping[str, DatasetNIG], negative: Mapping[str, DatasetNIG], *, tokenizer=None,
+                   max_length: int = 128, correct_only: bool = True) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{dataset: (relevant, non_relevant)}``: NIG towards P(relevant) of each class's correctly classified pairs
+    (every pair without ``correct_only``), ``[pairs, layers x units]``, what :mod:`neuron_ig.stats.contrast` tests.
+    With a ``tokenizer``, each pair's NIG is divided by its real tokens (:func:`token_counts`: NIG per token, so
+    that collections of long and short pairs compare). Datasets with fewer than 2 such pairs in a class are left
+    out."""
+    cells = {}
+    for dataset in positive:
+        if dataset not in negative:
+            continue
+        pair = []
+        for result in (positive[dataset], negative[dataset]):
+            keep = result.correct if correct_only else np.ones(len(result.score), dtype=bool)
+            if keep.sum() < 2:
+                break
+            values = towards_relevant_pairs(result, correct_only=correct_only)
+            if tokenizer is not None and len(values):
+                values = values / token_counts(result, tokenizer, max_length)[keep][:, None]
+            pair.append(values)
+        if len(pair) == 2:
+            cells[dataset] = tuple(pair)
+    return cells
 
 
 def top_set_parts(positive: Mapping[str, DatasetNIG], negative: Mapping[str, DatasetNIG], p_values, *, label: int,

@@ -3,8 +3,8 @@
 A :class:`Variant` changes one choice of the book's setting (the baseline, the integration rule, ``min_change``,
 or averaging over every drawn pair instead of the correctly classified ones); :func:`variant_results` computes (or
 reads from the cache) its NIG on a smaller sample, the first pairs of the book's own draw; :func:`sensitivity_claims`
-tests page 10's three NIG claims per class on it (:func:`neuron_ig.studies.verdicts.nig_claims`, Holm over the
-variant's own six claims). :func:`baseline_survivors` and :func:`segment_shares_by_variant` read the sets and their
+tests page 10's four NIG claims per class on it (:func:`neuron_ig.studies.verdicts.nig_claims`, Holm over the
+variant's own eight claims). :func:`baseline_survivors` and :func:`segment_shares_by_variant` read the sets and their
 token types across the variants.
 """
 
@@ -19,16 +19,16 @@ import pandas as pd
 from neuron_ig.engine.baselines import Baseline
 from neuron_ig.engine.nig import ATTRIBUTED_SEGMENTS, RULES
 from neuron_ig.stats.selection import jaccard, top_p_percent
-from neuron_ig.studies.aggregation import class_mean, pair_nig
+from neuron_ig.studies.aggregation import class_mean, contrast_cells, pair_nig
 from neuron_ig.studies.change import drop_small_changes
 from neuron_ig.studies.results import DatasetNIG, datasets_nig, nig_pairs
 from neuron_ig.studies.robustness import matching_pairs
 from neuron_ig.studies.settings import NIGParameters
-from neuron_ig.studies.verdicts import NOT_COMPUTED, nig_claims, page_verdicts
+from neuron_ig.studies.verdicts import BELOW_TARGET, NOT_COMPUTED, nig_claims, page_verdicts
 
 AS_BUILT = "as built"
 #: The claims of :func:`neuron_ig.studies.verdicts.nig_claims`, in its order, in a word or two.
-SHORT_CLAIMS = ("concentration", "common core", "OOD neurons")
+SHORT_CLAIMS = ("concentration", "common core", "relevance", "OOD neurons")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,22 +92,28 @@ def variant_results(nig: NIGParameters, datasets: Sequence[str], variant: Varian
 
 
 def sensitivity_claims(results: Mapping[str, Mapping[int, Mapping[str, DatasetNIG]]], variants: Sequence[Variant],
-                       in_domain: str, p: float, *, class_names: Mapping[int, str], p_values: Sequence[float] | None = None,
-                       n_dropped: int = 0, n_resamples: int = 999, ood_resamples: int = 199, seed: int = 0,
+                       in_domain: str, p: float, *, class_names: Mapping[int, str], tokenizer=None, max_length: int = 128,
+                       below_target: Mapping[str, Sequence[str]] | None = None, p_values: Sequence[float] | None = None,
+                       n_dropped: int = 0, n_resamples: int = 999, ood_resamples: int = 499, seed: int = 0,
                        alpha: float = 0.05) -> pd.DataFrame:
     """Page 10's NIG claims under every variant: one row per variant, class and claim, with the verdict (Holm over
     the variant's own claims), ``short`` (the claim in :data:`SHORT_CLAIMS`' words) and ``pairs`` (those the class
     means average over, all datasets).
 
-    ``results``: ``{variant name: {label: {dataset: DatasetNIG}}}`` from :func:`variant_results`.
+    ``results``: ``{variant name: {label: {dataset: DatasetNIG}}}`` from :func:`variant_results`; ``tokenizer``
+    and ``below_target`` as for page 10 (:func:`neuron_ig.studies.aggregation.contrast_cells`,
+    :func:`neuron_ig.studies.effectiveness.targets_missed`).
     """
     tables = []
     for variant in variants:
         claims = []
+        cells = contrast_cells(results[variant.name][1], results[variant.name][0], tokenizer=tokenizer,
+                               max_length=max_length, correct_only=variant.correct_only)
         for label, name in class_names.items():
             per_pair = pair_nig(results[variant.name][label], correct_only=variant.correct_only)
-            rows = nig_claims(per_pair, in_domain, p, class_name=name, p_values=p_values, n_dropped=n_dropped,
-                              n_resamples=n_resamples, ood_resamples=ood_resamples, seed=seed)
+            rows = nig_claims(per_pair, in_domain, p, class_name=name, label=label, cells=cells, below_target=below_target,
+                              p_values=p_values, n_dropped=n_dropped, n_resamples=n_resamples,
+                              ood_resamples=ood_resamples, seed=seed)
             claims += [dict(row, short=short, pairs=sum(len(a) for a in per_pair.values()))
                        for row, short in zip(rows, SHORT_CLAIMS, strict=True)]
         tables.append(page_verdicts(claims, alpha=alpha).assign(variant=variant.name, choice=variant.choice,
@@ -118,10 +124,10 @@ def sensitivity_claims(results: Mapping[str, Mapping[int, Mapping[str, DatasetNI
 def conditional_claims(table: pd.DataFrame, *, choice: str) -> pd.DataFrame:
     """The claims whose verdict differs between the book's setting and the variants of ``choice``: one row per
     class and claim, the verdicts by variant as columns (empty when no verdict changes). A claim a variant could not
-    test ("not computed") does not count as a change."""
+    test ("not computed", or the model below its targets) does not count as a change."""
     rows = table[(table["variant"] == AS_BUILT) | (table["choice"] == choice)]
     grid = rows.pivot_table(index=["class", "short"], columns="variant", values="verdict", aggfunc="first", sort=False)
-    return grid[grid.where(grid != NOT_COMPUTED).nunique(axis=1) > 1]
+    return grid[grid.where(~grid.isin([NOT_COMPUTED, BELOW_TARGET])).nunique(axis=1) > 1]
 
 
 def baseline_survivors(scores: Mapping[str, np.ndarray], p: float) -> dict:

@@ -4,13 +4,16 @@ Each claim function returns one row (a dict): ``claim``, ``statistic`` (what is 
 ``reference`` (its value under the null: the null mean, or the controls' mean), ``effect`` (observed against
 reference, named in ``effect is``), ``interval low``/``interval high`` (where the null puts the statistic, or
 the controls' prediction interval), ``p`` (one-sided, in the direction of the claim), ``test`` and
-``in claimed direction``. :func:`page_verdicts` adjusts the p-values of a page's claims together (Holm) and
+``in claimed direction``; the NIG claims add ``observed low``/``observed high``, the statistic's own bootstrap
+interval over pairs. :func:`page_verdicts` adjusts the p-values of a page's claims together (Holm) and
 gives each claim its verdict by :func:`verdict`:
 
 - ``supported``: the Holm-adjusted p-value is at most ``alpha``;
 - ``not supported``: it is not, and the observed value is not on the claimed side of its reference
   (the data point the other way, or nowhere);
-- ``inconclusive``: it is not, but the observed value is on the claimed side: the data cannot tell.
+- ``inconclusive``: it is not, but the observed value is on the claimed side: the data cannot tell;
+- ``model below target: not tested``: the claim is about collections where the model misses its stand-in
+  targets (:data:`BELOW_TARGET`), and about no other.
 
 Per-pair NIG is ``{dataset: [pairs, layers, units]}`` (:func:`neuron_ig.studies.aggregation.pair_nig`).
 """
@@ -22,12 +25,14 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from neuron_ig.stats import nulls
+from neuron_ig.stats import contrast, nulls
 from neuron_ig.stats.controls import query_control_test, set_and_control_per_query
 from neuron_ig.stats.selection import chance_intersection, ood_neuron_test
 from neuron_ig.stats.significance import holm
 
 SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE, NOT_COMPUTED = "supported", "not supported", "inconclusive", "not computed"
+#: the verdict of a claim about collections where the model misses its stand-in targets (and about no other)
+BELOW_TARGET = "model below target: not tested"
 
 
 def verdict(p_adjusted: float, in_claimed_direction: bool, *, alpha: float = 0.05) -> str:
@@ -50,6 +55,13 @@ def _row(claim, statistic, observed, null, p, test, *, effect_is="observed / nul
             "in claimed direction": bool(observed > reference)}
 
 
+def _with_interval(row: dict, interval: tuple[float, float]) -> dict:
+    """The row with the statistic's own bootstrap interval (``observed low``/``observed high``), widened to hold the
+    observed value (a percentile interval of a selected statistic may miss its estimate)."""
+    low, high = interval
+    return {**row, "observed low": min(low, row["observed"]), "observed high": max(high, row["observed"])}
+
+
 def concentration_claim(per_pair: Mapping[str, np.ndarray], p: float, *, n_resamples: int = 999, seed: int = 0,
                         claim: str = "the top p% of neurons carry more than their share of the positive NIG") -> dict:
     """Do the top-p% neurons carry more of the positive mean NIG than neuron scale alone gives them?
@@ -60,10 +72,14 @@ def concentration_claim(per_pair: Mapping[str, np.ndarray], p: float, *, n_resam
     """
     flat = nulls.flat_pairs(per_pair)
     observed = min(float(nulls.top_share_rows(a.mean(axis=0), p)[0]) for a in flat.values())
-    null = nulls.sign_flip_null(per_pair, lambda means: np.min([nulls.top_share_rows(m, p) for m in means.values()], axis=0),
-                                n_resamples=n_resamples, seed=seed)
-    return _row(claim, f"smallest top-{p:g}% share of the positive NIG over {len(flat)} datasets", observed, null,
-                nulls.upper_p_value(observed, null), f"sign-flip null ({n_resamples} resamples)")
+
+    def statistic(means):
+        return np.min([nulls.top_share_rows(m, p) for m in means.values()], axis=0)
+
+    null = nulls.sign_flip_null(per_pair, statistic, n_resamples=n_resamples, seed=seed)
+    row = _row(claim, f"smallest top-{p:g}% share of the positive NIG over {len(flat)} datasets", observed, null,
+               nulls.upper_p_value(observed, null), f"sign-flip null ({n_resamples} resamples)")
+    return _with_interval(row, nulls.pairs_bootstrap(per_pair, statistic, n_resamples=n_resamples, seed=seed))
 
 
 def common_core_claim(per_pair: Mapping[str, np.ndarray], p: float, *, p_values: Sequence[float] | None = None,
@@ -94,6 +110,7 @@ def common_core_claim(per_pair: Mapping[str, np.ndarray], p: float, *, p_values:
     n_neurons = next(iter(flat.values())).shape[1]
     row = _row(claim, f"neurons in all {len(flat) - len(dropped)} top-{p:g}% sets", observed, null,
                nulls.upper_p_value(observed, null), f"sign-flip null with the drop rule ({n_resamples} resamples)")
+    row = _with_interval(row, nulls.pairs_bootstrap(per_pair, statistic, n_resamples=n_resamples, seed=seed))
     row.update({"dropped": dropped, "uniform chance": chance_intersection(nulls.top_count(n_neurons, p), n_neurons,
                                                                           len(flat) - len(dropped))})
     return row
@@ -161,6 +178,60 @@ def ood_claim(per_pair: Mapping[str, np.ndarray], in_domain: str, p: float, *, q
     return row
 
 
+def relevance_claim(cells: Mapping[str, tuple[np.ndarray, np.ndarray]], p: float, *, label: int,
+                    n_resamples: int = 999, q: float = 0.05, seed: int = 0,
+                    claim: str = "the top-p% neurons respond to relevance, not to a query being there") -> dict:
+    """Do a class's top-p% neurons separate relevant from non-relevant pairs, beyond permuted class labels?
+
+    :func:`neuron_ig.stats.contrast.set_contrast_test` of each dataset's top-p% set of class ``label`` on ``cells``
+    (``{dataset: (relevant, non_relevant)}``, NIG towards P(relevant), :func:`neuron_ig.studies.aggregation.contrast_cells`).
+    A set that pushes P(relevant) up on every pair alike (a neuron for "a query is there") fails. The row adds the
+    statistic's own 95% bootstrap interval (``observed low``/``observed high``, over pairs) and
+    ``relevance-specific neurons``: the sets' neurons that pass the per-neuron test
+    (:func:`neuron_ig.stats.contrast.contrast_test`, BH at ``q``) with a positive contrast, summed over datasets,
+    beside ``set neurons``.
+    """
+    test = contrast.set_contrast_test(cells, p, label=label, n_permutations=n_resamples, n_bootstrap=n_resamples,
+                                      seed=seed)
+    row = _row(claim, f"mean class contrast of the top-{p:g}% set (NIG per token towards P(relevant), relevant minus "
+                      f"non-relevant pairs) over {len(cells)} datasets", test["observed"], test["null"], test["p"],
+               f"class labels permuted within each dataset, the set chosen again ({n_resamples} permutations)",
+               effect_is="observed - null mean")
+    row["effect"] = float(test["observed"] - row["reference"])
+    row["observed low"], row["observed high"] = test["interval"]
+    specific = 0
+    for name, (relevant, non_relevant) in cells.items():
+        tested = contrast.contrast_test(relevant, non_relevant, tested=test["sets"][name], n_permutations=n_resamples,
+                                        q=q, seed=seed)
+        specific += int((tested["passes"] & (tested["contrast"] > 0)).sum())
+    row.update({"relevance-specific neurons": specific, "set neurons": int(sum(m.sum() for m in test["sets"].values()))})
+    return row
+
+
+def ood_interaction_claim(cells: Mapping[str, tuple[np.ndarray, np.ndarray]], in_domain: str, p: float, *, label: int,
+                          n_resamples: int = 499, alpha: float = 0.05, seed: int = 0,
+                          claim: str = "some neurons separate the classes more out of domain than in domain") -> dict:
+    """Do some neurons of every out-of-domain top-p% set of class ``label`` separate relevant from non-relevant
+    pairs more out of domain than in domain?
+
+    :func:`neuron_ig.stats.contrast.contrast_difference_test` (a difference in differences, max-t, a studentised
+    bootstrap null that chooses the candidates again): a shift of a whole collection does not pass, only a
+    difference of the class contrast does. ``cells`` holds the in-domain dataset and the out-of-domain ones tested.
+    The row adds ``OOD neurons``: the candidates above the null's ``1 - alpha`` quantile of the largest t (the
+    neurons a pruning of "OOD neurons" should take), and ``candidates``.
+    """
+    test = contrast.contrast_difference_test(cells, in_domain, p, label=label, n_resamples=n_resamples, alpha=alpha,
+                                             seed=seed)
+    count = int(test["candidates"].sum())
+    row = _row(claim, f"largest t of the class contrast out of domain minus in domain (NIG per token towards "
+                      f"P(relevant)) over the {count} neurons of every out-of-domain top-{p:g}% set", test["observed"],
+               test["null"][np.isfinite(test["null"])] if np.isfinite(test["null"]).any() else [0.0], test["p"],
+               f"max-t, studentised bootstrap of the pairs ({n_resamples} resamples)", effect_is="observed - null mean")
+    row["effect"] = float(test["observed"] - row["reference"])
+    row.update({"OOD neurons": int(test["passes"].sum()), "candidates": count})
+    return row
+
+
 def pruning_claim(set_per_query, controls_per_query, *,
                   claim: str = "pruning the set hurts nDCG@10 more than pruning random neurons") -> dict:
     """Does pruning the set lower nDCG@10 more than its R random controls do, over queries and controls?
@@ -215,34 +286,51 @@ def pruning_claims(per_query: pd.DataFrame | None, class_names: Sequence[str], p
     return rows
 
 
-def nig_claims(per_pair: Mapping[str, np.ndarray], in_domain: str, p: float, *, class_name: str,
-               p_values: Sequence[float] | None = None, n_dropped: int = 0, n_resamples: int = 999,
-               ood_resamples: int = 199, seed: int = 0) -> list[dict]:
-    """The three NIG claims of one class, one row each (``class`` added): concentration, common core, OOD neurons.
+def nig_claims(per_pair: Mapping[str, np.ndarray], in_domain: str, p: float, *, class_name: str, label: int = 1,
+               cells: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
+               below_target: Mapping[str, Sequence[str]] | None = None, p_values: Sequence[float] | None = None,
+               n_dropped: int = 0, n_resamples: int = 999, ood_resamples: int = 499, seed: int = 0) -> list[dict]:
+    """The four NIG claims of one class, one row each (``class`` added): concentration, common core, relevance and
+    OOD neurons.
 
-    ``per_pair`` holds the datasets with correctly classified pairs (:func:`neuron_ig.studies.aggregation.pair_nig`); a claim
-    that lacks its data (a common core with fewer than two datasets, OOD neurons without the in-domain dataset
-    or another one, fewer than 2 pairs in a dataset) is a row with ``p`` NaN and a ``note``: "not computed".
+    ``per_pair`` holds the datasets with correctly classified pairs of the class ``label`` (1 relevant, 0
+    non-relevant; :func:`neuron_ig.studies.aggregation.pair_nig`);
+    ``cells`` both classes' NIG towards P(relevant) per dataset (:func:`neuron_ig.studies.aggregation.contrast_cells`),
+    which the relevance and OOD claims need; ``below_target`` ``{dataset: [targets missed]}``
+    (:func:`neuron_ig.studies.effectiveness.targets_missed`): the relevance and OOD claims leave out the collections
+    where the model misses a stand-in target (their ``note`` names them), and read "model below target: not tested"
+    (:data:`BELOW_TARGET`) when that leaves them nothing to test. A claim that lacks its data is a row with ``p``
+    NaN and a ``note``.
     """
-    rows = []
+    missed = {name: list(targets) for name, targets in (below_target or {}).items() if targets}
+    cells = {name: c for name, c in (cells or {}).items() if name not in missed and name in per_pair}
+    outside = [name for name in cells if name != in_domain]
+    untested = "; ".join(f"{name} (misses {', '.join(t)})" for name, t in missed.items())
+    claims = {
+        "concentration": f"the top {p:g}% of {class_name} neurons carry more than their share of the positive NIG",
+        "core": f"{class_name} neurons are shared across collections (a common core)",
+        "relevance": f"the top {p:g}% of {class_name} neurons respond to relevance, not to a query being there",
+        "ood": f"some {class_name} neurons separate the classes more out of domain than in domain",
+    }
     checks = [
-        (lambda: concentration_claim(per_pair, p, n_resamples=n_resamples, seed=seed,
-                                     claim=f"the top {p:g}% of {class_name} neurons carry more than their share of the positive NIG"),
-         f"the top {p:g}% of {class_name} neurons carry more than their share of the positive NIG", len(per_pair) >= 1,
-         "no dataset with correctly classified pairs"),
+        (lambda: concentration_claim(per_pair, p, n_resamples=n_resamples, seed=seed, claim=claims["concentration"]),
+         "concentration", len(per_pair) >= 1, "no dataset with correctly classified pairs"),
         (lambda: common_core_claim(per_pair, p, p_values=p_values, n_dropped=n_dropped, protect=[in_domain],
-                                   n_resamples=n_resamples, seed=seed,
-                                   claim=f"{class_name} neurons are shared across collections (a common core)"),
-         f"{class_name} neurons are shared across collections (a common core)", len(per_pair) >= 2,
-         "fewer than two datasets with correctly classified pairs"),
-        (lambda: ood_claim(per_pair, in_domain, p, n_resamples=ood_resamples, seed=seed,
-                           claim=f"some {class_name} neurons are specific to out-of-domain data"),
-         f"some {class_name} neurons are specific to out-of-domain data",
-         in_domain in per_pair and len(per_pair) >= 2 and all(len(a) >= 2 for a in per_pair.values()),
-         "needs the in-domain dataset and another, each with 2 correctly classified pairs or more"),
+                                   n_resamples=n_resamples, seed=seed, claim=claims["core"]),
+         "core", len(per_pair) >= 2, "fewer than two datasets with correctly classified pairs"),
+        (lambda: relevance_claim(cells, p, label=label, n_resamples=n_resamples, seed=seed, claim=claims["relevance"]),
+         "relevance", bool(cells), "no collection with 2 correctly classified pairs of each class"),
+        (lambda: ood_interaction_claim({n: cells[n] for n in (in_domain, *outside)}, in_domain, p, label=label,
+                                       n_resamples=ood_resamples, seed=seed, claim=claims["ood"]),
+         "ood", in_domain in cells and bool(outside),
+         "needs the in-domain dataset and another, each with 2 correctly classified pairs of each class or more"),
     ]
-    for compute, claim, possible, why in checks:
-        row = compute() if possible else {"claim": claim, "p": np.nan, "in claimed direction": False, "note": why}
+    rows = []
+    for compute, key, possible, why in checks:
+        row = compute() if possible else {"claim": claims[key], "p": np.nan, "in claimed direction": False, "note": why}
+        if untested and key in ("relevance", "ood"):  # collections left out for the model's sake: say which
+            row["note"] = f"not tested where the model misses a target: {untested}"
+            row["below target"] = not possible  # nothing left to test: the verdict says why
         rows.append({"class": class_name, **row})
     return rows
 
@@ -265,4 +353,6 @@ def page_verdicts(claims: Sequence[dict], *, alpha: float = 0.05) -> pd.DataFram
     if tested.any():
         table.loc[tested, "p (Holm)"] = holm(table.loc[tested, "p"].to_numpy(dtype=float))
     table["verdict"] = [verdict(p, bool(d), alpha=alpha) for p, d in zip(table["p (Holm)"], table["in claimed direction"])]
+    if "below target" in table:
+        table.loc[table["below target"].fillna(False).astype(bool), "verdict"] = BELOW_TARGET
     return table
