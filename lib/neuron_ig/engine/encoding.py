@@ -68,7 +68,7 @@ def encode_pairs(
         raise ValueError("a fast (Rust) tokenizer is needed to label token types: load it with AutoTokenizer(use_fast=True)")
 
     queries, cut_queries = _cut_queries(tokenizer, queries, max_length // 2)
-    full_lengths = [len(ids) for ids in tokenizer(list(queries), list(passages), truncation=False)["input_ids"]]
+    full_lengths = [len(ids) for ids in tokenizer(list(queries), list(passages), truncation=False, verbose=False)["input_ids"]]
     batch = tokenizer(
         list(queries), list(passages), truncation="only_second", max_length=max_length,
         padding="longest", return_tensors="pt", return_token_type_ids=True,
