@@ -24,7 +24,12 @@ from neuron_ig.studies.change import drop_small_changes
 from neuron_ig.studies.results import DatasetNIG, datasets_nig, nig_pairs
 from neuron_ig.studies.robustness import matching_pairs
 from neuron_ig.studies.settings import NIGParameters
-from neuron_ig.studies.verdicts import BELOW_TARGET, NOT_COMPUTED, nig_claims, page_verdicts
+from neuron_ig.studies.verdicts import (
+    BELOW_TARGET,
+    NOT_COMPUTED,
+    nig_claims,
+    page_verdicts,
+)
 
 AS_BUILT = "as built"
 #: The claims of :func:`neuron_ig.studies.verdicts.nig_claims`, in its order, in a word or two.
