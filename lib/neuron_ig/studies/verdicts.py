@@ -305,7 +305,7 @@ def nig_claims(per_pair: Mapping[str, np.ndarray], in_domain: str, p: float, *, 
     missed = {name: list(targets) for name, targets in (below_target or {}).items() if targets}
     cells = {name: c for name, c in (cells or {}).items() if name not in missed and name in per_pair}
     outside = [name for name in cells if name != in_domain]
-    untested = "; ".join(f"{name} (misses {', '.join(t)})" for name, t in missed.items())
+    untested = ", ".join(missed)  # which targets each misses: the cross-encoder page
     claims = {
         "concentration": f"the top {p:g}% of {class_name} neurons carry more than their share of the positive NIG",
         "core": f"{class_name} neurons are shared across collections (a common core)",
@@ -329,7 +329,7 @@ def nig_claims(per_pair: Mapping[str, np.ndarray], in_domain: str, p: float, *, 
     for compute, key, possible, why in checks:
         row = compute() if possible else {"claim": claims[key], "p": np.nan, "in claimed direction": False, "note": why}
         if untested and key in ("relevance", "ood"):  # collections left out for the model's sake: say which
-            row["note"] = f"not tested where the model misses a target: {untested}"
+            row["note"] = f"not tested where the model is below target: {untested}"
             row["below target"] = not possible  # nothing left to test: the verdict says why
         rows.append({"class": class_name, **row})
     return rows
