@@ -158,12 +158,13 @@ def _selected_contrast(relevant_means: np.ndarray, non_relevant_means: np.ndarra
     return ((relevant_means - non_relevant_means) * masks).sum(axis=1) / masks.sum(axis=1)
 
 
-def _weights(rng: np.random.Generator, rows: int, n: int, *, start: int | None = None, permute: bool) -> np.ndarray:
-    """``[rows, n]``: weights that average ``n`` pairs: a random ``start`` of them (permutation) or a bootstrap draw."""
+def _weights(rng: np.random.Generator, rows: int, n: int, *, take: int | None = None, permute: bool) -> np.ndarray:
+    """``[rows, n]``: weights that average ``n`` pairs: ``take`` of them drawn without replacement (a permutation's
+    group) or a bootstrap draw of all ``n``."""
     if permute:
-        chosen = np.argsort(rng.random((rows, n)), axis=1)[:, :start]
+        chosen = np.argsort(rng.random((rows, n)), axis=1)[:, :take]
         weights = np.zeros((rows, n))
-        np.put_along_axis(weights, chosen, 1.0 / start, axis=1)
+        np.put_along_axis(weights, chosen, 1.0 / take, axis=1)
         return weights
     return np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(rows)]) / n
 
@@ -201,7 +202,7 @@ def set_contrast_test(cells, p: float, *, label: int, n_permutations: int = 999,
         pooled, n_relevant = np.concatenate([relevant, non_relevant]), len(relevant)
         for start in range(0, n_permutations, chunk):
             rows = min(chunk, n_permutations - start)
-            weights = _weights(rng, rows, len(pooled), start=n_relevant, permute=True)
+            weights = _weights(rng, rows, len(pooled), take=n_relevant, permute=True)
             chosen = weights > 0
             other = ~chosen / (len(pooled) - n_relevant)
             null[start:start + rows] += _selected_contrast(weights @ pooled, other @ pooled, p, label)
