@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from neuron_ig.stats.nulls import bootstrap_weights
 from neuron_ig.stats.selection import top_masks
 from neuron_ig.stats.significance import benjamini_hochberg
 
@@ -91,11 +92,8 @@ def contrast_test(relevant: np.ndarray, non_relevant: np.ndarray, *, tested: np.
     pooled = np.concatenate([relevant, non_relevant])[:, tested]  # [pairs, tested neurons]
     n_relevant, n_pairs = len(relevant), len(relevant) + len(non_relevant)
     rng = np.random.default_rng(seed)
-    # each permutation's relevant-pair indicator [R, pairs]; means of both groups by matrix products
-    chosen = np.argsort(rng.random((n_permutations, n_pairs)), axis=1)[:, :n_relevant]
-    indicator = np.zeros((n_permutations, n_pairs))
-    np.put_along_axis(indicator, chosen, 1.0, axis=1)
-    null = indicator @ pooled / n_relevant - (1.0 - indicator) @ pooled / (n_pairs - n_relevant)  # [R, tested]
+    relevant_weights, other_weights = _permuted_groups(rng, n_permutations, n_pairs, n_relevant)
+    null = relevant_weights @ pooled - other_weights @ pooled  # [R, tested]
     observed = np.abs(contrast[tested])
     exceed = (np.abs(null) >= observed - 1e-12 * np.maximum(observed, 1.0)).sum(axis=0)
     p = np.full(neurons, np.nan)
@@ -158,15 +156,13 @@ def _selected_contrast(relevant_means: np.ndarray, non_relevant_means: np.ndarra
     return ((relevant_means - non_relevant_means) * masks).sum(axis=1) / masks.sum(axis=1)
 
 
-def _weights(rng: np.random.Generator, rows: int, n: int, *, take: int | None = None, permute: bool) -> np.ndarray:
-    """``[rows, n]``: weights that average ``n`` pairs: ``take`` of them drawn without replacement (a permutation's
-    group) or a bootstrap draw of all ``n``."""
-    if permute:
-        chosen = np.argsort(rng.random((rows, n)), axis=1)[:, :take]
-        weights = np.zeros((rows, n))
-        np.put_along_axis(weights, chosen, 1.0 / take, axis=1)
-        return weights
-    return np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(rows)]) / n
+def _permuted_groups(rng: np.random.Generator, rows: int, n: int, take: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, a random split of ``n`` pairs into ``take`` "relevant" ones and the rest, as averaging weights
+    ``[rows, n]`` of each group: ``(relevant, non_relevant)``, so that ``weights @ values`` gives the groups' means."""
+    chosen = np.argsort(rng.random((rows, n)), axis=1)[:, :take]
+    relevant = np.zeros((rows, n))
+    np.put_along_axis(relevant, chosen, 1.0, axis=1)
+    return relevant / take, (1.0 - relevant) / (n - take)
 
 
 def set_contrast_test(cells, p: float, *, label: int, n_permutations: int = 999, n_bootstrap: int = 999,
@@ -202,14 +198,12 @@ def set_contrast_test(cells, p: float, *, label: int, n_permutations: int = 999,
         pooled, n_relevant = np.concatenate([relevant, non_relevant]), len(relevant)
         for start in range(0, n_permutations, chunk):
             rows = min(chunk, n_permutations - start)
-            weights = _weights(rng, rows, len(pooled), take=n_relevant, permute=True)
-            chosen = weights > 0
-            other = ~chosen / (len(pooled) - n_relevant)
-            null[start:start + rows] += _selected_contrast(weights @ pooled, other @ pooled, p, label)
+            relevant_weights, other_weights = _permuted_groups(rng, rows, len(pooled), n_relevant)
+            null[start:start + rows] += _selected_contrast(relevant_weights @ pooled, other_weights @ pooled, p, label)
         for start in range(0, n_bootstrap, chunk):
             rows = min(chunk, n_bootstrap - start)
-            boot[start:start + rows] += _selected_contrast(_weights(rng, rows, len(relevant), permute=False) @ relevant,
-                                                           _weights(rng, rows, len(non_relevant), permute=False) @ non_relevant,
+            boot[start:start + rows] += _selected_contrast(bootstrap_weights(rng, rows, len(relevant)) @ relevant,
+                                                           bootstrap_weights(rng, rows, len(non_relevant)) @ non_relevant,
                                                            p, label)
     null, boot = null / len(cells), boot / len(cells)
     observed = float(np.mean(list(per_dataset.values())))
@@ -290,7 +284,7 @@ def contrast_difference_test(cells, inside: str, p: float, *, label: int, n_resa
     null = np.empty(n_resamples)
     for start in range(0, n_resamples, chunk):
         rows = min(chunk, n_resamples - start)
-        drawn = {name: tuple(_moments(_weights(rng, rows, len(a), permute=False), a) for a in cells[name]) for name in cells}
+        drawn = {name: tuple(_moments(bootstrap_weights(rng, rows, len(a)), a) for a in cells[name]) for name in cells}
         null[start:start + rows] = _largest_t(drawn, inside, outside, p, label, centre)[2]
     threshold = float(np.quantile(null, 1 - alpha))
     p_value = (1 + int((null >= observed - 1e-12 * max(abs(observed), 1.0)).sum())) / (n_resamples + 1)

@@ -69,6 +69,12 @@ def sign_flip_null(per_pair: Mapping[str, np.ndarray], statistic: Callable[[dict
     return np.concatenate(values)
 
 
+def bootstrap_weights(rng: np.random.Generator, rows: int, n: int) -> np.ndarray:
+    """``[rows, n]``: each row a bootstrap resample of ``n`` pairs as averaging weights (how often each pair is
+    drawn, over ``n``): ``weights @ values`` gives the resamples' means."""
+    return np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(rows)]) / n
+
+
 def pairs_bootstrap(per_pair: Mapping[str, np.ndarray], statistic: Callable[[dict[str, np.ndarray]], np.ndarray], *,
                     n_resamples: int = 999, seed: int = 0, chunk: int = 64, confidence: float = 0.95) -> tuple[float, float]:
     """The ``confidence`` percentile interval of ``statistic`` over bootstrap resamples of each dataset's pairs: the
@@ -77,8 +83,7 @@ def pairs_bootstrap(per_pair: Mapping[str, np.ndarray], statistic: Callable[[dic
     values = []
     for start in range(0, n_resamples, chunk):
         size = min(chunk, n_resamples - start)
-        means = {name: np.stack([np.bincount(rng.integers(0, len(a), len(a)), minlength=len(a)) for _ in range(size)])
-                 @ a / len(a) for name, a in flat.items()}
+        means = {name: bootstrap_weights(rng, size, len(a)) @ a for name, a in flat.items()}
         values.append(np.asarray(statistic(means), dtype=float))
     tail = (1 - confidence) / 2
     low, high = np.quantile(np.concatenate(values), [tail, 1 - tail])
