@@ -1,4 +1,6 @@
 """The scorecard of a page's claims: a row and a badge per claim, numbers at three significant digits."""
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -23,3 +25,13 @@ def test_each_claim_is_a_row_with_its_badge_and_its_null():
     assert html.count('class="verdict-badge"') == 3 and "overflow" not in html and "white-space:normal" in html
     for verdict, (background, _) in BADGE_COLOURS.items():
         assert background in badge(verdict) and verdict in badge(verdict)
+
+
+def test_a_compact_table_writes_three_significant_digits_integers_as_integers_and_nothing_for_missing():
+    from neuron_ig.report.tables import compact_table
+
+    table = pd.DataFrame({"collection": ["a", "b"], "neurons": [93, 47], "delta": [-0.0123456, np.nan], "p": [1.0, 0.000123]})
+    html = compact_table(table).to_html()
+    cells = re.findall(r'class="data row\d col\d" >([^<]*)<', html)
+    assert cells == ["a", "93", "-0.0123", "1", "b", "47", "", "0.000123"]
+    assert "row_heading" not in html  # no index

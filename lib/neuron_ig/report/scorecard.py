@@ -8,9 +8,10 @@ verdict written in it, so colour is never the only cue).
 from __future__ import annotations
 
 import html
-import math
 
 import pandas as pd
+
+from neuron_ig.report.tables import number_text
 
 #: verdict -> (background, text) colours of its badge (Okabe-Ito, readable in grey)
 BADGE_COLOURS = {
@@ -23,16 +24,6 @@ BADGE_COLOURS = {
 COLUMNS = ("class", "claim", "verdict", "observed", "reference [interval]", "p (Holm)", "test")
 
 
-def _number(value) -> str:
-    """Three significant digits; integers as integers; empty for a missing value."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    value = float(value)
-    if value.is_integer() and abs(value) < 1e6:
-        return f"{int(value)}"
-    return f"{value:.3g}"
-
-
 def scorecard(claims: pd.DataFrame) -> pd.DataFrame:
     """One row per claim: ``class``, ``claim``, ``verdict``, ``observed`` (the statistic, with its own interval where
     the claim has one), ``reference [interval]``
@@ -41,15 +32,15 @@ def scorecard(claims: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for _, row in claims.iterrows():
         low, high = row.get("interval low"), row.get("interval high")
-        interval = f" [{_number(low)}, {_number(high)}]" if _number(low) else ""
-        null = f"{_number(row.get('reference'))}{interval}" if _number(row.get("reference")) else ""
+        interval = f" [{number_text(low)}, {number_text(high)}]" if number_text(low) else ""
+        null = f"{number_text(row.get('reference'))}{interval}" if number_text(row.get("reference")) else ""
         note = row.get("note") if isinstance(row.get("note"), str) and row.get("note") else ""
         test = row.get("test") if isinstance(row.get("test"), str) else ""
-        observed = _number(row.get("observed"))
-        if _number(row.get("observed low")):
-            observed += f" [{_number(row.get('observed low'))}, {_number(row.get('observed high'))}]"
+        observed = number_text(row.get("observed"))
+        if number_text(row.get("observed low")):
+            observed += f" [{number_text(row.get('observed low'))}, {number_text(row.get('observed high'))}]"
         rows.append({"class": row.get("class", ""), "claim": row["claim"], "verdict": row["verdict"],
-                     "observed": observed, "reference [interval]": null, "p (Holm)": _number(row.get("p (Holm)")),
+                     "observed": observed, "reference [interval]": null, "p (Holm)": number_text(row.get("p (Holm)")),
                      "test": "; ".join(t for t in (test, note) if t)})
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
