@@ -199,7 +199,7 @@ def test_a_params_file_with_only_book_makes_every_page_of_the_repository(tmp_pat
     params_file = tmp_path / "mine.yml"
     params_file.write_text("book:\n  steps: 20\n")
     steps = runner.plan(REPO, params_file, tmp_path)
-    assert [page for page, *_ in steps] == runner.toc_pages(REPO)
+    assert sorted(page for page, *_ in steps) == sorted(runner.toc_pages(REPO))
     assert all(parameters.get("steps", 20) == 20 for _, _, parameters, _ in steps)
 
 
@@ -207,7 +207,9 @@ def test_a_params_file_with_only_book_makes_every_page_of_the_repository(tmp_pat
 def test_repository_params_files_pass_every_check_and_run_each_class_notebook_twice(params_file, tmp_path):
     steps = {page: (notebook, parameters) for page, notebook, parameters, _ in
              runner.plan(REPO, REPO / params_file, tmp_path)}
-    assert list(steps) == runner.toc_pages(REPO)
+    assert sorted(steps) == sorted(runner.toc_pages(REPO))
+    order = list(steps)  # the introduction reads the scorecard of paper_vs_reproduction: it runs after it
+    assert order.index("introduction") == order.index("paper_vs_reproduction") + 1
     for page, notebook, label in [("positive_neurons", "relevance_neurons", 1),
                                   ("negative_neurons", "relevance_neurons", 0),
                                   ("positive_neurons_core", "relevance_neurons_core", 1),
@@ -415,6 +417,36 @@ def test_a_page_executed_with_the_same_key_is_kept_and_any_change_executes_it_ag
     assert executions() == ["3", "4", "4"]  # another notebook
     runner.run(tmp_path, params_file, build=False, rerun=True)
     assert runs.read_text().split() == ["3", "4", "4", "4"]
+
+
+def test_a_page_that_reads_another_runs_after_it_and_again_when_it_ran_anew(tmp_path, capsys):
+    runs = tmp_path / "runs.txt"
+    summary = notebook("Summary", "steps = 50", f"open({str(runs)!r}, 'a').write('summary ' + open('02_results.txt').read() + '\\n')")
+    summary = summary.replace("jupytext:\n", "jupytext:\n  notebook_metadata_filter: reads\n", 1).replace(
+        "\n---\n", "\nreads: [02_results]\n---\n", 1)
+    results = notebook("Results", "steps = 50", "open('02_results.txt', 'w').write(str(steps))",
+                       f"open({str(runs)!r}, 'a').write('results\\n')")
+    params_file = make_book(tmp_path, {"01_summary": summary, "02_results": results}, {"book": {"steps": 3}})
+    assert [page for page, *_ in runner.plan(tmp_path, params_file, tmp_path)] == ["02_results", "01_summary"]
+
+    def executions():
+        runner.run(tmp_path, params_file, build=False)
+        return runs.read_text().splitlines()
+
+    assert executions() == ["results", "summary 3"]
+    assert executions() == ["results", "summary 3"]  # both kept
+    params_file.write_text(yaml.safe_dump({"book": {}, "02_results": {"steps": 4}}))
+    assert executions() == ["results", "summary 3", "results", "summary 4"]  # its own parameters did not change
+
+    (tmp_path / "notebooks" / "01_summary.md").write_text(summary.replace("[02_results]", "[03_missing]"))
+    with pytest.raises(runner.RunnerError, match=r"01_summary\.md reads 03_missing, which _toc\.yml does not list"):
+        runner.plan(tmp_path, params_file, tmp_path)
+    circle = results.replace("jupytext:\n", "jupytext:\n  notebook_metadata_filter: reads\n", 1).replace(
+        "\n---\n", "\nreads: [01_summary]\n---\n", 1)
+    (tmp_path / "notebooks" / "01_summary.md").write_text(summary)
+    (tmp_path / "notebooks" / "02_results.md").write_text(circle)
+    with pytest.raises(runner.RunnerError, match=r"`reads:` of the notebooks' front matter form a circle"):
+        runner.plan(tmp_path, params_file, tmp_path)
 
 
 def test_the_page_key_follows_the_library_code(tmp_path, monkeypatch):

@@ -19,7 +19,8 @@ The pages are the ``book/generated/PAGE`` entries of ``_toc.yml``, in its order.
 notebook its section names with ``notebook:``, else by ``notebooks/PAGE.md``, else by the notebook whose
 front matter lists it under ``pages:`` with its parameters (``relevance_neurons`` makes ``positive_neurons`` and
 ``negative_neurons`` with ``label`` 1 and 0): so one notebook (jupytext MyST markdown with a cell tagged ``parameters``)
-makes several pages with other parameters, as papermill intends.
+makes several pages with other parameters, as papermill intends. A notebook whose front matter says
+``reads: [PAGE, ...]`` reads those pages' data files: its pages run after them, and again when they ran anew.
 Each is converted to ``.ipynb`` and run by papermill into ``book/generated/PAGE.ipynb`` (working
 directory ``book/generated/``, environment variable ``NEURON_IG_PAGE=PAGE``), with the parameters it
 declares. Before anything runs, every page must have a notebook, every section must name a page,
@@ -66,6 +67,7 @@ NOTEBOOKS = Path("notebooks")
 KERNEL = "python3"
 NOTEBOOK_KEY = "notebook"  # in a page's section: the notebook that makes the page
 PAGES_KEY = "pages"  # in a notebook's front matter: the pages of other names it makes, with their parameters
+READS_KEY = "reads"  # in a notebook's front matter: the pages whose data files it reads (it runs after them)
 HEARTBEAT_S = 60.0  # while a cell runs, one line this often says which
 _UNKNOWN = object()  # a default that is not a Python literal: any value is accepted
 
@@ -141,6 +143,18 @@ def load_params(params_file: Path, pages: list[str]) -> dict:
     return params
 
 
+def _front_matter(root: Path, key: str) -> dict[str, object]:
+    """``{notebook stem: value}`` of ``key`` in the front matter of every notebook that has it."""
+    import jupytext
+
+    found = {}
+    for source in sorted((root / NOTEBOOKS).glob("*.md")):
+        value = jupytext.read(source).metadata.get(key)
+        if value:
+            found[source.stem] = value
+    return found
+
+
 def notebook_pages(root: Path) -> dict[str, tuple[str, dict]]:
     """``{page: (notebook stem, parameters)}`` from the ``pages:`` of each notebook's front matter.
 
@@ -151,19 +165,53 @@ def notebook_pages(root: Path) -> dict[str, tuple[str, dict]]:
 
     (with ``notebook_metadata_filter: pages`` under ``jupytext:``, so that saving it in JupyterLab keeps it).
     """
-    import jupytext
-
     made = {}
-    for source in sorted((root / NOTEBOOKS).glob("*.md")):
-        pages = jupytext.read(source).metadata.get(PAGES_KEY) or {}
+    for notebook, pages in _front_matter(root, PAGES_KEY).items():
         if not isinstance(pages, dict) or not all(isinstance(v, dict) for v in pages.values()):
-            raise RunnerError(f"{source}: `{PAGES_KEY}:` of its front matter must map page names to their parameters")
+            raise RunnerError(f"{root / NOTEBOOKS / notebook}.md: `{PAGES_KEY}:` of its front matter must map page names "
+                              "to their parameters")
         for page, parameters in pages.items():
             if page in made:
                 raise RunnerError(f"page {page} is made by two notebooks' `{PAGES_KEY}:`, {made[page][0]} and "
-                                  f"{source.stem}: keep one")
-            made[page] = (source.stem, parameters)
+                                  f"{notebook}: keep one")
+            made[page] = (notebook, parameters)
     return made
+
+
+def notebook_reads(root: Path, pages: list[str]) -> dict[str, list[str]]:
+    """``{notebook stem: [page, ...]}`` from the ``reads:`` of each notebook's front matter: the pages whose data
+    files the notebook reads (the introduction reads the scorecard of ``paper_vs_reproduction``)::
+
+        reads: [paper_vs_reproduction]
+
+    The runner runs such a notebook's pages after those pages, and again whenever one of them was executed anew.
+    """
+    reads = {}
+    for notebook, read in _front_matter(root, READS_KEY).items():
+        if not isinstance(read, list) or not all(isinstance(page, str) for page in read):
+            raise RunnerError(f"{root / NOTEBOOKS / notebook}.md: `{READS_KEY}:` of its front matter must list page names")
+        unknown = [page for page in read if page not in pages]
+        if unknown:
+            raise RunnerError(f"{root / NOTEBOOKS / notebook}.md reads {', '.join(unknown)}, which _toc.yml does not "
+                              f"list: fix `{READS_KEY}:` in its front matter")
+        reads[notebook] = read
+    return reads
+
+
+def run_order(steps: list[tuple], reads: dict[str, list[str]]) -> list[tuple]:
+    """``steps`` (page, notebook, ...) in toc order, each page moved after the pages its notebook reads."""
+    ordered, placed = [], set()
+    waiting = list(steps)
+    while waiting:
+        ready = [step for step in waiting if set(reads.get(step[1], [])) - {step[0]} <= placed]
+        if not ready:
+            raise RunnerError("the `reads:` of the notebooks' front matter form a circle "
+                              f"({', '.join(step[0] for step in waiting)}): remove one")
+        step = ready[0]
+        ordered.append(step)
+        placed.add(step[0])
+        waiting.remove(step)
+    return ordered
 
 
 def page_notebooks(root: Path, pages: list[str], params: dict, params_file: Path) -> dict[str, str]:
@@ -432,9 +480,10 @@ def execute(page: str, ipynb: Path, parameters: dict, generated: Path, substitut
     return output
 
 
-def page_key(ipynb: Path, parameters: dict) -> str:
-    """What an executed page depends on: the notebook's cells, its parameters, the library's source files and
-    the versions of the packages behind the numbers (:func:`neuron_ig.runtime.versions.software_versions`)."""
+def page_key(ipynb: Path, parameters: dict, read: list[Path] = ()) -> str:
+    """What an executed page depends on: the notebook's cells, its parameters, the library's source files, the
+    versions of the packages behind the numbers (:func:`neuron_ig.runtime.versions.software_versions`) and the keys
+    of the executed pages it reads (``read``: their ``.ipynb``; one not made yet counts as such)."""
     import hashlib
     import json
 
@@ -449,18 +498,24 @@ def page_key(ipynb: Path, parameters: dict) -> str:
         digest.update(f"{source.relative_to(library)}\n".encode() + source.read_bytes())
     versions = {k: v for k, v in software_versions().items() if k != "git commit"}  # code is hashed above
     digest.update(json.dumps(versions, sort_keys=True).encode())
+    digest.update(json.dumps([stored_key(path) for path in read]).encode())
     return digest.hexdigest()[:20]
+
+
+def stored_key(output: Path) -> str | None:
+    """The :func:`page_key` stored in an executed page (None if absent or not a notebook)."""
+    import nbformat
+
+    try:
+        return nbformat.read(output, as_version=4).metadata.get("neuron_ig", {}).get("page_key")
+    except Exception:
+        return None
 
 
 def unchanged(output: Path, key: str) -> bool:
     """Whether ``output`` is a page executed to its end with this :func:`page_key` (so running it again would
     remake it from the same cached results)."""
-    import nbformat
-
-    try:
-        return nbformat.read(output, as_version=4).metadata.get("neuron_ig", {}).get("page_key") == key
-    except Exception:  # absent, or not a notebook
-        return False
+    return stored_key(output) == key
 
 
 def _finish_page(notebook_path: Path, substitutions: dict, key: str | None = None) -> None:
@@ -502,7 +557,8 @@ def _json_value(value) -> bool:
 
 
 def plan(root: Path, params_file: Path, scratch: Path) -> list[tuple[str, str, dict, dict]]:
-    """Check the book and the params file; per page in toc order: (page, notebook, parameters, substitutions).
+    """Check the book and the params file; per page in toc order (a page after those it reads: :func:`run_order`):
+    (page, notebook, parameters, substitutions).
 
     Every notebook is converted into ``scratch/NOTEBOOK.ipynb``. Raises RunnerError on the first problem.
     """
@@ -525,7 +581,7 @@ def plan(root: Path, params_file: Path, scratch: Path) -> list[tuple[str, str, d
         defaults = {name: value for name, value in declared[notebook].items()
                     if value is not _UNKNOWN and _json_value(value)}
         steps.append((page, notebook, parameters, {**defaults, **parameters}))
-    return steps
+    return run_order(steps, notebook_reads(root, pages))
 
 
 def one_build_at_a_time(root: Path):
@@ -548,7 +604,8 @@ def one_build_at_a_time(root: Path):
 
 
 def run(root: Path, params_file: Path, only: list[str] | None = None, build: bool = True, rerun: bool = False) -> None:
-    """Check every page and parameter, execute the chosen pages in toc order, then build the book.
+    """Check every page and parameter, execute the chosen pages in toc order (a page after those it reads), then
+    build the book.
 
     A page already executed with the same :func:`page_key` (notebook, parameters, library code, package
     versions) is kept as it is, unless ``rerun``: its numbers would come out of the same cached results.
@@ -566,6 +623,7 @@ def run(root: Path, params_file: Path, only: list[str] | None = None, build: boo
         with tempfile.TemporaryDirectory(prefix="neuron_ig_runner_") as scratch:
             steps = plan(root, params_file, Path(scratch))  # check everything before running anything
             pages = [page for page, *_ in steps]
+            reads = notebook_reads(root, pages)
             unknown = sorted(set(only or []) - set(pages))
             if unknown:
                 raise RunnerError(f"--only {' '.join(unknown)}: not in _toc.yml (its pages: {', '.join(pages)})")
@@ -583,7 +641,7 @@ def run(root: Path, params_file: Path, only: list[str] | None = None, build: boo
                 made_by = "" if notebook == page else f" from {NOTEBOOKS}/{notebook}.md"
                 print(f"[{number}/{len(steps)}] {page}{made_by} ({shown})", flush=True)
                 ipynb = Path(scratch) / f"{notebook}.ipynb"
-                key = page_key(ipynb, parameters)
+                key = page_key(ipynb, parameters, [generated / f"{read}.ipynb" for read in reads.get(notebook, [])])
                 if not rerun and launched is None and unchanged(generated / f"{page}.ipynb", key):
                     print(f"[{number}/{len(steps)}] {page} kept: executed before with the same notebook, parameters, "
                           "library and package versions (--rerun executes it again)", flush=True)
