@@ -14,6 +14,7 @@ from neuron_ig.stats.contrast import (
     class_contrast,
     contrast_test,
     normalised,
+    presence_position,
     split_top_set,
     towards_relevant,
 )
@@ -244,3 +245,59 @@ def test_contrast_cells_leave_out_a_collection_with_fewer_than_two_pairs_of_a_cl
     cells = contrast_cells(positive, negative)
     assert list(cells) == ["a"] and cells["a"][0].shape == (5, LAYERS * UNITS) and cells["a"][1].shape == (4, LAYERS * UNITS)
     np.testing.assert_allclose(cells["a"][1], -negative["a"].total().reshape(4, -1))  # towards P(relevant)
+
+
+def presence_and_relevance(seed: int, pairs: int = 60) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Relevant pairs, their mismatched twins and non-relevant pairs, ``[pairs, neurons]`` towards P(relevant): neurons
+    0-19 respond to relevance (high on relevant pairs only), 20-39 to a query being there (high on relevant and
+    mismatched pairs alike), the rest are noise; every neuron scaled on its own, the twins sharing each passage's part."""
+    rng = np.random.default_rng(seed)
+    neurons = LAYERS * UNITS
+    scale = rng.lognormal(0.0, 0.5, neurons)
+    passage = rng.standard_normal((pairs, neurons))  # what a relevant pair and its twin share
+    relevance, presence = np.zeros(neurons), np.zeros(neurons)
+    relevance[:20], presence[20:40] = 1.5, 1.5
+    relevant = scale * (relevance + presence + passage + rng.standard_normal((pairs, neurons)))
+    mismatched = scale * (presence + passage + rng.standard_normal((pairs, neurons)))
+    non_relevant = scale * (np.sqrt(2) * rng.standard_normal((pairs, neurons)))
+    return relevant, mismatched, non_relevant
+
+
+def _planted_groups(relevant, non_relevant):
+    """The groups as a page chooses them: the top 10% by the relevant pairs' mean, split by their contrast."""
+    top = top_p_percent(relevant.mean(axis=0), 10).reshape(-1)
+    contrast = class_contrast(relevant, non_relevant)
+    return {"relevance-like": top & (np.arange(top.size) < 20), "presence-like": top & (np.arange(top.size) >= 20),
+            "top set": top, "none": np.zeros(top.size, dtype=bool), "contrast > 0": top & (contrast > 0)}
+
+
+def test_mismatched_pairs_sit_with_the_non_relevant_ones_for_relevance_neurons_and_with_the_relevant_ones_for_presence():
+    relevant, mismatched, non_relevant = presence_and_relevance(0)
+    found = presence_position(relevant, mismatched, non_relevant, _planted_groups, n_bootstrap=499, seed=1)
+    relevance, presence = found["relevance-like"], found["presence-like"]
+    assert relevance["position low"] <= 0 <= relevance["position high"] < 0.5
+    assert presence["position low"] <= 1 <= presence["position high"] and presence["position low"] > 0.5
+    assert relevance["difference low"] > 0 and presence["difference low"] <= 0 <= presence["difference high"]
+    assert np.isnan(found["none"]["position"]) and np.isnan(found["none"]["neurons"])
+    assert 0 < relevance["neurons"] <= 20
+
+
+def test_presence_position_measures_on_held_out_pairs_so_noise_picked_for_its_contrast_sits_in_between():
+    """Pure noise, groups chosen for a positive contrast: measured on the pairs that chose them, the relevant - mismatched
+    difference would be inflated; on held-out pairs its interval covers 0 at about the level."""
+    covered = 0
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        relevant, mismatched, non_relevant = (rng.standard_normal((30, 200)) for _ in range(3))
+        select = lambda r, o: {"picked": class_contrast(r, o) > np.quantile(class_contrast(r, o), 0.9)}
+        found = presence_position(relevant, mismatched, non_relevant, select, n_bootstrap=299, seed=seed)["picked"]
+        covered += found["difference low"] <= 0 <= found["difference high"]
+    assert covered >= 34  # 95% intervals: about 38 of 40
+
+
+def test_presence_position_refuses_unpaired_or_too_few_pairs():
+    relevant, mismatched, non_relevant = presence_and_relevance(0, pairs=3)
+    with pytest.raises(ValueError, match="4 relevant and 4 non-relevant"):
+        presence_position(relevant, mismatched, non_relevant, _planted_groups)
+    with pytest.raises(ValueError, match="one shape"):
+        presence_position(relevant, mismatched[:2], non_relevant, _planted_groups)

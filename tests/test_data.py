@@ -2,7 +2,7 @@
 import pytest
 
 from neuron_ig.ir.datasets import collection_fingerprint, load_dataset, relevant_qrels
-from neuron_ig.ir.pairs import Pair, relevance_pairs
+from neuron_ig.ir.pairs import Pair, mismatched_pairs, relevance_pairs
 from neuron_ig.ir.retrieval import bm25_run
 
 
@@ -42,6 +42,23 @@ def test_relevance_pairs_have_the_right_labels(cranfield):
         assert pairs == sorted(pairs) and len({(p.query_id, p.doc_id) for p in pairs}) == len(pairs)
         assert all(p.query and p.passage for p in pairs)
     assert len({p.query_id for p in positives}) == 60  # spread: one pair per query while queries last
+
+
+def test_mismatched_pairs_keep_each_passage_with_another_query_that_does_not_judge_it_relevant(cranfield):
+    relevant = relevant_qrels(cranfield)
+    positives = relevance_pairs(cranfield, 40, 1, max_pairs_per_query=2)
+    mismatched = mismatched_pairs(cranfield, positives, seed=1)
+    assert [p.doc_id for p in mismatched] == [p.doc_id for p in positives]
+    assert [p.passage for p in mismatched] == [p.passage for p in positives]
+    assert all(m.label == 0 and m.query_id != p.query_id and m.doc_id not in relevant[m.query_id]
+               for m, p in zip(mismatched, positives))
+    assert sorted(m.query_id for m in mismatched) == sorted(p.query_id for p in positives)  # the same queries, permuted
+    queries = {q.query_id: q.default_text() for q in load_dataset(cranfield).queries_iter()}
+    assert all(m.query == queries[m.query_id] for m in mismatched)
+    assert mismatched == mismatched_pairs(cranfield, positives, seed=1) != mismatched_pairs(cranfield, positives, seed=2)
+    one_query = [p for p in positives if p.query_id == positives[0].query_id]
+    with pytest.raises(ValueError, match="at least two queries .* draw more pairs"):
+        mismatched_pairs(cranfield, one_query)
 
 
 def test_relevance_pairs_depend_on_the_seed_only(cranfield):

@@ -137,3 +137,31 @@ def pair_texts(dataset_id: str, query_ids, doc_ids) -> list[tuple[str, str]]:
     if missing:
         raise ValueError(f"{dataset_id} has no query or document {missing[0]!r}: are these ids of another dataset?")
     return [(queries[str(q)], docs[str(d)].default_text()) for q, d in zip(query_ids, doc_ids, strict=True)]
+
+
+def mismatched_pairs(dataset_id: str, pairs, seed: int = 0, min_grade=None) -> list[Pair]:
+    """The control pairs of ``pairs`` (relevant pairs of ``dataset_id``): each passage kept, given the query of another
+    pair of the list, one that does not judge it relevant (label 0), in the order of ``pairs``.
+
+    A query is there but is not the passage's: a neuron that answers "a query is there" fires on these as on the
+    relevant pairs, one that answers "the query is relevant" as on non-relevant pairs. The queries are the pairs'
+    own, permuted (a seeded shuffle, then the smallest cyclic shift under which no pair keeps its query or meets a
+    query that judges its passage relevant), so the mismatched pairs have the same queries and passages as ``pairs``.
+
+    Raises:
+        ValueError: fewer than two distinct queries, or no shift that mismatches every pair.
+    """
+    pairs = list(pairs)
+    if len({p.query_id for p in pairs}) < 2:
+        raise ValueError(f"mismatched pairs need relevant pairs of at least two queries of {dataset_id}, got "
+                         f"{len({p.query_id for p in pairs})}: draw more pairs")
+    relevant = relevant_qrels(dataset_id, min_grade)
+    order = list(range(len(pairs)))
+    random.Random(seed).shuffle(order)
+    for shift in range(1, len(order)):
+        given = {order[k]: pairs[order[(k + shift) % len(order)]] for k in range(len(order))}
+        if all(given[i].query_id != p.query_id and p.doc_id not in relevant.get(given[i].query_id, ())
+               for i, p in enumerate(pairs)):
+            return [Pair(given[i].query_id, p.doc_id, given[i].query, p.passage, 0) for i, p in enumerate(pairs)]
+    raise ValueError(f"no permutation of the {len(pairs)} pairs' queries of {dataset_id} mismatches every passage: "
+                     "draw pairs of more queries")

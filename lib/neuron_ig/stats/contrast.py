@@ -290,3 +290,77 @@ def contrast_difference_test(cells, inside: str, p: float, *, label: int, n_resa
     p_value = (1 + int((null >= observed - 1e-12 * max(abs(observed), 1.0)).sum())) / (n_resamples + 1)
     return {"t": t, "candidates": candidates, "observed": observed, "null": null, "p": p_value if candidates.any() else 1.0,
             "threshold": threshold, "passes": candidates & (np.nan_to_num(t, nan=-np.inf) > threshold)}
+
+
+def presence_position(relevant: np.ndarray, mismatched: np.ndarray, non_relevant: np.ndarray, select, *,
+                      n_bootstrap: int = 999, confidence: float = 0.95, seed: int = 0) -> dict[str, dict]:
+    """Where mismatched pairs fall between non-relevant (0) and relevant pairs (1), per group of neurons.
+
+    A mismatched pair keeps a relevant pair's passage and takes another query (:func:`neuron_ig.ir.pairs.mismatched_pairs`):
+    a query is there, but it is not relevant. A group that answers "the query is relevant" treats it as a
+    non-relevant pair (position 0); one that answers "a query is there", as a relevant pair (position 1).
+
+    Args:
+        relevant: ``[n, neurons]`` NIG towards P(relevant) of relevant pairs.
+        mismatched: ``[n, neurons]``, row i the mismatched twin of relevant row i (same passage).
+        non_relevant: ``[m, neurons]``, of non-relevant pairs.
+        select: ``select(relevant, non_relevant) -> {group: [neurons] bool}``, how the groups are chosen
+            (a class's top set and its parts, :func:`split_top_set`).
+
+    The groups are chosen on one half of the pairs and measured on the other (two folds, each pair measured once,
+    the folds' statistics averaged): chosen and measured on the same pairs, a group picked for its contrast would
+    look more relevance-specific than it is. Per group the mean, over its neurons, of each kind of pair's mean;
+    ``position`` = (mismatched - non-relevant) / (relevant - non-relevant) and ``relevant - mismatched`` (paired
+    over passages), each with a percentile bootstrap interval over the measured pairs (widened to hold the estimate).
+
+    Returns:
+        ``{group: {"neurons", "relevant", "mismatched", "non-relevant", "position", "position low", "position high",
+        "relevant - mismatched", "difference low", "difference high"}}``; ``neurons`` is the groups' mean size over the
+        folds, and a group empty in a fold is left out of that fold (NaN if empty in both).
+    """
+    relevant, mismatched, non_relevant = (np.asarray(a, dtype=float) for a in (relevant, mismatched, non_relevant))
+    if relevant.shape != mismatched.shape or relevant.ndim != 2 or non_relevant.ndim != 2 \
+            or non_relevant.shape[1] != relevant.shape[1]:
+        raise ValueError(f"expected relevant and mismatched [n, neurons] of one shape and non_relevant [m, neurons], got "
+                         f"{relevant.shape}, {mismatched.shape} and {non_relevant.shape}")
+    if min(len(relevant), len(non_relevant)) < 4:
+        raise ValueError(f"two folds need 4 relevant and 4 non-relevant pairs or more, got {len(relevant)} and "
+                         f"{len(non_relevant)}")
+    rng = np.random.default_rng(seed)
+    folds = [np.array_split(rng.permutation(n), 2) for n in (len(relevant), len(non_relevant))]
+    measured: dict[str, list] = {}
+    for fold in range(2):
+        chosen_r, measured_r = folds[0][fold], folds[0][1 - fold]
+        chosen_n, measured_n = folds[1][fold], folds[1][1 - fold]
+        groups = select(relevant[chosen_r], non_relevant[chosen_n])
+        weights = (bootstrap_weights(rng, n_bootstrap, len(measured_r)), bootstrap_weights(rng, n_bootstrap, len(measured_n)))
+        for name, mask in groups.items():
+            mask = np.asarray(mask, dtype=bool).reshape(-1)
+            measured.setdefault(name, [])
+            if not mask.any():
+                continue
+            r, m, o = (a[:, mask].mean(axis=1) for a in (relevant[measured_r], mismatched[measured_r], non_relevant[measured_n]))
+            means = np.array([r.mean(), m.mean(), o.mean()])
+            resampled = np.stack([weights[0] @ r, weights[0] @ m, weights[1] @ o])  # [3, B]
+            measured[name].append((int(mask.sum()), means, resampled))
+    tail = (1 - confidence) / 2
+    out = {}
+    for name, parts in measured.items():
+        if not parts:
+            out[name] = {"neurons": np.nan, **{key: np.nan for key in ("relevant", "mismatched", "non-relevant", "position",
+                                                                       "position low", "position high", "relevant - mismatched",
+                                                                       "difference low", "difference high")}}
+            continue
+        means = np.mean([p[1] for p in parts], axis=0)
+        resampled = np.mean([p[2] for p in parts], axis=0)
+        position = (means[1] - means[2]) / (means[0] - means[2])
+        positions = (resampled[1] - resampled[2]) / (resampled[0] - resampled[2])
+        difference, differences = means[0] - means[1], resampled[0] - resampled[1]
+        p_low, p_high = np.nanquantile(positions, [tail, 1 - tail])
+        d_low, d_high = np.quantile(differences, [tail, 1 - tail])
+        out[name] = {"neurons": float(np.mean([p[0] for p in parts])), "relevant": float(means[0]),
+                     "mismatched": float(means[1]), "non-relevant": float(means[2]), "position": float(position),
+                     "position low": float(min(p_low, position)), "position high": float(max(p_high, position)),
+                     "relevant - mismatched": float(difference), "difference low": float(min(d_low, difference)),
+                     "difference high": float(max(d_high, difference))}
+    return out

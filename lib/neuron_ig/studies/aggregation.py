@@ -212,3 +212,38 @@ def top_set_parts(positive: Mapping[str, DatasetNIG], negative: Mapping[str, Dat
             rows.append({**row, "neurons": int(top.sum()), **{part: int(mask.sum()) for part, mask in parts.items()},
                          "note": ""})
     return pd.DataFrame(rows)
+
+
+def presence_positions(paired: Mapping[str, tuple[DatasetNIG, DatasetNIG]], negative: Mapping[str, DatasetNIG], p: float, *,
+                       label: int, n_permutations: int = 999, q: float = 0.05, strong_share: float = 0.5,
+                       n_bootstrap: int = 999, seed: int = 0) -> pd.DataFrame:
+    """Where the mismatched twins of the relevant pairs fall, for each part of the class ``label``'s top-p% set.
+
+    ``paired`` is ``{dataset: (relevant, mismatched)}`` (:meth:`neuron_ig.studies.settings.NIGParameters.mismatched_results`),
+    ``negative`` the datasets' non-relevant pairs. On each dataset the top set and its parts are chosen as
+    :func:`top_set_parts` chooses them, on half of the pairs, and measured on the other half
+    (:func:`neuron_ig.stats.contrast.presence_position`: position 0, the twins look non-relevant to the group; 1,
+    relevant). One row per dataset and group (``top set`` and each of :data:`neuron_ig.stats.contrast.PARTS`), with
+    ``twins`` (pairs) and ``twins called non-relevant`` (the share the model puts below P(relevant) = 0.5); datasets
+    with fewer than 4 correctly classified pairs in a class are left out.
+    """
+    def select(relevant, non_relevant):
+        top = selection.top_p_percent(relevant.mean(axis=0) if label == 1 else -non_relevant.mean(axis=0), p).reshape(-1)
+        tested = contrast.contrast_test(relevant, non_relevant, tested=top, n_permutations=n_permutations, q=q, seed=seed)
+        return {"top set": top, **contrast.split_top_set(top, relevant, non_relevant, tested["passes"], label=label,
+                                                         strong_share=strong_share)}
+
+    rows = []
+    for dataset, (relevant, twins) in paired.items():
+        if dataset not in negative:
+            continue
+        keep = relevant.correct
+        non_relevant = towards_relevant_pairs(negative[dataset])
+        if keep.sum() < 4 or len(non_relevant) < 4:
+            continue
+        found = contrast.presence_position(towards_relevant_pairs(relevant), towards_relevant_pairs(twins, correct_only=False)[keep],
+                                           non_relevant, select, n_bootstrap=n_bootstrap, seed=seed)
+        called = float((twins.relevance[keep] < 0.5).mean())
+        rows += [{"dataset": dataset, "group": group, **values, "twins": int(keep.sum()), "twins called non-relevant": called}
+                 for group, values in found.items()]
+    return pd.DataFrame(rows)

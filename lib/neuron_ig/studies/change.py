@@ -56,10 +56,15 @@ def drop_small_change(result: DatasetNIG, min_change: float = 0.05) -> DatasetNI
     """``result`` without the pairs whose change is below ``min_change``; the manifest records ``min_change``
     and the pairs dropped, and its ``n_pairs`` and ``n_correct`` count the pairs kept."""
     keep = ~small_change(result, min_change)
+    return kept_pairs(result, keep, min_change=min_change, n_small_change_dropped=int((~keep).sum()))
+
+
+def kept_pairs(result: DatasetNIG, keep: np.ndarray, **noted) -> DatasetNIG:
+    """``result`` with only the pairs of the ``[pairs]`` mask ``keep``; its manifest's ``n_pairs`` and ``n_correct``
+    count them, and records ``noted``."""
     per_pair = {field: getattr(result, field)[keep] for field in
                 ("attributions", "score", "baseline_score", "relevance", "labels", "query_ids", "doc_ids")}
-    manifest = dict(result.manifest, n_pairs=int(keep.sum()), n_correct=int((per_pair["score"] > 0.5).sum()),
-                    min_change=min_change, n_small_change_dropped=int((~keep).sum()))
+    manifest = dict(result.manifest, n_pairs=int(keep.sum()), n_correct=int((per_pair["score"] > 0.5).sum()), **noted)
     return dataclasses.replace(result, manifest=manifest, **per_pair)
 
 

@@ -39,7 +39,7 @@ from neuron_ig.engine.nig import (
 )
 from neuron_ig.ir.datasets import collection_key
 from neuron_ig.ir.measures import first_stage_key
-from neuron_ig.ir.pairs import Pair, relevance_pairs
+from neuron_ig.ir.pairs import Pair, mismatched_pairs, relevance_pairs
 from neuron_ig.runtime import cache, distributed
 from neuron_ig.runtime.device import resolve_device
 from neuron_ig.runtime.versions import software_versions
@@ -109,6 +109,7 @@ def dataset_nig(
     progress: bool = True,
     min_grade=None,
     correct_only: bool = True,
+    mismatched: bool = False,
 ) -> DatasetNIG:
     """NIG of ``n_pairs`` correctly classified pairs of class ``label`` (1 relevant, 0 non-relevant) of ``dataset``.
 
@@ -119,18 +120,29 @@ def dataset_nig(
     the key unless ``"fp32"``. ``min_grade``: the lowest grade counted relevant (None: the table of
     :mod:`neuron_ig.ir.grades`); in the key unless 1, as is the first stage unless bm25s
     (:func:`neuron_ig.ir.measures.first_stage_key`). ``correct_only=False``: the first ``n_pairs`` pairs of the draw,
-    whatever the model makes of them (the sensitivity page's variant of the authors' filter).
+    whatever the model makes of them (the sensitivity page's variant of the authors' filter). ``mismatched``: NIG of the
+    mismatched twins of the relevant pairs that ``label`` 1 attributes (:func:`neuron_ig.ir.pairs.mismatched_pairs`:
+    each passage with another of those pairs' queries), non-relevant pairs (``label`` must be 0), kept whatever the
+    model makes of them.
     """
 
+    if mismatched and label != 0:
+        raise ValueError(f"mismatched pairs are non-relevant pairs: ask for label 0, got {label!r}")
     if label not in CLASS_NAMES:
         raise ValueError(f"label must be 1 (relevant) or 0 (non-relevant), got {label!r}")
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}")
-    pairs, drawn = nig_pairs(model, dataset, label, n_pairs=n_pairs, seed=seed, max_length=max_length, device=device,
-                             min_grade=min_grade, correct_only=correct_only)
+    pairs, drawn = nig_pairs(model, dataset, 1 if mismatched else label, n_pairs=n_pairs, seed=seed, max_length=max_length,
+                             device=device, min_grade=min_grade, correct_only=correct_only)
+    if mismatched and len({p.query_id for p in pairs}) >= 2:
+        pairs = mismatched_pairs(dataset, pairs, seed=seed, min_grade=min_grade)
+    elif mismatched:
+        pairs = []  # no two queries to swap: nothing to attribute
+    kind = "first correctly classified" if correct_only else "first drawn"
     parameters = {
         "model": str(model), "model_fingerprint": model_fingerprint(str(model)), "dataset": dataset, "label": label,
-        "n_pairs": n_pairs, "pairs": "first correctly classified" if correct_only else "first drawn", "n_drawn": drawn, "seed": seed,
+        "n_pairs": n_pairs, "pairs": f"mismatched twins of the {kind} relevant" if mismatched else kind, "n_drawn": drawn,
+        "seed": seed,
         "baseline": Baseline.parse(baseline).value, "steps": steps, "rule": rule, "max_length": max_length,
         "modules": "ffn", **({"precision": precision} if precision != "fp32" else {}),  # fp32 keys as before
         **first_stage_key(dataset, min_grade),  # likewise for grade 1 and bm25s

@@ -10,7 +10,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
-from neuron_ig.studies.change import drop_small_changes
+import numpy as np
+
+from neuron_ig.studies.change import drop_small_changes, kept_pairs, small_change
 from neuron_ig.studies.results import DatasetNIG, datasets_nig
 
 
@@ -71,3 +73,22 @@ class NIGParameters:
         whose change is below ``min_change`` dropped (the pages' one rule)."""
         results = datasets_nig(self.model, datasets, label, progress=False, **self.nig_arguments())
         return drop_small_changes(results, self.min_change)
+
+    def mismatched_results(self, datasets: Sequence[str]) -> dict[str, tuple[DatasetNIG, DatasetNIG]]:
+        """``{dataset: (relevant, mismatched)}``: the relevant pairs :meth:`class_results` attributes and their
+        mismatched twins (each passage with another of their queries: :func:`neuron_ig.ir.pairs.mismatched_pairs`),
+        cached; row i of ``mismatched`` is the twin of row i of ``relevant``, and a pair dropped by ``min_change`` is
+        dropped with its twin. A dataset whose pairs hold fewer than two queries has no twins and is left out."""
+        relevant = datasets_nig(self.model, datasets, 1, progress=False, **self.nig_arguments())
+        twins = datasets_nig(self.model, datasets, 0, progress=False, mismatched=True, **self.nig_arguments())
+        paired = {}
+        for dataset in datasets:
+            own, twin = relevant[dataset], twins[dataset]
+            if len(twin.score) != len(own.score) or not len(own.score):
+                continue
+            if not np.array_equal(twin.doc_ids, own.doc_ids):
+                raise RuntimeError(f"the mismatched pairs of {dataset} are not in the order of its relevant pairs: clear "
+                                   "their cache entries (NEURON_IG_CACHE/nig) and run again")
+            keep = ~small_change(own, self.min_change) if self.min_change > 0 else np.ones(len(own.score), dtype=bool)
+            paired[dataset] = (kept_pairs(own, keep), kept_pairs(twin, keep))  # as class_results keeps them
+        return paired
