@@ -18,9 +18,11 @@ from neuron_ig.stats.controls import (
     control_method,
     control_test,
     control_test_table,
+    controls_as_sets,
     detectable_power,
     layer_matched_controls,
     prediction_interval_p_value,
+    queries_for_power,
     query_control_test,
     random_control,
     rank_p_value,
@@ -233,3 +235,31 @@ def test_the_per_query_deltas_come_from_the_study_table_and_the_power_follows_th
     rng = np.random.default_rng(1)
     noisy = rng.normal(0, 0.2, (10, 100))
     assert detectable_power(noisy, -0.05) > detectable_power(noisy[:, :20], -0.05) > 0.05
+
+
+def test_controls_treated_as_sets_fire_at_most_at_the_level_while_the_query_bootstrap_alone_would_not():
+    """Random sets that differ in how much they hurt (each its own mean, as real random sets do): one of them tested as
+    the set against the others often hurts more over the queries (p queries small), but it ranks among its controls
+    as chance has it, so the rule fires at most at its level."""
+    fired, query_only, total = 0, 0, 0
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        own = -rng.exponential(0.02, (20, 1))  # each control's own harm
+        controls = np.clip(own + rng.normal(0, 0.05, (20, 40)) * (rng.random((20, 40)) < 0.3), -1, 0)
+        table = controls_as_sets(controls, n_bootstrap=99, seed=seed)
+        assert table["control"].tolist() == list(range(20)) and (table["p"] >= 1 / 20).all()
+        fired, query_only, total = fired + table["fires"].sum(), query_only + (table["p queries"] <= 0.05).sum(), total + 20
+    assert fired / total <= 0.05 < query_only / total
+    with pytest.raises(ValueError, match="3 controls or more"):
+        controls_as_sets(np.zeros((2, 5)))
+
+
+def test_power_uses_the_sets_own_spread_when_given_and_the_queries_needed_reach_the_power():
+    rng = np.random.default_rng(3)
+    controls = rng.normal(0, 0.02, (10, 12))  # random sets barely move the queries
+    wild = rng.normal(-0.05, 0.2, 12)  # the set moves some queries far
+    assert detectable_power(controls, -0.05) > 0.99 > 0.5 > detectable_power(controls, -0.05, set_per_query=wild)
+    needed = queries_for_power(controls, -0.05, set_per_query=wild)
+    spread = np.std(wild - controls.mean(axis=0), ddof=1)
+    assert abs(needed - ((1.6448536 + 0.8416212) * spread / 0.05) ** 2) <= 1
+    assert queries_for_power(controls[:1], -0.05) != queries_for_power(controls[:1], -0.05)  # NaN: one control

@@ -30,7 +30,7 @@ from neuron_ig.stats.selection import (
     top_p_percent,
 )
 from neuron_ig.stats.significance import holm, paired_test
-from neuron_ig.studies.pruning import pruned_scores, pruning_study
+from neuron_ig.studies.pruning import probability_shifts, pruned_scores, pruning_study
 
 QUERIES = ["what is a dog", "jet engine noise at take off", "boundary layer transition on a swept wing"]
 PASSAGES = [
@@ -416,6 +416,35 @@ def test_pruning_study_on_cranfield(cranfield):
     assert control.to_dict() == pytest.approx(expected)
     controls = [ndcg_at_10(inputs.run(pruned_scores(encoder, inputs, random_control(mask, s))), inputs.qrels) for s in (0, 1)]
     assert some_set["random delta"] == pytest.approx(np.mean(controls) - unpruned)
+
+
+def test_probability_shifts_read_the_studys_re_rankings_per_query_and_kind_of_pair(cranfield, monkeypatch):
+    from neuron_ig.studies.effectiveness import informative_part
+
+    encoder, inputs = cranfield
+    mask = np.zeros((2, 64), dtype=bool)
+    mask[0, :6] = mask[1, 10:16] = True
+    pruning_study(encoder, {"cranfield": inputs}, {"some set": mask}, random_seeds=3, progress=False, n_resamples=200)
+
+    def no_scoring(*args, **kwargs):
+        raise AssertionError("scored again instead of reading the study's cache")
+
+    monkeypatch.setattr(encoder, "score_batches", no_scoring)
+    table = probability_shifts(encoder, inputs, {"some set": mask}, random_seeds=3, n_bootstrap=199)
+    assert table["pairs"].tolist() == ["relevant", "non-relevant"] and (table["scheme"] == "some set").all()
+    part, positions = informative_part(inputs, encoder.tokenizer)
+    p_unpruned = 1 / (1 + np.exp(-pruned_scores(encoder, inputs)[positions].astype(float)))
+    p_pruned = 1 / (1 + np.exp(-pruned_scores(encoder, part, mask).astype(float)))
+    relevant = np.array([inputs.qrels[q].get(d, 0) >= 1 for q, d in part.pairs])
+    queries = np.array([q for q, _ in part.pairs])
+    expected = [np.mean([(p_pruned - p_unpruned)[(queries == q) & kind].mean() for q in sorted(set(queries))
+                         if ((queries == q) & kind).any()]) for kind in (relevant, ~relevant)]
+    assert table["set shift"].tolist() == pytest.approx(expected, rel=1e-5)
+    assert table["effect"].tolist() == pytest.approx((table["set shift"] - table["control shift"]).tolist())
+    assert (table["interval low"] <= table["effect"]).all() and (table["effect"] <= table["interval high"]).all()
+    assert ((table["p lower"] >= 1 / 4) & (table["p higher"] >= 1 / 4)).all()  # 3 controls: the rank's floor
+    with pytest.raises(ValueError, match="random_seeds must be an int >= 2"):
+        probability_shifts(encoder, inputs, {"some set": mask}, random_seeds=1)
 
 
 def test_pruned_scores_accepts_one_token_type_as_a_string_as_neuron_pruning_does(encoder, neuron_ig_cache):

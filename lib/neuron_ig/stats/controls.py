@@ -237,21 +237,65 @@ def query_control_test(set_per_query, controls_per_query, *, n_bootstrap: int = 
             "p": max(p_rank, p_queries), "method": QUERY_CONTROL}
 
 
-def detectable_power(controls_per_query, effect: float = -0.05, alpha: float = 0.05) -> float:
+def controls_as_sets(controls_per_query, *, alpha: float = 0.05, n_bootstrap: int = 999, seed: int = 0) -> pd.DataFrame:
+    """Each control treated as the pruned set, tested by :func:`query_control_test` against the other controls: a
+    check of the rule on real data, where the "set" is random by construction and must pass at most at ``alpha``.
+
+    ``controls_per_query`` is ``[R, queries]`` (deltas against the unpruned model). One row per control: ``control``
+    (its index), ``effect``, ``p rank``, ``p queries``, ``p`` and ``fires`` (``p <= alpha`` with the effect negative).
+    ``p queries`` alone fires more often than ``alpha`` where random sets differ from each other in how much they hurt
+    (a set that hurts more than the average control does so over the queries); the rank keeps the rule at its level.
+    """
+    controls_per_query = np.asarray(controls_per_query, dtype=float)
+    if controls_per_query.ndim != 2 or len(controls_per_query) < 3:
+        raise ValueError(f"expected [controls, queries] deltas of 3 controls or more, got {controls_per_query.shape}")
+    rows = []
+    for i in range(len(controls_per_query)):
+        others = np.delete(controls_per_query, i, axis=0)
+        test = query_control_test(controls_per_query[i], others, n_bootstrap=n_bootstrap, seed=seed + i)
+        rows.append({"control": i, "effect": test["effect"], "p rank": test["p rank"], "p queries": test["p queries"],
+                     "p": test["p"], "fires": bool(test["p"] <= alpha and test["effect"] < 0)})
+    return pd.DataFrame(rows)
+
+
+def _difference_spread(controls_per_query: np.ndarray, set_per_query: np.ndarray | None) -> float:
+    """The per-query spread of the set-minus-control difference: from the set's own per-query differences to its
+    controls' mean when given (a set that moves some queries far and others not at all spreads more than random sets
+    do), else from the controls' pairwise differences."""
+    if set_per_query is not None:
+        return float(np.std(np.asarray(set_per_query, dtype=float) - controls_per_query.mean(axis=0), ddof=1))
+    r = len(controls_per_query)
+    return float(np.mean([(controls_per_query[i] - controls_per_query[j]).std(ddof=1)
+                          for i in range(r) for j in range(i + 1, r)]))
+
+
+def detectable_power(controls_per_query, effect: float = -0.05, alpha: float = 0.05, *, set_per_query=None) -> float:
     """The power of a one-sided test at ``alpha`` to see a mean per-query change of ``effect`` over these queries,
-    by the normal approximation, with the per-query spread of the difference between two random sets
-    (estimated from the controls' pairwise differences): Phi(|effect| sqrt(Q) / sd - z(1 - alpha))."""
+    by the normal approximation: Phi(|effect| sqrt(Q) / sd - z(1 - alpha)), with sd the per-query spread of the
+    difference (:func:`_difference_spread`: the set's own against its controls when ``set_per_query`` is given)."""
     from scipy import stats
 
     controls_per_query = np.asarray(controls_per_query, dtype=float)
     r, q = controls_per_query.shape
     if r < 2 or q < 2:
         return float("nan")
-    pairs = [controls_per_query[i] - controls_per_query[j] for i in range(r) for j in range(i + 1, r)]
-    spread = float(np.mean([d.std(ddof=1) for d in pairs]))
+    spread = _difference_spread(controls_per_query, set_per_query)
     if spread == 0:
         return 1.0 if effect != 0 else float("nan")
     return float(stats.norm.cdf(abs(effect) * np.sqrt(q) / spread - stats.norm.ppf(1 - alpha)))
+
+
+def queries_for_power(controls_per_query, effect: float = -0.05, alpha: float = 0.05, power: float = 0.8, *,
+                      set_per_query=None) -> float:
+    """How many queries (of the kind measured: informative ones) the test of :func:`detectable_power` needs to see
+    ``effect`` with ``power``: ((z(1 - alpha) + z(power)) sd / |effect|)^2, rounded up (NaN without a spread)."""
+    from scipy import stats
+
+    controls_per_query = np.asarray(controls_per_query, dtype=float)
+    if controls_per_query.shape[0] < 2 or controls_per_query.shape[1] < 2 or effect == 0:
+        return float("nan")
+    spread = _difference_spread(controls_per_query, set_per_query)
+    return float(np.ceil(((stats.norm.ppf(1 - alpha) + stats.norm.ppf(power)) * spread / abs(effect)) ** 2))
 
 
 def random_control(mask: np.ndarray, seed: int) -> np.ndarray:

@@ -316,6 +316,56 @@ def relevance_pruning(encoder: CrossEncoder, tasks, scores, in_domain: str, p_va
     return table, pd.concat(per_query, ignore_index=True)
 
 
+def probability_shifts(encoder: CrossEncoder, inputs, schemes: Mapping[str, np.ndarray], *, random_seeds: int,
+                       seed: int = 0, token_types: Sequence[str] | None = None, precision: str = "fp32",
+                       n_bootstrap: int = 1999) -> pd.DataFrame:
+    """How pruning each set moves P(relevant), on the judged-relevant pairs and on the other pairs of a re-ranking task.
+
+    The re-rankings are :func:`pruning_study`'s (the same informative queries, sets and random controls, seeds ``seed``
+    to ``seed + random_seeds - 1``): read from the cache where the study ran, computed otherwise. Per query, the mean
+    shift of P(relevant) (pruned minus unpruned) over its relevant pairs, and over its other pairs; the set against
+    its controls by :func:`neuron_ig.stats.controls.query_control_test`, with the queries as units. Pruning neurons that
+    make the model say "relevant" should lower P(relevant) on relevant pairs; pruning those that make it say
+    "non-relevant" should raise it on non-relevant pairs.
+
+    Returns one row per scheme and kind of pair (``pairs``: ``relevant`` or ``non-relevant``): ``queries``, ``set shift``
+    and ``control shift`` (mean over queries; controls averaged), ``effect`` (set minus control) with ``interval low``
+    and ``interval high`` (queries and controls resampled), ``p lower`` and ``p higher`` (one-sided, each the larger of
+    the rank and the bootstrap p-value of :func:`~neuron_ig.stats.controls.query_control_test`).
+    """
+    if isinstance(random_seeds, bool) or not isinstance(random_seeds, int) or random_seeds < 2:
+        raise ValueError(f"random_seeds must be an int >= 2 (the set is compared with its controls), got {random_seeds!r}")
+    part, positions = informative_part(inputs, encoder.tokenizer)
+    score = {"token_types": token_types, "precision": precision}
+    unpruned = torch.sigmoid(torch.from_numpy(pruned_scores(encoder, inputs, None, **score)[positions])).numpy()
+    query_ids = np.array([q for q, _ in part.pairs])
+    relevant = np.array([inputs.qrels.get(q, {}).get(d, 0) >= inputs.min_grade for q, d in part.pairs])
+    queries = sorted(set(query_ids))
+
+    def per_query(shift: np.ndarray, kind: np.ndarray) -> np.ndarray:
+        """``[queries with such pairs]``: the mean shift over each query's pairs of one kind."""
+        return np.array([shift[(query_ids == q) & kind].mean() for q in queries if ((query_ids == q) & kind).any()])
+
+    def shift(mask) -> np.ndarray:
+        return torch.sigmoid(torch.from_numpy(pruned_scores(encoder, part, mask, **score))).numpy() - unpruned
+
+    rows = []
+    for name, mask in schemes.items():
+        own = shift(mask)
+        controls = [shift(random_control(mask, seed + s)) for s in range(random_seeds)]
+        for pairs, kind in (("relevant", relevant), ("non-relevant", ~relevant)):
+            if not kind.any():
+                continue
+            set_shift, control_shifts = per_query(own, kind), np.stack([per_query(c, kind) for c in controls])
+            lower = query_control_test(set_shift, control_shifts, n_bootstrap=n_bootstrap, seed=seed)
+            higher = query_control_test(-set_shift, -control_shifts, n_bootstrap=n_bootstrap, seed=seed)
+            rows.append({"scheme": name, "pairs": pairs, "queries": len(set_shift), "set shift": float(set_shift.mean()),
+                         "control shift": float(control_shifts.mean()), "effect": lower["effect"],
+                         "interval low": lower["interval low"], "interval high": lower["interval high"],
+                         "p lower": lower["p"], "p higher": higher["p"]})
+    return pd.DataFrame(rows)
+
+
 @torch.no_grad()
 def mean_activation(encoder, batches, *, absolute: bool = True) -> np.ndarray:
     """Mean (absolute) activation of every FFN neuron over the real tokens of some pairs, ``[layers, units]``.
