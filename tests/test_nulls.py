@@ -102,6 +102,7 @@ def test_split_halves_agree_with_themselves_and_the_ratio_is_one_for_datasets_dr
     same, other = table.loc[("a", "b")], table.loc[("a", "c")]
     assert 0.8 < same["ratio"] < 1.25 and same["ratio low"] < 1 < same["ratio high"]
     assert other["ratio"] < 0.7 and other["ratio high"] < same["ratio low"]
+    assert ((table["ratio low"] <= table["ratio"]) & (table["ratio"] <= table["ratio high"])).all()  # half-samples hold it
     assert table["chance Jaccard"].tolist() == pytest.approx([15 * 15 / 300 / (30 - 15 * 15 / 300)] * 3)
     assert same["Jaccard"] > 10 * same["chance Jaccard"]
     with pytest.raises(ValueError, match="two datasets or more"):
@@ -143,6 +144,8 @@ def test_the_intersection_ratio_is_one_for_datasets_drawn_alike_and_lower_otherw
     differ = dict(alike, c=scaled(rng, 36, other))
     lower = intersection_ratio(differ, 5.0, n_splits=30, n_bootstrap=40)
     assert lower["ratio"] < 0.3 and lower["ratio high"] < result["ratio low"]
+    for found in (result, lower):
+        assert found["ratio low"] <= found["ratio"] <= found["ratio high"]
     with pytest.raises(ValueError, match="fewer than 3 pairs"):
         intersection_ratio(dict(alike, c=alike["c"][:2]), 5.0)
 

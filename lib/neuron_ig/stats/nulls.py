@@ -11,7 +11,8 @@ datasets, and concentrate the attribution, with no relevance signal at all. Each
   between neurons); only a direction consistent over pairs is lost (:func:`sign_flip_null`).
 - **dataset permutation**: pairs shuffled between datasets, sizes kept: the null for differences between
   datasets, e.g. in-domain against out-of-domain (:func:`dataset_permutation_null`).
-- **bootstrap** over pairs for intervals (:func:`agreement_ratio`, :func:`neuron_ig.stats.agreement.membership_probability`).
+- **bootstrap** over pairs for intervals (:func:`pairs_bootstrap`, :func:`neuron_ig.stats.agreement.membership_probability`);
+  **half-samples** without replacement for the split-based ratios (:func:`agreement_ratio`, :func:`intersection_ratio`).
 
 Per-pair NIG is ``{dataset: [pairs, layers, units]}`` (:func:`pair_nig` from the cached results); a
 resample's class means are ``{dataset: [resamples, neurons]}`` (neurons = layers x units, flattened).
@@ -166,34 +167,52 @@ def intersection_rows(means: Mapping[str, np.ndarray], p: float, dropped: Sequen
 
 # --- the within-dataset reference for agreement between datasets ------------------------------------
 
-def _part_weights(n: int, parts: int, rng: np.random.Generator, counts: np.ndarray | None = None) -> list[np.ndarray]:
-    """Averaging weights ``[n]`` of ``parts`` disjoint random parts of ``n`` pairs, of equal sizes (to one pair).
-
-    With bootstrap ``counts`` (times each pair was drawn) a pair drawn twice stays in one part, so the parts
-    remain disjoint.
-    """
-    counts = np.ones(n) if counts is None else counts.astype(float)
+def _part_weights(n: int, parts: int, rng: np.random.Generator, pool: np.ndarray | None = None) -> list[np.ndarray]:
+    """Averaging weights ``[n]`` of ``parts`` disjoint random parts of the pairs ``pool`` (default: all ``n``), of equal
+    sizes (to one pair)."""
+    pool = np.arange(n) if pool is None else pool
     weights = []
-    for index in np.array_split(rng.permutation(n), parts):
-        part = np.zeros(n, dtype=bool)
-        part[index] = True
-        w = counts * part
-        weights.append(w / w.sum() if w.sum() > 0 else part / max(part.sum(), 1))
+    for index in np.array_split(rng.permutation(pool), parts):
+        w = np.zeros(n)
+        w[index] = 1 / len(index)
+        weights.append(w)
     return weights
 
 
-def _half_weights(n: int, rng: np.random.Generator, counts: np.ndarray | None = None) -> list[np.ndarray]:
+def _half_weights(n: int, rng: np.random.Generator, pool: np.ndarray | None = None) -> list[np.ndarray]:
     """:func:`_part_weights` of two halves."""
-    return _part_weights(n, 2, rng, counts)
+    return _part_weights(n, 2, rng, pool)
+
+
+def _subsamples(flat: Mapping[str, np.ndarray], rng: np.random.Generator, fewest: int) -> dict[str, np.ndarray]:
+    """Half of each dataset's pairs, drawn without replacement (at least ``fewest``): {dataset: pair indices}."""
+    return {name: np.sort(rng.choice(len(a), max(fewest, len(a) // 2), replace=False)) for name, a in flat.items()}
+
+
+def _half_sample_interval(estimate: float, values: np.ndarray, flat: Mapping[str, np.ndarray], fewest: int,
+                          confidence: float) -> tuple[float, float]:
+    """The interval of a statistic from its values on half-samples (:func:`_subsamples`): the estimate plus the
+    half-samples' quantiles about their median, scaled by sqrt(m / (n - m)) (the spread of a statistic on m of n pairs
+    drawn without replacement, about the full sample's, is sqrt((n - m) / m) times its sampling spread; 1 for halves).
+    It holds its estimate by construction; NaN when every dataset's half-sample is the whole dataset."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    m_n = [(max(fewest, len(a) // 2), len(a)) for a in flat.values()]
+    if not len(values) or not np.isfinite(estimate) or all(m >= n for m, n in m_n):
+        return np.nan, np.nan
+    scale = float(np.mean([np.sqrt(m / (n - m)) for m, n in m_n if m < n]))
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(values, [tail, 1 - tail]) - np.median(values)
+    return float(estimate + scale * low), float(estimate + scale * high)
 
 
 def _split_agreement(flat: Mapping[str, np.ndarray], p: float, n_splits: int, rng: np.random.Generator,
-                     counts: Mapping[str, np.ndarray] | None = None) -> tuple[dict[str, float], dict[tuple[str, str], float]]:
+                     pools: Mapping[str, np.ndarray] | None = None) -> tuple[dict[str, float], dict[tuple[str, str], float]]:
     """Mean over ``n_splits`` splits of each dataset's half-vs-half Jaccard, and of each pair of datasets' Jaccard
     between their halves (the four half-by-half combinations)."""
     halves = {}
     for name, a in flat.items():
-        weights = [_half_weights(len(a), rng, None if counts is None else counts[name]) for _ in range(n_splits)]
+        weights = [_half_weights(len(a), rng, None if pools is None else pools[name]) for _ in range(n_splits)]
         halves[name] = [top_masks(np.stack([w[k] for w in weights]) @ a, p) for k in (0, 1)]  # 2 x [splits, neurons]
     within = {name: float(jaccard_rows(h[0], h[1]).mean()) for name, h in halves.items()}
     cross = {(a, b): float(np.mean([jaccard_rows(halves[a][i], halves[b][j]).mean() for i in (0, 1) for j in (0, 1)]))
@@ -223,8 +242,10 @@ def agreement_ratio(per_pair: Mapping[str, np.ndarray], p: float, *, n_splits: i
     (``n_splits`` times); ``cross`` is the mean Jaccard index between a half of ``a`` and a half of ``b``,
     ``within`` the mean over ``a`` and ``b`` of the Jaccard between a dataset's own two halves: sets from the
     same number of pairs, so the ratio ``cross / within`` is 1 when the datasets differ no more than
-    resamples of one dataset do, and lower the more their sets differ. ``ratio low``/``ratio high``: a
-    percentile interval over ``n_bootstrap`` bootstrap resamples of each dataset's pairs. ``Jaccard`` is
+    resamples of one dataset do, and lower the more their sets differ. ``ratio low``/``ratio high``: an
+    interval from ``n_bootstrap`` half-samples of each dataset's pairs, drawn without replacement
+    (:func:`_half_sample_interval`, which holds its estimate: a resample with replacement holds about 63% distinct
+    pairs, which lowers every split's agreement and moved the ratio's resamples off its estimate). ``Jaccard`` is
     the full-data Jaccard and ``chance Jaccard`` that of two uniformly random sets of the same size
     (a secondary reference: the neurons' own scale already lifts agreement above it).
 
@@ -240,41 +261,32 @@ def agreement_ratio(per_pair: Mapping[str, np.ndarray], p: float, *, n_splits: i
         raise ValueError(f"datasets {small} have fewer than 2 pairs: a within-dataset reference needs two halves")
     rng = _resample_seeds(n_splits, seed)
     within, cross = _split_agreement(flat, p, n_splits, rng)
-    boot = []
+    halves = []
     for _ in range(n_bootstrap):
-        counts = _bootstrap_counts(flat, rng)
-        w, c = _split_agreement(flat, p, max(1, n_splits // 4), rng, counts)
-        boot.append({pair: c[pair] / ((w[pair[0]] + w[pair[1]]) / 2) if w[pair[0]] + w[pair[1]] > 0 else np.nan for pair in c})
+        w, c = _split_agreement(flat, p, max(1, n_splits // 4), rng, _subsamples(flat, rng, 2))
+        halves.append({pair: c[pair] / ((w[pair[0]] + w[pair[1]]) / 2) if w[pair[0]] + w[pair[1]] > 0 else np.nan for pair in c})
     n_neurons = next(iter(flat.values())).shape[1]
     full = {name: top_masks(a.mean(axis=0), p)[0] for name, a in flat.items()}
     rows = {}
-    tail = (1 - confidence) / 2
     for a, b in cross:
         reference = (within[a] + within[b]) / 2
-        ratios = np.array([r[(a, b)] for r in boot], dtype=float)
+        ratio = cross[(a, b)] / reference if reference > 0 else np.nan
+        low, high = _half_sample_interval(ratio, [h[(a, b)] for h in halves], {n: flat[n] for n in (a, b)}, 2, confidence)
         rows[(a, b)] = {
             "Jaccard": float(jaccard_rows(full[a][None], full[b][None])[0]), "cross": cross[(a, b)], "within": reference,
-            "ratio": cross[(a, b)] / reference if reference > 0 else np.nan,
-            "ratio low": float(np.nanquantile(ratios, tail)) if n_bootstrap else np.nan,
-            "ratio high": float(np.nanquantile(ratios, 1 - tail)) if n_bootstrap else np.nan,
-            "chance Jaccard": random_jaccard(n_neurons, p),
+            "ratio": ratio, "ratio low": low, "ratio high": high, "chance Jaccard": random_jaccard(n_neurons, p),
         }
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis(["dataset", "other"])
 
 
-def _bootstrap_counts(flat: Mapping[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """One bootstrap resample of each dataset's pairs, as how often each pair is drawn: {dataset: [pairs]}."""
-    return {name: np.bincount(rng.integers(0, len(a), len(a)), minlength=len(a)) for name, a in flat.items()}
-
-
 def _part_intersections(flat: Mapping[str, np.ndarray], p: float, n_splits: int, rng: np.random.Generator,
-                        counts: Mapping[str, np.ndarray] | None = None) -> tuple[float, float]:
+                        pools: Mapping[str, np.ndarray] | None = None) -> tuple[float, float]:
     """Mean over splits of the intersection across datasets (one part of each) and within datasets (the k parts
     of one dataset, averaged over datasets), every set from a k-th of a dataset's pairs."""
     k = len(flat)
     parts = {}
     for name, a in flat.items():
-        weights = [_part_weights(len(a), k, rng, None if counts is None else counts[name]) for _ in range(n_splits)]
+        weights = [_part_weights(len(a), k, rng, None if pools is None else pools[name]) for _ in range(n_splits)]
         parts[name] = [top_masks(np.stack([w[i] for w in weights]) @ a, p) for i in range(k)]  # k x [splits, neurons]
     names = list(flat)
     # across: dataset d contributes its part (d + shift) mod k, so every part is used once per shift
@@ -293,8 +305,8 @@ def intersection_ratio(per_pair: Mapping[str, np.ndarray], p: float, *, n_splits
     of one dataset's own parts (averaged over datasets): every set comes from the same number of pairs, so
     ``ratio = across / within`` is 1 when the datasets share as much as parts of one dataset do. For two
     datasets it is the split-halves reference of :func:`agreement_ratio`, in neurons.
-    ``ratio low``/``ratio high``: percentile interval over ``n_bootstrap`` resamples of each dataset's pairs.
-    ``intersection`` is the full-data intersection and ``uniform chance`` that of uniformly random sets.
+    ``ratio low``/``ratio high``: interval from ``n_bootstrap`` half-samples of each dataset's pairs drawn without
+    replacement (:func:`_half_sample_interval`). ``intersection`` is the full-data intersection and ``uniform chance`` that of uniformly random sets.
     Returns a dict of these numbers.
     """
 
@@ -309,19 +321,14 @@ def intersection_ratio(per_pair: Mapping[str, np.ndarray], p: float, *, n_splits
     across, within = _part_intersections(flat, p, n_splits, rng)
     ratios = []
     for _ in range(n_bootstrap):
-        counts = _bootstrap_counts(flat, rng)
-        a_, w_ = _part_intersections(flat, p, max(1, n_splits // 4), rng, counts)
+        a_, w_ = _part_intersections(flat, p, max(1, n_splits // 4), rng, _subsamples(flat, rng, k))
         ratios.append(a_ / w_ if w_ > 0 else np.nan)
     n_neurons = next(iter(flat.values())).shape[1]
     full = top_masks(np.stack([a.mean(axis=0) for a in flat.values()]), p).all(axis=0).sum()
-    tail = (1 - confidence) / 2
-    ratios = np.array(ratios, dtype=float)
-    finite = np.isfinite(ratios).any()
-    return {"intersection": int(full), "across": across, "within": within,
-            "ratio": across / within if within > 0 else np.nan,
-            "ratio low": float(np.nanquantile(ratios, tail)) if finite else np.nan,
-            "ratio high": float(np.nanquantile(ratios, 1 - tail)) if finite else np.nan,
-            "uniform chance": chance_intersection(top_count(n_neurons, p), n_neurons, k)}
+    ratio = across / within if within > 0 else np.nan
+    low, high = _half_sample_interval(ratio, ratios, flat, k, confidence)
+    return {"intersection": int(full), "across": across, "within": within, "ratio": ratio, "ratio low": low,
+            "ratio high": high, "uniform chance": chance_intersection(top_count(n_neurons, p), n_neurons, k)}
 
 
 def agreement_table(per_pair, p: float, *, n_splits: int = 20, persistence: float = 0.98, seed: int = 0):
