@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow  # `make test-fast` leaves these out
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = ["neuron-ig/gcide/test", "neuron-ig/hpo/test", "neuron-ig/pystdlib/test"]  # the small book's (conftest.SMALL)
-TEXT_ONLY_PAGES = {"introduction", "ir_collections", "paper_vs_reproduction"}
+TEXT_ONLY_PAGES = {"introduction", "ir_collections"}
 # the pages one notebook makes per class, as in params/default.yml
 CLASS_PAGES = runner.notebook_pages(REPO)  # {page: (notebook, its parameters)}: pages 03 to 06
 
@@ -40,9 +40,10 @@ def glued(root: Path, stem: str) -> dict:
             if name:
                 # a glued Markdown block reads as its source
                 markdown = next((v for k, v in output["data"].items() if k.endswith("text/markdown")), None)
-                text = markdown or next(v for k, v in output["data"].items() if k.endswith("text/plain"))
+                text = markdown if markdown is not None else next(v for k, v in output["data"].items()
+                                                                  if k.endswith("text/plain"))
                 text = "".join(text) if isinstance(text, list) else text
-                values[name] = text if markdown else ast.literal_eval(text)
+                values[name] = text if markdown is not None else ast.literal_eval(text)
     return values
 
 
@@ -55,7 +56,7 @@ def generated_stems() -> list[str]:
 #: instead of reading the parameter shows it here
 DEFAULT_NUMBERS = [
     (r"\b50 (?:path )?steps\b", "steps"), (r"\b64 (?:correctly classified )?pairs\b", "n_pairs"),
-    (r"\b19 (?:random |activation-matched )?controls\b", "random_seeds"),
+    (r"\b39 (?:random |activation-matched )?controls\b", "random_seeds"),
     (r"\b9 (?:random |activation-matched )?controls\b", "matched_seeds"),
     (r"\btop 20\b", "pruning_depth"), (r"\b20 (?:judged |evaluation )?queries\b", "pruning_queries"),
 ]
@@ -175,15 +176,55 @@ OVERFLOW = """() => {
 def test_no_page_scrolls_sideways_at_1280_px(small_book, browser):
     """At a 1280-px window every output fits the text column (neuron_ig.report.sphinx_layout): no element of a page's
     article reaches past its right edge, tables and charts included (a folded block is measured when opened)."""
+    wide = {stem: found[:3] for stem, found in on_every_page(small_book, browser, OVERFLOW).items() if found}
+    assert wide == {}
+
+
+def on_every_page(small_book: Path, browser, script: str) -> dict:
+    """``{page: what script returns}`` on every generated page, opened at 1280 x 900 px once its charts are drawn."""
     html = small_book / "_build" / "html"
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    wide = {}
+    found = {}
     for stem in generated_stems():
         page.goto((html / "book" / "generated" / f"{stem}.html").as_uri(), wait_until="networkidle")
         page.wait_for_timeout(300)  # vega-embed draws after load
-        if overflowing := page.evaluate(OVERFLOW):
-            wide[stem] = overflowing[:3]
-    assert wide == {}
+        found[stem] = page.evaluate(script)
+    return found
+
+
+FIRST_ELEMENT = """() => {
+  const title = document.querySelector('main article h1');
+  let el = title.nextElementSibling;
+  while (el && el.getBoundingClientRect().height === 0) el = el.nextElementSibling;  // removed cells, empty outputs
+  if (!el) return 'nothing';
+  if (el.matches('.finding') || el.querySelector('.finding')) return 'finding';
+  if (el.querySelector('.nig-chart svg, .nig-chart canvas, img')) return 'figure';
+  return `${el.tagName}.${el.className}: ${(el.textContent || '').trim().slice(0, 60)}`;
+}"""
+
+
+def test_every_page_opens_with_its_figure_or_its_finding(small_book, browser):
+    """Right after its title a page shows its figure or its finding (a computed `finding` block): the method, the setting
+    and the caveats come after, folded."""
+    opening = on_every_page(small_book, browser, FIRST_ELEMENT)
+    assert {stem: first for stem, first in opening.items() if first not in ("figure", "finding")} == {}
+
+
+def test_the_introduction_ends_with_the_scorecard_in_short_linked_to_each_figure(small_book):
+    from bs4 import BeautifulSoup
+
+    claims = glued(small_book, "paper_vs_reproduction")["claims"]
+    html = (small_book / "_build" / "html" / "book" / "generated" / "introduction.html").read_text()
+    table = BeautifulSoup(html, "html.parser").select_one("main table.scorecard-short")
+    rows = table.select("tbody tr")
+    assert len(rows) == len(claims)
+    assert [row.select_one(".verdict-badge").get_text() for row in rows] == [claim["verdict"] for claim in claims]
+    for row in rows:
+        link = row.select_one("a")["href"]
+        assert (small_book / "_build" / "html" / "book" / "generated" / link).is_file(), link
+    counts = glued(small_book, "introduction")["verdict_counts"]
+    assert sum(counts.values()) == len(claims)
+    assert counts.get("supported", 0) == sum(claim["verdict"] == "supported" for claim in claims)
 
 
 @pytest.mark.parametrize("stem", ["positive_neurons", "negative_neurons"])
@@ -267,6 +308,30 @@ def test_paper_page_gives_a_verdict_on_every_claim(small_book):
     choices = glued(small_book, "paper_vs_reproduction")["choices"]
     assert {row["source"] for row in choices} <= {"PAPER", "AUTHORS' CODE", "AUTHORS' LATER CODE", "INFERRED", "OURS"}
     assert next(row for row in choices if row["choice"] == "steps m")["this build"] == "steps = 16"
+
+
+def test_pruning_page_shows_how_each_verdict_set_moves_p_relevant_on_each_kind_of_pair(small_book):
+    values = glued(small_book, "pruning_summary")
+    shifts = values["probability_shifts"]
+    assert shifts and all(row["scheme"].endswith((f"top: {DATASETS[0]}", "fusion")) for row in shifts)
+    for row in shifts:
+        assert row["pairs"] in ("relevant", "non-relevant") and row["queries"] >= 1 and -1 <= row["set shift"] <= 1
+        assert row["effect"] == pytest.approx(row["set shift"] - row["control shift"])
+        assert row["interval low"] <= row["effect"] <= row["interval high"]
+    assert values["controls_as_sets"] == []  # 2 controls: none can be tested as the set against the others
+    assert "informative queries" in values["power"] and "R = 2 controls no p-value is below" in values["power"]
+
+
+@pytest.mark.parametrize("stem", ["positive_neurons", "negative_neurons"])
+def test_relevance_pages_place_the_mismatched_pairs_between_non_relevant_and_relevant_ones(small_book, stem):
+    rows = glued(small_book, stem)["presence"]
+    assert rows and {row["dataset"] for row in rows} <= set(DATASETS)
+    for row in rows:
+        assert row["group"] in ("top set", "relevance-specific", "class-independent", "other")
+        assert 0 < row["twins"] <= 6 and 0 <= row["twins called non-relevant"] <= 1
+        if row["position"] is not None and row["position low"] is not None:
+            assert row["position low"] <= row["position"] <= row["position high"]
+            assert row["relevant - mismatched"] == pytest.approx(row["relevant"] - row["mismatched"])
 
 
 def test_pruning_page_compares_every_set_with_the_unpruned_model_and_its_random_controls(small_book):

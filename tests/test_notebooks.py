@@ -56,3 +56,16 @@ def test_a_page_without_a_nig_parameter_is_told_which_to_declare():
     del namespace["rule"]
     with pytest.raises(ValueError, match=r"declares no rule: add rule = 'left'"):
         NIGParameters.of_page(namespace)
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
+def test_papermill_reads_every_parameter_of_the_parameters_cell(notebook, tmp_path):
+    """A parameter papermill cannot parse (a comment it misreads) is silently not passed: the page would run with its
+    own default whatever the params file says."""
+    import jupytext
+    import nbformat
+    import papermill
+
+    ipynb = tmp_path / f"{notebook.stem}.ipynb"
+    nbformat.write(jupytext.read(notebook), ipynb)
+    assert set(papermill.inspect_notebook(str(ipynb))) == set(parameters_cell(notebook.read_text()))

@@ -35,3 +35,42 @@ def test_a_compact_table_writes_three_significant_digits_integers_as_integers_an
     cells = re.findall(r'class="data row\d col\d" >([^<]*)<', html)
     assert cells == ["a", "93", "-0.0123", "1", "b", "47", "", "0.000123"]
     assert "row_heading" not in html  # no index
+
+
+def test_the_short_scorecard_links_each_claim_to_its_figure_and_the_summary_counts_the_verdicts(tmp_path, monkeypatch):
+    from neuron_ig.report.scorecard import (
+        figure_page,
+        read_scorecard,
+        short_scorecard_html,
+        summary_text,
+        verdict_counts,
+    )
+
+    claims = pd.DataFrame([
+        {"class": "positive", "kind": "core", "short": "a common core", "claim": "a core is shared", "verdict": "supported",
+         "observed": 45.0, "observed low": 42.0, "observed high": 50.0, "reference": 19.0, "p (Holm)": 0.03},
+        {"class": "negative", "kind": "pruning", "short": "pruning hurts", "claim": "pruning hurts more", "verdict": "inconclusive",
+         "observed": -0.01, "reference": 0.0, "interval low": -0.1, "interval high": 0.05, "p (Holm)": 0.4},
+        {"class": "negative", "kind": "ood", "short": "OOD neurons", "claim": "some are OOD", "verdict": "supported",
+         "observed": 5.7, "reference": 2.4, "p (Holm)": 0.03},
+    ])
+    card = scorecard(claims)
+    assert card["kind"].tolist() == ["core", "pruning", "ood"] and card["short"].tolist()[0] == "a common core"
+    assert card.loc[1, "observed"] == "-0.01 [-0.1, 0.05]" and card.loc[1, "reference [interval]"] == "0"  # its own
+    html = short_scorecard_html(card)
+    assert re.findall(r'href="([^"]+)"', html) == ["positive_neurons_core.html", "pruning_summary.html", "overlaps.html",
+                                                   "paper_vs_reproduction.html"]
+    assert html.count('class="verdict-badge"') == 3 and "45 [42, 50]" in html
+    assert figure_page("relevance", "negative") == "negative_neurons" and figure_page("unknown", "positive") is None
+    assert verdict_counts(card) == {"supported": 2, "inconclusive": 1}
+    assert summary_text(card) == ("On this build, of the paper's 3 claims as this report tests them, 2 are supported, 1 is "
+                                  "inconclusive. Supported: for the positive class, a common core; for the negative class, "
+                                  "OOD neurons.")
+    monkeypatch.chdir(tmp_path)
+    assert read_scorecard() is None  # page 10 has not run
+    (tmp_path / "book" / "generated").mkdir(parents=True)
+    card.to_csv(tmp_path / "book" / "generated" / "paper_vs_reproduction.scorecard.csv", index=False)
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")  # a notebook opened in JupyterLab runs here
+    read = read_scorecard()
+    assert read["verdict"].tolist() == card["verdict"].tolist() and read["observed"].tolist()[0] == "45 [42, 50]"

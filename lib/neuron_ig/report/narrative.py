@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
+from neuron_ig.report.tables import number_text
 from neuron_ig.stats.selection import (
     INTERSECTION,
     layer_count_summary,
@@ -55,6 +57,32 @@ def other_collections_text(others: Sequence[str]) -> str:
         return ""
     return (f"The book's `datasets` also name {code_list(others)}: measured in the table like the embedded "
             f"collections, described by `ir_datasets` (`ir_datasets.load(id).documentation()`), not on this page.")
+
+
+# --- the cross-encoder page: how well it ranks ---------------------------------------------------------
+
+def gain_text(gain: pd.DataFrame) -> str:
+    """The cross-encoder's nDCG@10 minus BM25's per collection with its interval (``gain``: the nDCG@10 rows of
+    :func:`neuron_ig.studies.effectiveness.stand_in_checks`, indexed by collection, the in-domain one first)."""
+    each = [f"{row.observed:+.3f} on `{collection}` ({'in domain; ' if n == 0 else ''}95% interval {row.low:+.3f} to "
+            f"{row.high:+.3f})" for n, (collection, row) in enumerate(gain.iterrows())]
+    return ", ".join(each[:-1]) + " and " + each[-1] if len(each) > 1 else (each[0] if each else "not measured")
+
+
+def targets_text(checks: pd.DataFrame) -> str:
+    """Which stand-in targets the model meets and which it misses, with the values and intervals of the misses
+    (``checks``: :func:`neuron_ig.studies.effectiveness.stand_in_checks` rows with ``collection``)."""
+    def shown(row, value):
+        return f"{value:+.3f}" if row["target"].startswith("nDCG@10") else f"{value:.1%}"
+
+    missed = checks[~checks["met"]]
+    if missed.empty:
+        return f"It meets every one of the {len(checks)} stand-in targets."
+    misses = [f"on `{collection}`, " + " and ".join(
+        f"{row['target'].split(': ')[0]} ({shown(row, row['observed'])} against the target {row['target'].split(': ')[1]}; "
+        f"95% interval {shown(row, row['low'])} to {shown(row, row['high'])})" for _, row in part.iterrows())
+        for collection, part in missed.groupby("collection", sort=False)]
+    return f"It meets {len(checks) - len(missed)} of the {len(checks)} stand-in targets and misses " + "; ".join(misses) + "."
 
 
 # --- the positive and negative neuron pages: the relevance neurons of one class -------------------------------------------
@@ -201,6 +229,60 @@ def core_sizes_text(table: pd.DataFrame, summary: pd.DataFrame, dropped: Sequenc
     return text.strip()
 
 
+def drop_rule_text(scores: Mapping, label: int, dropped: Sequence[str], core: Sequence[str], n_dropped: int) -> str:
+    """The finding's first sentence: what the drop rule leaves out of the core, and whether ``n_dropped`` was capped.
+
+    ``scores`` are the class means (only the datasets that have one); ``dropped`` the datasets
+    :func:`neuron_ig.stats.selection.fewest_shared` leaves out; ``core`` the datasets kept. With fewer than two
+    class means: :func:`single_core_text`.
+    """
+    if len(scores) < 2:
+        return single_core_text(scores, label)
+    capped = (f" (`n_dropped` = {n_dropped}, capped at {len(dropped)} so that two datasets remain)"
+              if len(dropped) < n_dropped else "")
+    if dropped:
+        return (f"The drop rule leaves out {code_list(dropped)}: the out-of-domain "
+                f"dataset{'' if len(dropped) == 1 else 's'} whose top-p% sets share the fewest neurons with the "
+                f"others'{capped}.")
+    return (f"The drop rule leaves nothing out{capped or ' (`n_dropped` = 0)'}: the core is the intersection over "
+            f"all {len(core)} datasets.")
+
+
+def core_share_text(table: pd.DataFrame | None, scores: Mapping, dropped: Sequence[str], core: Sequence[str],
+                    p: float) -> str:
+    """At top ``p``%, how many of each set's neurons the core holds (and, with datasets dropped, how many all share).
+
+    ``table`` is :func:`neuron_ig.stats.selection.core_size_table` (index p; columns ``core intersection``,
+    ``neurons per dataset``, ``intersection, all datasets``), None without a core of two datasets; ``scores`` the
+    class means, ``dropped`` the datasets left out, ``core`` those kept. Empty with fewer than two class means.
+    """
+    if table is None or len(scores) < 2:
+        return ""
+    names = [f"`{d}`" for d in core]
+    return (f"At top {p:g}%, the core of {', '.join(names[:-1])} and {names[-1]} holds "
+            f"{int(table.loc[p, 'core intersection'])} of each set's {int(table.loc[p, 'neurons per dataset'])} neurons"
+            + (f" ({int(table.loc[p, 'intersection, all datasets'])} are in the sets of all {len(scores)} datasets)."
+               if dropped else "."))
+
+
+def core_null_text(nulls: pd.DataFrame, scores: Mapping, p: float, n_resamples: int) -> str:
+    """The core at top ``p``% against sign flips of the pairs with the drop rule inside (uncorrected p-value, at 5%).
+
+    ``nulls`` has one row per p (columns ``p``, ``core intersection``, ``sign-flip null mean``,
+    ``p (drop rule in the null)``), empty when the pairs are too few to split; ``scores`` the class means.
+    Empty with fewer than two class means.
+    """
+    if len(scores) < 2:
+        return ""
+    if not len(nulls):
+        return "Too few pairs to split every core dataset: no null to compare the core with."
+    at = nulls.set_index("p").loc[p]
+    larger = "larger than" if at["p (drop rule in the null)"] <= 0.05 else "not larger, at the 5% level, than"
+    return (f"Sign flips of the pairs, with the same drop rule inside every resample, give a core of "
+            f"{at['sign-flip null mean']:.3g} neurons on average: the observed {int(at['core intersection'])} is {larger} "
+            f"noise makes it (p = {at['p (drop rule in the null)']:.3g}, {n_resamples} resamples, uncorrected).")
+
+
 # --- page 07: overlaps between datasets, between classes, and out-of-domain neurons ------------------
 
 def both_classes_means_text(used: Mapping[int, pd.DataFrame], scores: Mapping[int, Mapping]) -> str:
@@ -304,6 +386,86 @@ def ood_sizes_text(sizes: pd.DataFrame, counts: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _spread(values, digits: int = 2) -> str:
+    """``0.32 to 0.42`` (one value when they are all equal at ``digits`` decimals)."""
+    low, high = min(values), max(values)
+    return f"{low:.{digits}f}" if f"{low:.{digits}f}" == f"{high:.{digits}f}" else f"{low:.{digits}f} to {high:.{digits}f}"
+
+
+def _per_class(values, names: Sequence[str], labelled: bool) -> str:
+    """``16 (positive class) and 20 (negative class)``, or ``16 and 20`` when the classes were named before."""
+    return " and ".join(f"{v} ({n} class)" if labelled else str(v) for v, n in zip(values, names))
+
+
+def between_datasets_text(long: pd.DataFrame | None, ratios: pd.DataFrame, compared: Sequence[int], p: float) -> str:
+    """The finding on the overlap between datasets at top ``p``%: the range of the Jaccard index per class, and how
+    that overlap compares with the one between two halves of one dataset.
+
+    ``long`` has columns ``class`` (``positive class``...), ``p``, ``row``, ``column``, ``Jaccard`` (None when no
+    class is compared); ``ratios`` the :func:`neuron_ig.stats.nulls.agreement_ratio` rows with ``class`` and ``p``
+    (may be empty); ``compared`` the labels of the classes with two datasets or more.
+    """
+    if not compared:
+        return "No class has two datasets with correctly classified pairs: no overlap between datasets to show."
+    shown = [CLASSES[label] for label in compared]
+    jaccards = [_spread(long[(long["class"] == f"{n} class") & (long["p"] == p) & (long["row"] < long["column"])]["Jaccard"])
+                for n in shown]
+    text = (f"At top {p:g}%, the datasets' sets overlap by a Jaccard index of "
+            + " and ".join(f"{j} in the {n} class" for j, n in zip(jaccards, shown)))
+    at_p = ratios[ratios["p"] == p].dropna(subset=["ratio"]) if len(ratios) else ratios
+    with_ratio = [n for n in shown if len(at_p) and (at_p["class"] == f"{n} class").any()]
+    if with_ratio:
+        text += ("; on halves of the pairs, the overlap between two datasets is "
+                 + _per_class([_spread(at_p[at_p["class"] == f"{n} class"]["ratio"]) for n in with_ratio],
+                              with_ratio, with_ratio != shown)
+                 + " times that between two halves of one dataset")
+    text += "."
+    return text + "".join(f" The {CLASSES[label]} class has fewer than two datasets with correctly classified pairs."
+                          for label in CLASSES if label not in compared)
+
+
+def between_classes_text(overlap: pd.DataFrame, p: float) -> str:
+    """The finding on the positive against the negative class at top ``p``%: the range of neurons a dataset's two
+    sets share and their mean Jaccard (``overlap``: :func:`neuron_ig.stats.selection.class_overlap`, index
+    ``(dataset, p)``); without such a dataset, :func:`class_overlap_text`."""
+    if not len(overlap):
+        return class_overlap_text(overlap)
+    at = overlap.xs(p, level="p")
+    return (f"A dataset's positive and negative top-{p:g}% sets share {_spread(at['shared'], 0)} neurons "
+            f"(mean Jaccard {at['Jaccard'].mean():.2g}).")
+
+
+def ood_counts_text(sizes: pd.DataFrame, tests: pd.DataFrame, in_domain: str, scores: Mapping[int, Mapping],
+                    absent: Sequence[int], p: float) -> str:
+    """The finding on the OOD neurons at top ``p``%: per class, how many of the out-of-domain intersection lie outside
+    the in-domain set and, where tested, how many pass the stricter rank-gap and max-t definitions.
+
+    ``sizes`` has index ``(class name, p)`` and columns ``OOD neurons (intersection)`` and ``out-of-domain
+    intersection`` (empty: no class has OOD sets; then :func:`ood_datasets_text` of ``in_domain``, ``scores``,
+    ``absent``); ``tests`` the :func:`neuron_ig.studies.verdicts.ood_claim` rows with ``class`` (``positive
+    class``...), ``rank-gap neurons`` and ``OOD neurons`` (may be empty).
+    """
+    if not len(sizes):
+        return ood_datasets_text(in_domain, scores, absent)
+    names = [n for n in CLASSES.values() if (n, p) in sizes.index]
+    rows_at = [sizes.loc[(n, p)] for n in names]
+    text = ("Of the neurons in every out-of-domain top-" + f"{p:g}% set, "
+            + _per_class([f"{r['OOD neurons (intersection)']} of {r['out-of-domain intersection']}" for r in rows_at],
+                         names, True)
+            + " are outside the in-domain set (the intersection's OOD neurons)")
+    tested = tests.set_index("class") if len(tests) else tests
+    names_t = [n for n in names if f"{n} class" in tested.index]
+    if names_t:
+        labelled = names_t != names
+        text += ("; " + _per_class([int(tested.loc[f"{n} class", "rank-gap neurons"]) for n in names_t], names_t, labelled)
+                 + f" are outside its top {min(100, 5 * p):g}%, and "
+                 + _per_class([int(tested.loc[f"{n} class", "OOD neurons"]) for n in names_t], names_t, labelled)
+                 + " have a higher NIG out of domain than in domain beyond the 95% quantile of the largest t in pairs "
+                 "shuffled between datasets (a description: any shift of a whole collection passes that test; the "
+                 "OOD claim of \"Paper vs reproduction\" compares class contrasts instead)")
+    return text + "."
+
+
 # --- page 08: token types ------------------------------------------------------------------------------
 
 def token_pairs_text(pairs: pd.DataFrame, baseline: str) -> str:
@@ -380,6 +542,59 @@ def main_token_type_text(profiles: pd.DataFrame) -> str:
             + " Out-of-domain rows rest on the correctly classified pairs counted in the `pairs` column, which can be few.")
 
 
+def _percent_spread(values) -> str:
+    """``56% to 75%`` (one value when they round alike)."""
+    low, high = f"{min(values):.0%}", f"{max(values):.0%}"
+    return low if low == high else f"{low} to {high}"
+
+
+def where_it_sits_text(shares: pd.DataFrame, segments: Sequence[str]) -> str:
+    """The finding on the token types: which one carries the largest share of the absolute attribution in how many
+    (dataset, class) combinations, its range of shares against the query or passage tokens' and [CLS] and [SEP]'s.
+
+    ``shares`` has index ``(dataset, class)`` and one column per token type of ``segments`` (``CLS``, ``query``,
+    ``SEP``, ``passage``); empty when no dataset and class has a correctly classified pair.
+    """
+    if not len(shares):
+        return "No dataset and class has a correctly classified pair: there is no attribution to split."
+    tokens = shares[list(segments)]
+    first = tokens.idxmax(axis=1).value_counts()
+    top = first.index[0]
+    where = (f"in every one of the {len(tokens)} (dataset, class) combinations" if len(first) == 1 else
+             f"in {first.iloc[0]} of the {len(tokens)} (dataset, class) combinations ("
+             + ", ".join(f"{segment} in {count}" for segment, count in first.iloc[1:].items()) + ")")
+    others = [s for s in ("query", "passage") if s != top]
+    special = tokens["CLS"] + tokens["SEP"]
+    return (f"The {top} tokens carry the largest share of the absolute attribution {where}: {_percent_spread(tokens[top])} "
+            "of it" + "".join(f", against {_percent_spread(tokens[s])} for the {s} tokens" for s in others)
+            + f" and {_percent_spread(special)} for [CLS] and [SEP] together.")
+
+
+def top_sets_token_text(profiles: pd.DataFrame) -> str:
+    """The finding on the top-p% sets: which token type carries most of a set's attribution in how many sets.
+
+    ``profiles`` has index ``(dataset, class, top p%)`` and a column ``main token type``; empty text when it is empty.
+    """
+    if not len(profiles):
+        return ""
+    main = profiles["main token type"].value_counts()
+    return (f"Of the {len(profiles)} top-p% neuron sets (dataset, class and p), the {main.index[0]} tokens carry most of "
+            f"the set's attribution in {main.iloc[0]}"
+            + (" (" + ", ".join(f"{segment} in {count}" for segment, count in main.iloc[1:].items()) + ")."
+               if len(main) > 1 else "."))
+
+
+def baseline_tokens_text(baseline: str, moved: Sequence[str], segments: Sequence[str]) -> str:
+    """Which token types' word embeddings move along the path from ``baseline`` (``moved``, among ``segments``)."""
+    if list(moved) == ["query"]:
+        return (f"With the {baseline} baseline only the query tokens' word embeddings move along the path, which by "
+                "itself predicts that the query carries most of the attribution (see the caveats).")
+    if len(moved) < len(segments):
+        return (f"With the {baseline} baseline only the word embeddings of the {' and '.join(moved)} tokens move along "
+                "the path (see the caveats).")
+    return f"With the {baseline} baseline the word embeddings of every token type move along the path."
+
+
 # --- page 09: robustness ------------------------------------------------------------------------------
 
 def _robustness(share: float) -> str:
@@ -430,6 +645,58 @@ def stability_text(passed: pd.DataFrame, grid: pd.DataFrame, table: pd.DataFrame
             + "; ".join(f"{_robustness(share)} to the change to {variant}" for variant, share in shares.items()) + ".")
 
 
+def _span(values) -> str:
+    """``low to high`` of some values (three significant digits), or the one value."""
+    low, high = f"{min(values):.3g}", f"{max(values):.3g}"
+    return low if low == high else f"{low} to {high}"
+
+
+def membership_text(membership: pd.DataFrame, p: float) -> str:
+    """The finding on bootstrap membership (a clause that goes on "Over N bootstrap resamples of the book's own pairs, ").
+
+    ``membership`` has one row per class and dataset, with the columns of
+    :func:`neuron_ig.stats.agreement.membership_summary` (``set size``, ``mean probability of the selected``,
+    ``selected with probability >= 0.9``); empty when no dataset has a correctly classified pair.
+    """
+    if not len(membership):
+        return "no dataset has a correctly classified pair to resample."
+    sizes = sorted(set(membership["set size"]))
+    sure = membership["selected with probability >= 0.9"]
+    sure_text = f"{_span(sure)} of a set's {sizes[0]} neurons" if len(sizes) == 1 else f"{_span(sure)} neurons of a set"
+    return (f"the neurons of each class and dataset's top-{p:g}% set stay in it with a mean probability of "
+            f"{_span(membership['mean probability of the selected'])} ({len(membership)} sets), and {sure_text} stay "
+            "with a probability of 0.9 or more.")
+
+
+def agreement_text(agreement: pd.DataFrame, p: float) -> str:
+    """The finding on within- against between-dataset agreement at top ``p``%: the Jaccard ranges per class and
+    whether every between-dataset overlap lies below every within-dataset one.
+
+    ``agreement`` has the rows of :func:`neuron_ig.stats.nulls.agreement_table` with columns ``class``, ``kind``
+    (starting ``within`` or ``between``) and ``Jaccard``; a class without both kinds is left out, and without any
+    class the text says there is nothing to compare.
+    """
+    by_class = [(name, rows[rows["kind"].str.startswith("within")]["Jaccard"],
+                 rows[rows["kind"].str.startswith("between")]["Jaccard"])
+                for name, rows in agreement.groupby("class", sort=False)]
+    by_class = [(name, within, between) for name, within, between in by_class if len(within) and len(between)]
+    if not by_class:
+        return ("With fewer than two datasets of at least two pairs, there is no within- and between-dataset agreement "
+                "to compare.")
+    separated = [name for name, within, between in by_class if between.max() < within.min()]
+    return ("Two disjoint halves of one dataset's pairs give top-" + f"{p:g}% sets that overlap by a Jaccard of "
+            + " and ".join(f"{_span(within)} ({name} class)" for name, within, _ in by_class)
+            + "; halves of two different datasets by "
+            + " and ".join(f"{_span(between)} ({name} class)" for name, _, between in by_class) + ". "
+            + ("Every between-dataset overlap lies below every within-dataset one"
+               + (" in both classes" if len(by_class) == 2 else "") + ": the datasets' sets differ more than halves of "
+               "one dataset do." if len(separated) == len(by_class) else
+               f"Every between-dataset overlap lies below every within-dataset one only for the {' and '.join(separated)} "
+               "class: the other's ranges overlap." if separated else
+               "The between- and within-dataset ranges overlap in every class: the datasets' sets do not clearly differ "
+               "more than halves of one dataset do."))
+
+
 # --- verdicts against nulls and controls (issue 14) ----------------------------------------------------
 
 def records(table: pd.DataFrame) -> list[dict]:
@@ -470,3 +737,133 @@ def verdicts_text(table: pd.DataFrame, alpha: float = 0.05) -> str:
             f"Holm-adjusted over the {tested} tested claims of this page, is at most {alpha}; 'inconclusive' that the "
             "effect points the claimed way but the data cannot tell it from the null; 'not supported' that it does not "
             "point the claimed way; 'not computed' that the data lack (see `note`).")
+
+
+def presence_text(rows: pd.DataFrame) -> str:
+    """Where mismatched pairs fall for the relevance-specific neurons, one clause per dataset (rows of
+    :func:`neuron_ig.studies.aggregation.presence_positions` of that part); empty when there are none."""
+    if rows.empty:
+        return ""
+    clauses = [f"`{row['dataset']}` {row['position']:.2f} [{row['position low']:.2f}, {row['position high']:.2f}]"
+               for _, row in rows.iterrows()]
+    return ("Given a query that is there but not relevant (the mismatched pairs, measured on held-out pairs), the "
+            "relevance-specific neurons sit at " + "; ".join(clauses) + " of the way from non-relevant (0) to "
+            "relevant pairs (1).")
+
+
+def probability_shift_text(shifts: pd.DataFrame) -> str:
+    """How pruning each set moves P(relevant) against its controls, one clause per set and kind of pair (rows of
+    :func:`neuron_ig.studies.pruning.probability_shifts`), and which ones move it beyond their controls' range."""
+    if shifts.empty:
+        return "No set was pruned with controls here, so no shift of P(relevant) is compared."
+    clauses = []
+    for _, row in shifts.iterrows():
+        beyond = row["interval high"] < 0 or row["interval low"] > 0
+        clauses.append(f"{row['scheme']} on {row['pairs']} pairs {row['effect']:+.3g} [{row['interval low']:+.3g}, "
+                       f"{row['interval high']:+.3g}]" + (" (beyond its controls)" if beyond else ""))
+    return ("Against its random controls, pruning moves the mean P(relevant) by: " + "; ".join(clauses) + " (set minus "
+            "controls, over queries; 95% interval from resampling queries and controls).")
+
+
+def power_text(informative: int, queries: int, power: Mapping[str, float], needed: Mapping[str, float], *, controls: int,
+               family: int, alpha: float = 0.05, effect: float = -0.05) -> str:
+    """How many informative evaluation queries the in-domain verdict rests on, its power to see ``effect`` (per set),
+    how many would give 80% (``needed``, informative queries), and whether its ``controls`` (R) let a verdict reach
+    Holm's first threshold ``alpha / family`` at all (no p-value is below 1 / (R + 1))."""
+    threshold = alpha / max(family, 1)
+    shown = "; ".join(f"{name} set {value:.0%}" for name, value in power.items() if value == value)
+    text = f"The in-domain verdicts rest on {informative} informative queries (of {queries} evaluation queries re-ranked)"
+    if not shown:
+        text += ": too few controls or queries to estimate the power."
+    else:
+        text += (f": the power to see a mean change of {effect:+g} nDCG@10 against the controls, one-sided at "
+                 f"{threshold:.3g}, is {shown} (normal approximation, from the spread of each set's own per-query differences "
+                 "to its controls).")
+    wanted = {name: n for name, n in needed.items() if n == n}
+    if wanted and informative and queries:
+        most = max(wanted.values())
+        text += (f" 80% would take about {int(most):,} informative queries, some {int(np.ceil(most * queries / informative)):,} "
+                 "evaluation queries at this build's share of informative ones (`pruning_queries`).")
+    floor = 1 / (controls + 1)
+    if floor > threshold:
+        text += (f" With R = {controls} controls no p-value is below {floor:.3g}, above Holm's first threshold "
+                 f"{threshold:.3g} over the {family} cases of the set: no verdict here can read \"hurts more than random\" "
+                 f"whatever the effect; R >= {int(-(-max(family, 1) // alpha)) - 1} (`random_seeds`) would let it.")
+    return text
+
+
+def controls_as_sets_text(checks: pd.DataFrame, alpha: float = 0.05) -> str:
+    """The rule applied to each control as if it were the pruned set (rows of
+    :func:`neuron_ig.stats.controls.controls_as_sets`, with ``class``)."""
+    if checks.empty:
+        return "Fewer than 3 controls per set: no control is tested as a set."
+    fired, queries = int(checks["fires"].sum()), int((checks["p queries"] <= alpha).sum())
+    return (f"Each random control, tested as if it were the pruned set against the other controls, with the page's rule: "
+            f"{fired} of {len(checks)} reach p <= {alpha:g} (random sets, so at most about {alpha:.0%} should). The query "
+            f"bootstrap alone would say so for {queries}: random sets differ in how much they hurt, which only the rank "
+            "among the controls accounts for.")
+
+
+# --- the pruning summary page: the finding ---------------------------------------------------------------
+
+def _against(row: pd.Series, kind: str, words: str, interval: str = "95% interval ") -> str:
+    """The set's effect against its ``kind`` controls, with its interval and Holm p, or '' without such controls."""
+    if not row.get(f"{kind} controls") or pd.isna(row.get(f"delta vs {kind}")):
+        return ""
+    low, high, holm = row.get(f"delta vs {kind} low"), row.get(f"delta vs {kind} high"), row.get(f"p vs {kind} (Holm)")
+    details = ([f"{interval}{low:.3g} to {high:.3g}"] if pd.notna(low) and pd.notna(high) else []) + (
+        [f"Holm p = {holm:.3g}"] if pd.notna(holm) else [])
+    return f"{row[f'delta vs {kind}']:+.3g} against {words}" + (f" ({', '.join(details)})" if details else "")
+
+
+def pruning_effects_text(table: pd.DataFrame, verdicts: pd.Series, in_domain: str, p: float) -> str:
+    """One sentence per class on its in-domain top-``p``% set pruned on the in-domain collection: its neurons, its
+    delta nDCG@10, its effect against its random and activation-matched controls (interval, Holm p) and its verdict;
+    a class without that set says that no pair of ``in_domain`` of the class is classified correctly.
+
+    ``table`` is :func:`neuron_ig.studies.pruning.relevance_pruning`'s table (columns ``class``, ``set``, ``task``,
+    ``p``, ``neurons``, ``delta``, and per kind of control ``random``/``matched``: ``KIND controls``, ``delta vs
+    KIND``, ``delta vs KIND low``/``high``, ``p vs KIND (Holm)``, any of which may be missing); ``verdicts`` its
+    :func:`neuron_ig.studies.pruning.pruning_verdicts`, indexed as the table.
+    """
+    sentences = []
+    for name in CLASSES.values():
+        at = table[(table["class"] == name) & (table["set"] == f"top: {in_domain}") & (table["task"] == in_domain)
+                   & (table["p"] == p)]
+        if at.empty:
+            sentences.append(f"The {name} class has no set: no {name} pair of `{in_domain}` is classified correctly.")
+            continue
+        row, verdict = at.iloc[0], verdicts[at.index[0]]
+        effects = [e for e in (_against(row, "random", "random controls"), _against(row, "matched", "matched ones", ""))
+                   if e]
+        sentences.append(f"{name.capitalize()} class ({int(row['neurons'])} neurons): delta {row['delta']:+.3g}"
+                         + (", effect " + " and ".join(effects) if effects else "") + f": **{verdict}**.")
+    return " ".join(sentences)
+
+
+def verdict_counts_text(table: pd.DataFrame, verdicts: pd.Series) -> str:
+    """How many of the non-empty (set, collection, p) cases with controls hurt more than random, and the count of
+    each verdict (``table``: :func:`neuron_ig.studies.pruning.relevance_pruning`'s, with ``controls`` and
+    ``neurons``; ``verdicts``: its :func:`neuron_ig.studies.pruning.pruning_verdicts`, indexed as the table)."""
+    cases = verdicts[(table["controls"] > 0) & (table["neurons"] > 0)]
+    if not len(cases):
+        return "No case has controls here, so none has a verdict."
+    hurts = int((cases == "hurts more than random").sum())
+    return (f"Of all {len(cases)} (set, collection, p) cases with controls, {hurts} hurt{'s' if hurts == 1 else ''} "
+            "more than random (" + ", ".join(f"{n} {v}" for v, n in cases.value_counts().items()) + ").")
+
+
+def presence_table(presence: pd.DataFrame) -> pd.DataFrame:
+    """:func:`neuron_ig.studies.aggregation.presence_positions` rows as a narrow table for the page: per dataset and
+    group, its neurons, the three means, the position and the paired difference each with its interval in brackets,
+    the twins and the share the model calls non-relevant."""
+    def with_interval(value, low, high) -> str:
+        return f"{number_text(value)} [{number_text(low)}, {number_text(high)}]" if number_text(value) else ""
+
+    return pd.DataFrame({
+        "dataset": presence["dataset"], "group": presence["group"], "neurons": presence["neurons"],
+        "relevant": presence["relevant"], "mismatched": presence["mismatched"], "non-relevant": presence["non-relevant"],
+        "position [95%]": [with_interval(*v) for v in zip(presence["position"], presence["position low"], presence["position high"])],
+        "relevant - mismatched [95%]": [with_interval(*v) for v in zip(presence["relevant - mismatched"],
+                                                                       presence["difference low"], presence["difference high"])],
+        "twins": presence["twins"], "called non-relevant": presence["twins called non-relevant"]})

@@ -387,14 +387,14 @@ def reliability_chart(bins: pd.DataFrame, *,
     collection with a ``collection`` column."""
     diagonal = alt.Chart(pd.DataFrame({"x": [0, 1], "y": [0, 1]})).mark_line(
         color="lightgray", strokeDash=[4, 4]).encode(x="x:Q", y="y:Q")
-    points = alt.Chart(bins).mark_line(point=True).encode(
+    base = alt.Chart(bins).encode(
         x=alt.X("mean P:Q", title="P(relevant) of the pairs in a bin (mean)", scale=alt.Scale(domain=[0, 1])),
         y=alt.Y("share relevant:Q", title="share of relevant pairs in the bin", scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("collection:N", title=None),
-        size=alt.Size("pairs:Q", title="pairs"),
-        tooltip=["collection", "bin", "mean P", "share relevant", "pairs"],
-    )
-    return (diagonal + points).properties(width=360, height=360, title=title)
+        color=alt.Color("collection:N", title=None, legend=alt.Legend(orient="bottom", columns=1)))
+    lines = base.mark_line(strokeWidth=1.5)  # size on a line mark would break it into segments of varying width
+    points = base.mark_circle(opacity=0.9).encode(size=alt.Size("pairs:Q", title="pairs", scale=alt.Scale(range=[20, 300])),
+                                                   tooltip=["collection", "bin", "mean P", "share relevant", "pairs"])
+    return (diagonal + lines + points).properties(width=360, height=360, title=title)
 
 
 def variant_chart(long: pd.DataFrame, *, measures: Sequence[str], variants: Sequence[str], datasets: Sequence[str],
@@ -545,3 +545,58 @@ def verdict_grid_chart(table: pd.DataFrame, *, variants: Sequence[str],
                         legend=alt.Legend(orient="bottom")),
         tooltip=tooltip,
     ).properties(width=alt.Step(46), height=alt.Step(22), title=title)
+
+
+def presence_chart(table: pd.DataFrame, *, datasets: Sequence[str], title: str) -> alt.FacetChart:
+    """Where mismatched pairs fall between non-relevant (0) and relevant pairs (1), per group of neurons (a row of
+    :func:`neuron_ig.studies.aggregation.presence_positions`): the position as a point with its bootstrap interval,
+    one panel per dataset, with the two reference positions as dashed rules."""
+    data = table.dropna(subset=["position"]).copy()
+    colours = set_colours(list(datasets), black=())
+    base = alt.Chart().encode(y=alt.Y("group:N", title=None, sort=list(dict.fromkeys(table["group"]))))
+    rules = [alt.Chart().mark_rule(strokeDash=[4, 3], color="#777777").encode(x=alt.datum(x)) for x in (0.0, 1.0)]
+    interval = base.mark_rule(strokeWidth=2).encode(
+        x=alt.X("position low:Q", title="position of the mismatched pairs (0: as non-relevant, 1: as relevant)"),
+        x2="position high:Q", color=alt.Color("dataset:N", scale=alt.Scale(domain=list(colours), range=list(colours.values())),
+                                              legend=None))
+    point = base.mark_point(filled=True, size=80).encode(
+        x="position:Q", color=alt.Color("dataset:N", scale=alt.Scale(domain=list(colours), range=list(colours.values())),
+                                        legend=None),
+        tooltip=["dataset", "group", alt.Tooltip("neurons:Q", format=".1f"), alt.Tooltip("position:Q", format=".3g"),
+                 alt.Tooltip("position low:Q", format=".3g"), alt.Tooltip("position high:Q", format=".3g"),
+                 alt.Tooltip("relevant - mismatched:Q", format=".3g")])
+    return alt.layer(*rules, interval, point, data=data).properties(width=520, height=110).facet(
+        row=alt.Row("dataset:N", title=None, sort=list(datasets), header=alt.Header(labelAngle=0, labelAlign="left",
+                                                                                      labelOrient="top")),
+        title=title)
+
+
+def effectiveness_chart(table: pd.DataFrame, gain: pd.DataFrame, *, datasets: Sequence[str], depth: int) -> alt.HConcatChart:
+    """nDCG@10 of BM25, the bi-encoder and the cross-encoder per collection (bars, from the cross-encoder page's
+    ``table``), beside the cross-encoder's gain over BM25 with its 95% interval, coloured by whether it meets its
+    stand-in target (``gain``: the nDCG@10 rows of :func:`neuron_ig.studies.effectiveness.stand_in_checks`)."""
+    rankers = {"BM25 nDCG@10": "BM25", "teacher nDCG@10": "bi-encoder (teacher)", "re-ranked nDCG@10": "cross-encoder"}
+    bars = (table[list(rankers)].rename(columns=rankers).astype(float).rename_axis("collection").reset_index()
+            .melt("collection", var_name="ranker", value_name="nDCG@10"))
+    y = alt.Y("collection:N", sort=list(datasets), title=None)
+    ndcg = alt.Chart(bars, title=f"nDCG@10, BM25's top {depth} re-ranked").mark_bar().encode(
+        y=y, yOffset=alt.YOffset("ranker:N", sort=list(rankers.values())),
+        x=alt.X("nDCG@10:Q", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("ranker:N", sort=list(rankers.values()), title=None, legend=alt.Legend(orient="bottom")),
+        tooltip=["collection", "ranker", alt.Tooltip("nDCG@10:Q", format=".3f")],
+    ).properties(width=240, height=240)
+    verdicts = ["target met", "target missed"]
+    difference = gain.rename_axis("collection").reset_index().assign(
+        verdict=lambda d: d["met"].map({True: verdicts[0], False: verdicts[1]}))
+    title = "cross-encoder minus BM25 (95% interval)"
+    interval = alt.Chart(difference).mark_rule(strokeWidth=2).encode(y=y.axis(None), x=alt.X("low:Q", title=title), x2="high:Q")
+    point = alt.Chart(difference).mark_point(filled=True, size=80).encode(
+        y=y.axis(None), x=alt.X("observed:Q", title=title),
+        color=alt.Color("verdict:N", title=None, scale=alt.Scale(domain=verdicts, range=["#009E73", "#D55E00"]),
+                        legend=alt.Legend(orient="bottom")),
+        shape=alt.Shape("verdict:N", title=None, scale=alt.Scale(domain=verdicts, range=["circle", "square"])),
+        tooltip=["collection", "target", alt.Tooltip("observed:Q", format="+.3f"), alt.Tooltip("low:Q", format="+.3f"),
+                 alt.Tooltip("high:Q", format="+.3f"), "met"])
+    zero = alt.Chart().mark_rule(color="#000000", strokeDash=[4, 3]).encode(x=alt.datum(0))
+    return (alt.hconcat(ndcg, alt.layer(interval, point, zero).properties(width=200, height=240, title="nDCG@10 gain"))
+            .resolve_scale(color="independent", shape="independent"))

@@ -252,7 +252,8 @@ def pruning_claim(set_per_query, controls_per_query, *,
 
 def pruning_claims(per_query: pd.DataFrame | None, class_names: Sequence[str], pruned: Sequence[str], in_domain: str,
                    p: float, *, sets: Sequence[str], random_seeds: int, matched_seeds: int) -> list[dict]:
-    """The pruning claims of every class, set and kind of control, one row each (``class`` added).
+    """The pruning claims of every class, set and kind of control, one row each (``class``, ``kind`` "pruning" and
+    ``short``, the claim in a few words, added).
 
     For each class of ``class_names``, each set of ``sets`` (``top: <in_domain>`` or ``fusion``) and each kind of
     control (random neurons of the same per-layer counts, or also matched on mean activation): does pruning the set
@@ -269,20 +270,23 @@ def pruning_claims(per_query: pd.DataFrame | None, class_names: Sequence[str], p
                                 ("matched ", "random neurons matched on layer and mean activation")):
                 described = f"top-{p:g}% set of `{in_domain}`" if set_name.startswith("top: ") else f"fusion set (top {p:g}%)"
                 claim = f"Pruning the {name} {described} hurts in-domain nDCG@10 more than pruning {words}"
+                short = f"pruning the {'top' if set_name.startswith('top: ') else 'fusion'} set hurts more than {kind}controls"
                 scheme = f"{name} · {set_name}"
                 count, parameter = (random_seeds, "random_seeds") if kind == "random " else (matched_seeds, "matched_seeds")
                 if count < 2 or name not in pruned or scheme not in schemes:
                     why = (f"fewer than 2 controls ({parameter})" if count < 2 else
                            f"no correctly classified {name} pair in {in_domain}: no set to prune")
-                    rows.append({"class": name, "claim": claim, "p": np.nan, "in claimed direction": False, "note": why})
+                    rows.append({"class": name, "kind": "pruning", "short": short, "claim": claim, "p": np.nan,
+                                 "in claimed direction": False, "note": why})
                     continue
                 set_per_query, controls_per_query = set_and_control_per_query(per_query, scheme, in_domain,
                                                                                control_prefix=kind)
                 if len(controls_per_query) < 2:
-                    rows.append({"class": name, "claim": claim, "p": np.nan, "in claimed direction": False,
-                                 "note": f"the {set_name} set is empty at top {p:g}%"})
+                    rows.append({"class": name, "kind": "pruning", "short": short, "claim": claim, "p": np.nan,
+                                 "in claimed direction": False, "note": f"the {set_name} set is empty at top {p:g}%"})
                     continue
-                rows.append({"class": name, **pruning_claim(set_per_query, controls_per_query, claim=claim)})
+                rows.append({"class": name, "kind": "pruning", "short": short,
+                             **pruning_claim(set_per_query, controls_per_query, claim=claim)})
     return rows
 
 
@@ -290,8 +294,8 @@ def nig_claims(per_pair: Mapping[str, np.ndarray], in_domain: str, p: float, *, 
                cells: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
                below_target: Mapping[str, Sequence[str]] | None = None, p_values: Sequence[float] | None = None,
                n_dropped: int = 0, n_resamples: int = 999, ood_resamples: int = 499, seed: int = 0) -> list[dict]:
-    """The four NIG claims of one class, one row each (``class`` added): concentration, common core, relevance and
-    OOD neurons.
+    """The four NIG claims of one class, one row each (``class``, ``kind`` and ``short``, the claim in a few words,
+    added): concentration, common core, relevance and OOD neurons (``kind``: concentration, core, relevance, ood).
 
     ``per_pair`` holds the datasets with correctly classified pairs of the class ``label`` (1 relevant, 0
     non-relevant; :func:`neuron_ig.studies.aggregation.pair_nig`);
@@ -312,6 +316,8 @@ def nig_claims(per_pair: Mapping[str, np.ndarray], in_domain: str, p: float, *, 
         "relevance": f"the top {p:g}% of {class_name} neurons respond to relevance, not to a query being there",
         "ood": f"some {class_name} neurons separate the classes more out of domain than in domain",
     }
+    shorts = {"concentration": "the top set carries more than its share", "core": "a common core across collections",
+              "relevance": "the top set responds to relevance", "ood": "some neurons are specific to out of domain"}
     checks = [
         (lambda: concentration_claim(per_pair, p, n_resamples=n_resamples, seed=seed, claim=claims["concentration"]),
          "concentration", len(per_pair) >= 1, "no dataset with correctly classified pairs"),
@@ -331,7 +337,7 @@ def nig_claims(per_pair: Mapping[str, np.ndarray], in_domain: str, p: float, *, 
         if untested and key in ("relevance", "ood"):  # collections left out for the model's sake: say which
             row["note"] = f"not tested where the model is below target: {untested}"
             row["below target"] = not possible  # nothing left to test: the verdict says why
-        rows.append({"class": class_name, **row})
+        rows.append({"class": class_name, "kind": key, "short": shorts[key], **row})
     return rows
 
 
