@@ -550,18 +550,20 @@ def verdict_grid_chart(table: pd.DataFrame, *, variants: Sequence[str],
 def presence_chart(table: pd.DataFrame, *, datasets: Sequence[str], title: str) -> alt.FacetChart:
     """Where mismatched pairs fall between non-relevant (0) and relevant pairs (1), per group of neurons (a row of
     :func:`neuron_ig.studies.aggregation.presence_positions`): the position as a point with its bootstrap interval,
-    one panel per dataset, with the two reference positions as dashed rules."""
+    one panel per dataset, with the two reference positions as dashed rules; the axis is clipped to -1.5 to 2.5 (the
+    table gives every interval)."""
     data = table.dropna(subset=["position"]).copy()
     colours = set_colours(list(datasets), black=())
     base = alt.Chart().encode(y=alt.Y("group:N", title=None, sort=list(dict.fromkeys(table["group"]))))
     rules = [alt.Chart().mark_rule(strokeDash=[4, 3], color="#777777").encode(x=alt.datum(x)) for x in (0.0, 1.0)]
+    scale = alt.Scale(domain=[-1.5, 2.5], clamp=True)  # a group of a few neurons has a wide, uninformative interval
+    colour = alt.Color("dataset:N", scale=alt.Scale(domain=list(colours), range=list(colours.values())), legend=None)
     interval = base.mark_rule(strokeWidth=2).encode(
-        x=alt.X("position low:Q", title="position of the mismatched pairs (0: as non-relevant, 1: as relevant)"),
-        x2="position high:Q", color=alt.Color("dataset:N", scale=alt.Scale(domain=list(colours), range=list(colours.values())),
-                                              legend=None))
+        x=alt.X("position low:Q", scale=scale,
+                title="position of the mismatched pairs (0: as non-relevant, 1: as relevant; clipped to -1.5 to 2.5)"),
+        x2="position high:Q", color=colour)
     point = base.mark_point(filled=True, size=80).encode(
-        x="position:Q", color=alt.Color("dataset:N", scale=alt.Scale(domain=list(colours), range=list(colours.values())),
-                                        legend=None),
+        x=alt.X("position:Q", scale=scale), color=colour,
         tooltip=["dataset", "group", alt.Tooltip("neurons:Q", format=".1f"), alt.Tooltip("position:Q", format=".3g"),
                  alt.Tooltip("position low:Q", format=".3g"), alt.Tooltip("position high:Q", format=".3g"),
                  alt.Tooltip("relevant - mismatched:Q", format=".3g")])
