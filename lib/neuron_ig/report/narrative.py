@@ -595,6 +595,15 @@ def baseline_tokens_text(baseline: str, moved: Sequence[str], segments: Sequence
     return f"With the {baseline} baseline the word embeddings of every token type move along the path."
 
 
+def path_tokens_text(baseline: str, moved: Sequence[str], segments: Sequence[str]) -> str:
+    """Along the path from ``baseline``, which token types' word embeddings move (``moved``, among ``segments``) and
+    how the others change."""
+    if len(moved) < len(segments):
+        return (f"Along the path from the {baseline} baseline only the word embeddings of the {' and '.join(moved)} "
+                "tokens move; the other positions change only through attention.")
+    return f"Along the path from the {baseline} baseline the word embeddings of every token type move."
+
+
 # --- page 09: robustness ------------------------------------------------------------------------------
 
 def _robustness(share: float) -> str:
