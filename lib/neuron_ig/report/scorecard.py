@@ -66,17 +66,21 @@ def badge(verdict: str) -> str:
             f'border-radius:0.6em;white-space:nowrap;font-size:0.85em">{html.escape(verdict)}</span>')
 
 
+def _html_table(css_class: str, head: list[str], rows: list[list[str]]) -> str:
+    """An HTML table of the page's width whose cells wrap (no sideways scrolling): ``head`` plain text, ``rows`` of
+    cells already in HTML."""
+    header = "".join(f"<th>{html.escape(c)}</th>" for c in head)
+    body = "".join("<tr>" + "".join(f'<td style="white-space:normal">{c}</td>' for c in cells) + "</tr>" for cells in rows)
+    return (f'<table class="{css_class}" style="width:100%;table-layout:auto;font-size:0.9em">'
+            f"<thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>")
+
+
 def scorecard_html(table: pd.DataFrame) -> str:
     """:func:`scorecard` rows as an HTML table that wraps its text (no sideways scrolling), a badge per verdict."""
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
-    body = []
-    for _, row in table.iterrows():
-        cells = [html.escape(str(row["class"])), html.escape(str(row["claim"])), badge(row["verdict"]),
-                 html.escape(row["observed"]), html.escape(row["reference [interval]"]), html.escape(row["p (Holm)"]),
-                 f'<span style="font-size:0.85em">{html.escape(str(row["test"]))}</span>']
-        body.append("<tr>" + "".join(f'<td style="white-space:normal">{c}</td>' for c in cells) + "</tr>")
-    return ('<table class="scorecard" style="width:100%;table-layout:auto;font-size:0.9em">'
-            f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
+    rows = [[html.escape(str(row["class"])), html.escape(str(row["claim"])), badge(row["verdict"]),
+             html.escape(row["observed"]), html.escape(row["reference [interval]"]), html.escape(row["p (Holm)"]),
+             f'<span style="font-size:0.85em">{html.escape(str(row["test"]))}</span>'] for _, row in table.iterrows()]
+    return _html_table("scorecard", list(COLUMNS), rows)
 
 
 def figure_page(kind: str, class_name: str) -> str | None:
@@ -105,17 +109,14 @@ def verdict_counts(table: pd.DataFrame) -> dict[str, int]:
 def short_scorecard_html(table: pd.DataFrame) -> str:
     """The scorecard in short, for the introduction: per claim its class and few words (linked to the page of its
     figure), its verdict badge and what was observed (with its own interval); the nulls and tests stay on page 10."""
-    body = []
+    rows = []
     for _, row in table.iterrows():
         page = figure_page(row.get("kind", ""), row["class"])
         words = html.escape(str(row.get("short") or row["claim"]))
         claim = f'<a href="{page}.html">{words}</a>' if page else words
-        cells = [html.escape(str(row["class"])), claim, badge(row["verdict"]), html.escape(str(row["observed"]))]
-        body.append("<tr>" + "".join(f'<td style="white-space:normal">{c}</td>' for c in cells) + "</tr>")
-    head = "".join(f"<th>{c}</th>" for c in ("class", "claim (its figure)", "verdict", "observed [interval]"))
-    return ('<table class="scorecard scorecard-short" style="width:100%;table-layout:auto;font-size:0.9em">'
-            f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-            f'<p><a href="{SCORECARD_PAGE}.html">Every claim with its null, p-value and test</a></p>')
+        rows.append([html.escape(str(row["class"])), claim, badge(row["verdict"]), html.escape(str(row["observed"]))])
+    return (_html_table("scorecard scorecard-short", ["class", "claim (its figure)", "verdict", "observed [interval]"], rows)
+            + f'<p><a href="{SCORECARD_PAGE}.html">Every claim with its null, p-value and test</a></p>')
 
 
 _IN_WORDS = {"model below target: not tested": "not tested (the model is below target)"}
