@@ -644,11 +644,3 @@ def test_the_cross_encoder_texts_give_each_gain_and_each_missed_target():
                                     "class (47.5% against the target >= 50%; 95% interval 41.0% to 54.0%).")
     assert targets_text(checks.assign(met=True)) == "It meets every one of the 3 stand-in targets."
 
-
-def test_the_path_sentence_names_the_moving_token_types_or_says_every_one_moves():
-    segments = ["CLS", "query", "SEP", "passage"]
-    assert narrative.path_tokens_text("PAD_QUERY", ["query"], segments) == (
-        "Along the path from the PAD_QUERY baseline only the word embeddings of the query tokens move; the other "
-        "positions change only through attention.")
-    assert narrative.path_tokens_text("PAD_ALL", segments, segments) == (
-        "Along the path from the PAD_ALL baseline the word embeddings of every token type move.")

@@ -386,10 +386,11 @@ def ood_sizes_text(sizes: pd.DataFrame, counts: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def _spread(values, digits: int = 2) -> str:
-    """``0.32 to 0.42`` (one value when they are all equal at ``digits`` decimals)."""
-    low, high = min(values), max(values)
-    return f"{low:.{digits}f}" if f"{low:.{digits}f}" == f"{high:.{digits}f}" else f"{low:.{digits}f} to {high:.{digits}f}"
+def _range(values, spec: str) -> str:
+    """``low to high`` of some values, each written with the format ``spec`` (``.2f``, ``.0%``, ``.3g``), or the one
+    value when both write alike."""
+    low, high = format(min(values), spec), format(max(values), spec)
+    return low if low == high else f"{low} to {high}"
 
 
 def _per_class(values, names: Sequence[str], labelled: bool) -> str:
@@ -408,7 +409,8 @@ def between_datasets_text(long: pd.DataFrame | None, ratios: pd.DataFrame, compa
     if not compared:
         return "No class has two datasets with correctly classified pairs: no overlap between datasets to show."
     shown = [CLASSES[label] for label in compared]
-    jaccards = [_spread(long[(long["class"] == f"{n} class") & (long["p"] == p) & (long["row"] < long["column"])]["Jaccard"])
+    jaccards = [_range(long[(long["class"] == f"{n} class") & (long["p"] == p) & (long["row"] < long["column"])]["Jaccard"],
+                       ".2f")
                 for n in shown]
     text = (f"At top {p:g}%, the datasets' sets overlap by a Jaccard index of "
             + " and ".join(f"{j} in the {n} class" for j, n in zip(jaccards, shown)))
@@ -416,7 +418,7 @@ def between_datasets_text(long: pd.DataFrame | None, ratios: pd.DataFrame, compa
     with_ratio = [n for n in shown if len(at_p) and (at_p["class"] == f"{n} class").any()]
     if with_ratio:
         text += ("; on halves of the pairs, the overlap between two datasets is "
-                 + _per_class([_spread(at_p[at_p["class"] == f"{n} class"]["ratio"]) for n in with_ratio],
+                 + _per_class([_range(at_p[at_p["class"] == f"{n} class"]["ratio"], ".2f") for n in with_ratio],
                               with_ratio, with_ratio != shown)
                  + " times that between two halves of one dataset")
     text += "."
@@ -431,7 +433,7 @@ def between_classes_text(overlap: pd.DataFrame, p: float) -> str:
     if not len(overlap):
         return class_overlap_text(overlap)
     at = overlap.xs(p, level="p")
-    return (f"A dataset's positive and negative top-{p:g}% sets share {_spread(at['shared'], 0)} neurons "
+    return (f"A dataset's positive and negative top-{p:g}% sets share {_range(at['shared'], '.0f')} neurons "
             f"(mean Jaccard {at['Jaccard'].mean():.2g}).")
 
 
@@ -542,12 +544,6 @@ def main_token_type_text(profiles: pd.DataFrame) -> str:
             + " Out-of-domain rows rest on the correctly classified pairs counted in the `pairs` column, which can be few.")
 
 
-def _percent_spread(values) -> str:
-    """``56% to 75%`` (one value when they round alike)."""
-    low, high = f"{min(values):.0%}", f"{max(values):.0%}"
-    return low if low == high else f"{low} to {high}"
-
-
 def where_it_sits_text(shares: pd.DataFrame, segments: Sequence[str]) -> str:
     """The finding on the token types: which one carries the largest share of the absolute attribution in how many
     (dataset, class) combinations, its range of shares against the query or passage tokens' and [CLS] and [SEP]'s.
@@ -565,9 +561,9 @@ def where_it_sits_text(shares: pd.DataFrame, segments: Sequence[str]) -> str:
              + ", ".join(f"{segment} in {count}" for segment, count in first.iloc[1:].items()) + ")")
     others = [s for s in ("query", "passage") if s != top]
     special = tokens["CLS"] + tokens["SEP"]
-    return (f"The {top} tokens carry the largest share of the absolute attribution {where}: {_percent_spread(tokens[top])} "
-            "of it" + "".join(f", against {_percent_spread(tokens[s])} for the {s} tokens" for s in others)
-            + f" and {_percent_spread(special)} for [CLS] and [SEP] together.")
+    return (f"The {top} tokens carry the largest share of the absolute attribution {where}: {_range(tokens[top], '.0%')} "
+            "of it" + "".join(f", against {_range(tokens[s], '.0%')} for the {s} tokens" for s in others)
+            + f" and {_range(special, '.0%')} for [CLS] and [SEP] together.")
 
 
 def top_sets_token_text(profiles: pd.DataFrame) -> str:
@@ -593,15 +589,6 @@ def baseline_tokens_text(baseline: str, moved: Sequence[str], segments: Sequence
         return (f"With the {baseline} baseline only the word embeddings of the {' and '.join(moved)} tokens move along "
                 "the path (see the caveats).")
     return f"With the {baseline} baseline the word embeddings of every token type move along the path."
-
-
-def path_tokens_text(baseline: str, moved: Sequence[str], segments: Sequence[str]) -> str:
-    """Along the path from ``baseline``, which token types' word embeddings move (``moved``, among ``segments``) and
-    how the others change."""
-    if len(moved) < len(segments):
-        return (f"Along the path from the {baseline} baseline only the word embeddings of the {' and '.join(moved)} "
-                "tokens move; the other positions change only through attention.")
-    return f"Along the path from the {baseline} baseline the word embeddings of every token type move."
 
 
 # --- page 09: robustness ------------------------------------------------------------------------------
@@ -654,12 +641,6 @@ def stability_text(passed: pd.DataFrame, grid: pd.DataFrame, table: pd.DataFrame
             + "; ".join(f"{_robustness(share)} to the change to {variant}" for variant, share in shares.items()) + ".")
 
 
-def _span(values) -> str:
-    """``low to high`` of some values (three significant digits), or the one value."""
-    low, high = f"{min(values):.3g}", f"{max(values):.3g}"
-    return low if low == high else f"{low} to {high}"
-
-
 def membership_text(membership: pd.DataFrame, p: float) -> str:
     """The finding on bootstrap membership (a clause that goes on "Over N bootstrap resamples of the book's own pairs, ").
 
@@ -671,9 +652,10 @@ def membership_text(membership: pd.DataFrame, p: float) -> str:
         return "no dataset has a correctly classified pair to resample."
     sizes = sorted(set(membership["set size"]))
     sure = membership["selected with probability >= 0.9"]
-    sure_text = f"{_span(sure)} of a set's {sizes[0]} neurons" if len(sizes) == 1 else f"{_span(sure)} neurons of a set"
+    sure_text = f"{_range(sure, '.3g')} of a set's {sizes[0]} neurons" if len(sizes) == 1 else \
+        f"{_range(sure, '.3g')} neurons of a set"
     return (f"the neurons of each class and dataset's top-{p:g}% set stay in it with a mean probability of "
-            f"{_span(membership['mean probability of the selected'])} ({len(membership)} sets), and {sure_text} stay "
+            f"{_range(membership['mean probability of the selected'], '.3g')} ({len(membership)} sets), and {sure_text} stay "
             "with a probability of 0.9 or more.")
 
 
@@ -694,9 +676,9 @@ def agreement_text(agreement: pd.DataFrame, p: float) -> str:
                 "to compare.")
     separated = [name for name, within, between in by_class if between.max() < within.min()]
     return ("Two disjoint halves of one dataset's pairs give top-" + f"{p:g}% sets that overlap by a Jaccard of "
-            + " and ".join(f"{_span(within)} ({name} class)" for name, within, _ in by_class)
+            + " and ".join(f"{_range(within, '.3g')} ({name} class)" for name, within, _ in by_class)
             + "; halves of two different datasets by "
-            + " and ".join(f"{_span(between)} ({name} class)" for name, _, between in by_class) + ". "
+            + " and ".join(f"{_range(between, '.3g')} ({name} class)" for name, _, between in by_class) + ". "
             + ("Every between-dataset overlap lies below every within-dataset one"
                + (" in both classes" if len(by_class) == 2 else "") + ": the datasets' sets differ more than halves of "
                "one dataset do." if len(separated) == len(by_class) else
