@@ -87,13 +87,13 @@ SMALL = {
              "seed": 0, "p_values": [0.5, 1.0], "pruning_depth": 5, "pruning_queries": 4, "random_seeds": 2,
              "matched_seeds": 2},
     # the stand-in checks: run on the cross-encoder page, read with the same arguments by the claims of the
-    # paper-vs-reproduction and sensitivity pages
+    # paper-vs-reproduction, sensitivity and pruning pages
     **{page: {"depth": 5, "max_queries": 10, "accuracy_pairs": 8} for page in ("embedded_cross_encoder", "paper_vs_reproduction")},
     "robustness": {"robustness_pairs": 4},
     "convergence": {"finest": 48, "lowest": 4, "convergence_pairs": 4, "n_bootstrap": 20},
     "sensitivity": {"sensitivity_pairs": 3, "n_resamples": 99, "ood_resamples": 99, "depth": 5, "max_queries": 10,
                     "accuracy_pairs": 8},
-    "pruning_summary": {"p_values": [1.0]},
+    "pruning_summary": {"p_values": [1.0], "depth": 5, "max_queries": 10, "accuracy_pairs": 8},
 }
 
 

@@ -288,8 +288,12 @@ def test_paper_page_gives_a_verdict_on_every_claim(small_book):
     claims = glued(small_book, "paper_vs_reproduction")["claims"]
     assert {row["verdict"] for row in claims} <= {"supported", "not supported", "inconclusive", "not computed",
                                                   "model below target: not tested"}
-    assert sum("Pruning" in row["claim"] for row in claims) == 8  # 2 classes x 2 sets x 2 kinds of control
-    assert len(claims) == 16  # and 2 classes x 4 NIG claims (concentration, core, relevance, OOD)
+    # 2 classes x (2 sets x 2 kinds of control, and the OOD neurons against random controls out of domain)
+    assert sum("Pruning" in row["claim"] for row in claims) == 10
+    assert len(claims) == 18  # and 2 classes x 4 NIG claims (concentration, core, relevance, OOD)
+    for row in (row for row in claims if "Pruning" in row["claim"] and "OOD neurons" in row["claim"]):
+        assert "hurts out-of-domain nDCG@10" in row["claim"]  # tested where the OOD claim was, or says why not
+        assert ("2 controls" in row["test"] and row["note"].startswith("on ")) if row["p"] is not None else row["note"]
     relevance = [row for row in claims if "respond to relevance" in row["claim"]]
     assert len(relevance) == 2 and all(row["p"] is None or row["observed low"] <= row["observed"] <= row["observed high"]
                                        for row in relevance)
@@ -349,6 +353,10 @@ def test_pruning_page_compares_every_set_with_the_unpruned_model_and_its_random_
         assert row["unpruned nDCG@10"] == pytest.approx(tasks[row["task"]]["unpruned nDCG@10"])
         if row["set"].startswith(("top: ", "lowest: ")) or row["set"] == "fusion":
             assert row["neurons"] == -(-n_neurons * 1.0 // 100)
+        if row["set"] == "OOD neurons":  # random controls only, out of domain, where the OOD test ran
+            assert row["task"] != DATASETS[0] or row["controls"] == 0
+            assert row["matched controls"] == 0 and row["controls"] in (0, 2)
+            continue
         # controls only for the verdict sets (in-domain top, fusion), on the in-domain collection
         controlled = row["set"] in (f"top: {DATASETS[0]}", "fusion") and row["task"] == DATASETS[0]
         assert row["controls"] == (2 if controlled else 0), row

@@ -300,6 +300,8 @@ def test_control_tests_text_names_the_test_and_its_floor():
     assert "rank among controls and bootstrap over queries and controls, p = 0.05" in text
     assert "1 / (R + 1) = 0.050" in text and "t prediction" not in text
     assert narrative.control_tests_text(table.iloc[1:].assign(**{"p vs random": np.nan})).startswith("No set")
+    # a row without matched controls (0) leaves the floor to its random ones
+    assert "1 / (R + 1) = 0.050" in narrative.control_tests_text(choose_control_tests(table.assign(**{"matched controls": 0})))
 
 
 def test_verdicts_text_counts_the_verdicts_and_states_the_level():
@@ -568,6 +570,28 @@ def test_pruning_effects_text_gives_each_class_effect_against_its_controls():
     assert narrative.pruning_effects_text(table.iloc[:0], verdicts.iloc[:0], "in", 1.0) == (
         "The positive class has no set: no positive pair of `in` is classified correctly. The negative class has no "
         "set: no negative pair of `in` is classified correctly.")
+
+
+def test_ood_pruning_text_gives_each_class_effect_on_the_tested_collections():
+    from neuron_ig.studies.pruning import pruning_verdicts
+
+    nan = float("nan")
+    base = {"set": "OOD neurons", "p": 1.0, "random controls": 39, "matched controls": 0, "controls": 39}
+    table = pd.DataFrame([
+        {**base, "class": "positive", "task": "ood", "neurons": 7, "delta": -0.01, "delta vs random": -0.008,
+         "delta vs random low": -0.02, "delta vs random high": 0.001, "p vs random (Holm)": 0.2},
+        {**base, "class": "positive", "task": "in", "neurons": 7, "delta": 0.0, "controls": 0, "random controls": 0,
+         "delta vs random": nan, "delta vs random low": nan, "delta vs random high": nan, "p vs random (Holm)": nan},
+        {**base, "class": "negative", "task": "ood", "neurons": 0, "delta": 0.0, "delta vs random": nan,
+         "delta vs random low": nan, "delta vs random high": nan, "p vs random (Holm)": nan},
+    ])
+    verdicts = pruning_verdicts(table)
+    assert narrative.ood_pruning_text(table, verdicts, 1.0, ["ood"]) == (
+        "The OOD neurons (those that pass the difference-in-differences test of page 10), pruned on the out-of-domain "
+        "collections of that test: the 7 positive ones on `ood` delta -0.01, effect -0.008 against random controls "
+        "(95% interval -0.02 to 0.001, Holm p = 0.2): **no significant difference**; no negative neuron passes the test.")
+    assert narrative.ood_pruning_text(table, verdicts, 1.0, []).startswith("No OOD neuron is tested")
+    assert narrative.ood_pruning_text(table, verdicts, 0.5, ["ood"]).startswith("No OOD neuron was pruned")
 
 
 def test_verdict_counts_text_counts_the_cases_with_controls():

@@ -47,7 +47,7 @@ SIZES = {
              "random_seeds": 2, "matched_seeds": 2},
     "ir_collections": {"collections": [TREC_DL, BEIR]},
     **{page: {"depth": 5, "max_queries": 8, "accuracy_pairs": 4}  # the stand-in checks, as the claims read them
-       for page in ("embedded_cross_encoder", "paper_vs_reproduction")},
+       for page in ("embedded_cross_encoder", "paper_vs_reproduction", "pruning_summary")},
     "robustness": {"robustness_pairs": 2},
     "convergence": {"finest": 8, "lowest": 2, "convergence_pairs": 2, "n_bootstrap": 10},
     "sensitivity": {"sensitivity_pairs": 2, "n_resamples": 19, "ood_resamples": 19, "depth": 5, "max_queries": 8,

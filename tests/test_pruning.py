@@ -266,9 +266,14 @@ def test_pruning_schemes_of_three_datasets():
               "ood2": shared + rng.normal(size=(3, 100))}
     scores["ood1"][2, :4] = scores["ood2"][2, :4] = 50.0  # out-of-domain neurons...
     scores["in"][2, :4] = -50.0  # ...that the in-domain data does not use
-    schemes = pruning_schemes(scores, "in", 10)
-    assert list(schemes) == ["top: in", "top: ood1", "top: ood2", "intersection", "fusion",
-                             "OOD neurons (intersection)", "OOD neurons (fusion)", "lowest: in"]
+    ood = np.zeros((3, 100), dtype=bool)
+    ood[2, :4] = True
+    schemes = pruning_schemes(scores, "in", 10, ood=ood)
+    assert list(schemes) == ["top: in", "top: ood1", "top: ood2", "intersection", "fusion", "OOD neurons", "lowest: in"]
+    assert np.array_equal(schemes["OOD neurons"], ood)
+    assert "OOD neurons" not in pruning_schemes(scores, "in", 10)  # only a tested set is pruned as OOD neurons
+    with pytest.raises(ValueError, match="pass a \\[layers, units\\] mask"):
+        pruning_schemes(scores, "in", 10, ood=ood.reshape(-1))
     size = math.ceil(300 * 10 / 100)
     tops = [schemes[f"top: {name}"] for name in scores]
     assert [int(s.sum()) for s in tops] == [size] * 3
@@ -277,11 +282,6 @@ def test_pruning_schemes_of_three_datasets():
     assert np.array_equal(schemes["intersection"], tops[0] & tops[1] & tops[2]) and 0 < schemes["intersection"].sum() < size
     assert all(not (schemes["intersection"] & ~top).any() for top in tops)
     assert np.array_equal(schemes["fusion"], top_p_percent(np.mean(list(scores.values()), axis=0), 10))
-    ood_intersection = intersection({"ood1": tops[1], "ood2": tops[2]})
-    assert np.array_equal(schemes["OOD neurons (intersection)"], ood_intersection & ~tops[0])
-    assert np.array_equal(schemes["OOD neurons (fusion)"], fusion({k: scores[k] for k in ("ood1", "ood2")}, 10) & ~tops[0])
-    for name in ("OOD neurons (intersection)", "OOD neurons (fusion)"):
-        assert schemes[name][2, :4].all() and not (schemes[name] & tops[0]).any()
     assert np.array_equal(schemes["lowest: in"], lowest_p_percent(scores["in"], 10))
     assert not (schemes["lowest: in"] & tops[0]).any()
 
@@ -563,6 +563,34 @@ def test_pruning_study_gives_controls_only_to_the_controlled_sets_on_the_control
     assert row["matched delta"] == pytest.approx(deltas[0]) and np.isnan(row["p matched (t)"])
     with pytest.raises(ValueError, match="matched_seeds must be an int >= 0"):
         pruning_study(encoder, tasks, {"set": mask}, random_seeds=3, matched_seeds=1.5, progress=False)
+
+
+def test_relevance_pruning_gives_the_ood_neurons_random_controls_on_their_own_collections_only(cranfield):
+    from neuron_ig.studies.pruning import relevance_pruning
+
+    encoder, inputs = cranfield
+    rng = np.random.default_rng(3)
+    scores = {"positive": {"a": rng.normal(size=(2, 64)), "b": rng.normal(size=(2, 64))}}
+    ood = np.zeros((2, 64), dtype=bool)
+    ood[1, 40:43] = True
+    activation = rng.random((2, 64))
+    table, per_query = relevance_pruning(encoder, {"a": inputs, "b": inputs}, scores, "a", [5.0], random_seeds=2,
+                                         matched_seeds=2, controlled_sets=["top: a"], control_tasks=["a"],
+                                         activation=activation, progress=False, ood={"positive": {5.0: ood}},
+                                         ood_control_tasks=["b"])
+    rows = table.set_index(["set", "task"])
+    assert rows.loc[("OOD neurons", "a"), "controls"] == 0 and rows.loc[("OOD neurons", "b"), "random controls"] == 2
+    assert rows.loc[("OOD neurons", "b"), "matched controls"] == 0 and rows.loc[("OOD neurons", "b"), "neurons"] == 3
+    assert rows.loc[("top: a", "a"), "matched controls"] == 2 and rows.loc[("top: a", "b"), "controls"] == 0
+    assert rows.loc[("OOD neurons", "b"), "test vs random"] == QUERY_CONTROL
+    assert set(per_query.loc[per_query["set"] == "OOD neurons", "variant"]
+               if "set" in per_query else per_query.loc[per_query["scheme"] == "positive · OOD neurons", "variant"]) \
+        == {"set", "random 0", "random 1"}
+    unpruned = per_query[per_query["scheme"] == "unpruned"]
+    assert not unpruned.duplicated(["task", "query_id", "p"]).any()  # the OOD study's own unpruned rows are dropped
+    without = relevance_pruning(encoder, {"a": inputs, "b": inputs}, scores, "a", [5.0], random_seeds=2,
+                                controlled_sets=["top: a"], control_tasks=["a"], progress=False)[0]
+    assert "OOD neurons" not in set(without["set"])
 
 
 def test_choose_control_tests_takes_the_query_and_control_test_and_holm_within_each_set():

@@ -25,10 +25,13 @@ from neuron_ig.studies.verdicts import (
     NOT_COMPUTED,
     NOT_SUPPORTED,
     SUPPORTED,
+    cells_at_target,
     common_core_claim,
     concentration_claim,
     nig_claims,
     ood_claim,
+    ood_neuron_masks,
+    ood_pruning_claims,
     page_verdicts,
     pruning_claim,
     pruning_claims,
@@ -287,6 +290,15 @@ def test_the_contrast_claims_of_a_class_read_both_classes_and_skip_collections_b
     assert "over 1 datasets" in skipped[2]["statistic"] and skipped[2]["note"].endswith("below target: ood1, ood2")
     assert page_verdicts(skipped)["verdict"].tolist()[3] == BELOW_TARGET
 
+    # the pruned OOD neurons are the ones the claim counts, shaped as the FFN; below target, none is tested
+    masks = ood_neuron_masks(cells, "in", [P], (LAYERS, UNITS), n_resamples=99)
+    assert masks[1][P].shape == (LAYERS, UNITS) and int(masks[1][P].sum()) == ood["OOD neurons"]
+    assert masks[1][P].reshape(-1)[5:9].all()
+    left = ood_neuron_masks(cells, "in", [P], (LAYERS, UNITS), n_resamples=19,
+                            below_target={"ood1": ["nDCG@10 minus BM25's"], "ood2": ["relevant pairs"]})
+    assert not left[1][P].any() and not left[0][P].any()
+    assert list(cells_at_target(cells, {"ood1": ["x"], "ood2": []})) == ["in", "ood2"]
+
 
 def per_query_table(set_deltas: dict[str, float], control_deltas: dict[str, list[float]], queries: int = 4) -> pd.DataFrame:
     """A pruning study's per-query table on task `gcide`: unpruned at 0.5 on every query, each scheme's set and
@@ -317,6 +329,26 @@ def test_pruning_claims_test_each_class_set_and_control_kind_and_say_why_one_can
     assert all("no correctly classified negative pair in gcide" in r["note"] for r in rows[4:] if r["note"] != "fewer than 2 controls (matched_seeds)")
     none = pruning_claims(None, ["positive"], [], "gcide", 1.0, sets=["fusion"], random_seeds=2, matched_seeds=2)
     assert [np.isnan(r["p"]) for r in none] == [True, True]
+
+
+def test_ood_pruning_claims_pool_the_tested_collections_and_say_why_one_cannot_be_tested():
+    one = per_query_table({"positive · OOD neurons": -0.2, "negative · OOD neurons": 0.1},
+                          {"positive · OOD neurons": [0.0, -0.01, 0.01] * 7, "negative · OOD neurons": [0.0] * 21})
+    other = one.assign(task="pystdlib", query_id=one["query_id"] + 100)
+    per_query = pd.concat([one, other], ignore_index=True)
+    rows = ood_pruning_claims(per_query, {"positive": 7, "negative": 11}, ["gcide", "pystdlib"], 1.0, random_seeds=21)
+    positive, negative = rows
+    assert positive["effect"] == pytest.approx(-0.2) and positive["p"] == pytest.approx(1 / 22)
+    assert "21 controls, 8 queries" in positive["test"] and positive["note"] == "on gcide, pystdlib"
+    assert negative["effect"] == pytest.approx(0.1) and not negative["in claimed direction"]
+    assert page_verdicts(rows[:1])["verdict"].tolist() == [SUPPORTED]  # at the rank floor, alone in its family
+    assert page_verdicts(rows)["verdict"].tolist() == [INCONCLUSIVE, NOT_SUPPORTED]  # Holm over two: 2 / 22
+
+    below = ood_pruning_claims(per_query, {"positive": 7}, [], 1.0, random_seeds=21, below_target=["hpo"])
+    assert page_verdicts(below)["verdict"].tolist() == [BELOW_TARGET] and below[0]["note"].endswith("below target: hpo")
+    empty = ood_pruning_claims(per_query, {"positive": 0}, ["gcide"], 1.0, random_seeds=21)
+    assert np.isnan(empty[0]["p"]) and "no positive neuron passes the OOD test" in empty[0]["note"]
+    assert "fewer than 2 controls" in ood_pruning_claims(per_query, {"positive": 7}, ["gcide"], 1.0, random_seeds=1)[0]["note"]
 
 
 def test_pruning_verdicts_name_each_case():

@@ -82,7 +82,7 @@ CHOICES = (
            ("class contrast", "relevance-specific")),
     Choice("ood_test", "what makes a neuron OOD-specific", "its class contrast is larger out of domain than in domain "
            "(a difference in differences; max-t against a studentised bootstrap), only on collections where the model "
-           "meets its stand-in targets", OURS, "ours: shuffling pairs between collections passes any shift of text",
+           "meets its stand-in targets; these are the OOD neurons pruned", OURS, "ours: shuffling pairs between collections passes any shift of text",
            "depth, max_queries, accuracy_pairs", ("difference in differences", "stand-in targets")),
     Choice("collections", "collections", "MS MARCO in domain (TREC DL 2019 judged); NFCorpus, Robust04 and other "
            "BEIR sets out of domain", PAPER, "the paper's collections; DL 2019 is our reading", "datasets",

@@ -711,7 +711,8 @@ def control_tests_text(table: pd.DataFrame, alpha: float = 0.05) -> str:
                              f"{row[f'test vs {kind}']}, p = {row[f'p vs {kind}']:.2g}, Holm {row[f'p vs {kind} (Holm)']:.2g})")
         lines.append(f"- {row['class']} · {row['set']}, top {row['p']:g}%, `{row['task']}`: delta {row['delta']:+.3f} "
                      f"against " + "; ".join(parts) + ".")
-    r = int(rows[[c for c in ("random controls", "matched controls") if c in rows] or ["controls"]].min(axis=None))
+    counts = rows[[c for c in ("random controls", "matched controls", "controls") if c in rows]].to_numpy(dtype=float)
+    r = int(counts[counts > 0].min())  # a kind of control a row lacks (0) resolves nothing
     return ("Each controlled set against its controls, query by query (the null):\n\n" + "\n".join(lines) + "\n\n"
             f"With R = {r} controls no p-value here is below 1 / (R + 1) = {1 / (r + 1):.3f}: p is the larger of the set's "
             "rank among its controls and the share of resamples (of the evaluation queries and of the controls, both with "
@@ -830,6 +831,33 @@ def pruning_effects_text(table: pd.DataFrame, verdicts: pd.Series, in_domain: st
         sentences.append(f"{name.capitalize()} class ({int(row['neurons'])} neurons): delta {row['delta']:+.3g}"
                          + (", effect " + " and ".join(effects) if effects else "") + f": **{verdict}**.")
     return " ".join(sentences)
+
+
+def ood_pruning_text(table: pd.DataFrame, verdicts: pd.Series, p: float, ood_tasks: Sequence[str]) -> str:
+    """One sentence on each class's tested OOD neurons pruned at top ``p``% on the out-of-domain collections
+    ``ood_tasks`` (those of the OOD test, where their random controls are): per class its neurons and, per collection,
+    its delta, its effect against the random controls and the verdict; or why there is nothing to say. ``table`` and
+    ``verdicts`` as :func:`pruning_effects_text`'s."""
+    rows = table[(table["set"] == "OOD neurons") & (table["p"] == p)]
+    if rows.empty:
+        return "No OOD neuron was pruned: the OOD test needs the in-domain collection and another one."
+    if not ood_tasks:
+        return ("No OOD neuron is tested, so none is pruned against controls: the model meets its targets on no "
+                "out-of-domain collection.")
+    parts = []
+    for name in CLASSES.values():
+        at = rows[(rows["class"] == name) & rows["task"].isin(ood_tasks)]
+        if at.empty:
+            continue
+        if int(at["neurons"].iloc[0]) == 0:
+            parts.append(f"no {name} neuron passes the test")
+            continue
+        cases = [f"on `{row['task']}` delta {row['delta']:+.3g}"
+                 + (f", effect {_against(row, 'random', 'random controls')}" if _against(row, "random", "") else "")
+                 + f": **{verdicts[i]}**" for i, row in at.iterrows()]
+        parts.append(f"the {int(at['neurons'].iloc[0])} {name} ones " + "; ".join(cases))
+    return ("The OOD neurons (those that pass the difference-in-differences test of page 10), pruned on the "
+            "out-of-domain collections of that test: " + "; ".join(parts) + ".")
 
 
 def verdict_counts_text(table: pd.DataFrame, verdicts: pd.Series) -> str:

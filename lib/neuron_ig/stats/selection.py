@@ -336,24 +336,33 @@ def lowest_p_percent(scores: np.ndarray, p: float) -> np.ndarray:
     return top_p_percent(-np.asarray(scores), p)
 
 
-def pruning_schemes(scores: Mapping[str, np.ndarray], in_domain: str, p: float, *, normalise: str | None = None) -> dict[str, np.ndarray]:
+#: the pruning study's name of a class's tested OOD neurons (:func:`pruning_schemes`)
+OOD_NEURONS = "OOD neurons"
+
+
+def pruning_schemes(scores: Mapping[str, np.ndarray], in_domain: str, p: float, *, normalise: str | None = None,
+                    ood: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The neuron sets of one class that the pruning study prunes at one p, ``{scheme: mask [layers, units]}``.
 
     ``scores`` are the class means ``{dataset: [layers, units]}`` (datasets without correctly classified
     pairs left out); ``in_domain`` is the in-domain dataset's key. In order: each dataset's top-p% set
-    (``"top: <dataset>"``); with two datasets or more, their ``"intersection"`` and ``"fusion"``; with the
-    in-domain dataset and another, the two OOD sets of :func:`ood_sets` (``"OOD neurons (intersection)"``,
-    ``"OOD neurons (fusion)"``); and the in-domain dataset's lowest-NIG set (``"lowest: <dataset>"``), a
-    control of the same size whose neurons oppose the class. A set may be empty (e.g. an intersection).
-    ``normalise`` is :func:`fusion`'s (default: the raw mean).
+    (``"top: <dataset>"``); with two datasets or more, their ``"intersection"`` and ``"fusion"``; with ``ood``
+    (a mask ``[layers, units]``: the neurons that pass a test of out-of-domain specificity, e.g.
+    :func:`neuron_ig.studies.verdicts.ood_neuron_masks`), ``"OOD neurons"`` (:data:`OOD_NEURONS`); and the
+    in-domain dataset's lowest-NIG set (``"lowest: <dataset>"``), a control of the same size whose neurons oppose
+    the class. A set may be empty (e.g. an intersection). ``normalise`` is :func:`fusion`'s (default: the raw
+    mean). The untested set differences of :func:`ood_sets` are not pruned: any shift of text makes them.
     """
     schemes = {f"top: {name}": mask for name, mask in relevance_neuron_sets(scores, p).items()}
     if len(scores) >= 2:
         schemes[INTERSECTION] = intersection({name: schemes[f"top: {name}"] for name in scores})
         schemes["fusion"] = fusion(scores, p, normalise=normalise)
-    if in_domain in scores and len(scores) >= 2:
-        sets = ood_sets(scores, in_domain, p, normalise=normalise)
-        schemes.update({name: sets[name] for name in OOD_SETS[3:]})
+    if ood is not None:
+        ood = np.asarray(ood, dtype=bool)
+        shape = next(iter(scores.values())).shape if scores else ood.shape
+        if ood.shape != shape:
+            raise ValueError(f"the OOD neurons' mask has shape {ood.shape}, the scores {shape}: pass a [layers, units] mask")
+        schemes[OOD_NEURONS] = ood
     if in_domain in scores:
         schemes[f"lowest: {in_domain}"] = lowest_p_percent(scores[in_domain], p)
     return schemes

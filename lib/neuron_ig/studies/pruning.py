@@ -35,7 +35,7 @@ from neuron_ig.stats.controls import (
     query_control_test,
     random_control,
 )
-from neuron_ig.stats.selection import pruning_schemes
+from neuron_ig.stats.selection import OOD_NEURONS, pruning_schemes
 from neuron_ig.stats.significance import holm, paired_test
 from neuron_ig.studies.effectiveness import informative_part
 
@@ -273,7 +273,8 @@ def relevance_pruning(encoder: CrossEncoder, tasks, scores, in_domain: str, p_va
                       sets: Sequence[str] | None = None, random_seeds: int = 3, matched_seeds: int | None = None, seed: int = 0,
                       token_types: Sequence[str] | None = None, precision: str = "fp32", progress: bool = True,
                       controlled_sets: Sequence[str] | None = None, control_tasks: Sequence[str] | None = None,
-                      activation: np.ndarray | None = None, normalise: str | None = None):
+                      activation: np.ndarray | None = None, normalise: str | None = None,
+                      ood: Mapping[str, Mapping[float, np.ndarray]] | None = None, ood_control_tasks: Sequence[str] = ()):
     """The pruning study of the relevance neurons: every class's sets at every p (Figures 6 and 7).
 
     The arguments not listed here are :func:`pruning_study`'s.
@@ -283,30 +284,44 @@ def relevance_pruning(encoder: CrossEncoder, tasks, scores, in_domain: str, p_va
         in_domain: the in-domain dataset's key.
         sets: keep only these sets of :func:`neuron_ig.stats.selection.pruning_schemes` (e.g. ``["top: <in-domain>"]``).
         controlled_sets: the sets (names of :func:`~neuron_ig.stats.selection.pruning_schemes`, every class) that get
-            the ``random_seeds`` controls (default: every set); the others are marked "no control".
+            the ``random_seeds`` controls on ``control_tasks`` (default: every set but the OOD neurons); the others
+            are marked "no control".
         normalise: the fusion's normalisation (:func:`neuron_ig.stats.selection.fusion`).
+        ood: ``{class name: {p: mask [layers, units]}}``, each class's tested OOD neurons
+            (:func:`neuron_ig.studies.verdicts.ood_neuron_masks`), pruned as the set ``"OOD neurons"``.
+        ood_control_tasks: the tasks on which the OOD neurons get their ``random_seeds`` random controls (the
+            out-of-domain collections they were tested on; default: none). No activation-matched controls: the
+            activations are the in-domain candidates'.
 
     Returns ``(table, per_query)`` as :func:`pruning_study` does, with columns ``p``, ``class`` and ``set``
     added, ``scheme`` being ``"<class> · <set>"``, and the tests against the controls of
     :func:`choose_control_tests`, one Holm family per set (e.g. ``"top: <in-domain>"``) over its non-empty
     controlled rows (classes, tasks and p values). The per-query table holds every p.
     """
-
-
+    arguments = {"random_seeds": random_seeds, "matched_seeds": matched_seeds, "seed": seed, "token_types": token_types,
+                 "precision": precision, "progress": progress}
     tables, per_query = [], []
     for p in p_values:
         schemes, names = {}, {}
         for class_name, per_dataset in scores.items():
             if not per_dataset:
                 continue
-            for name, mask in pruning_schemes(per_dataset, in_domain, p, normalise=normalise).items():
+            tested = (ood or {}).get(class_name, {}).get(p)
+            for name, mask in pruning_schemes(per_dataset, in_domain, p, normalise=normalise, ood=tested).items():
                 if sets is None or name in sets:
                     schemes[f"{class_name} · {name}"] = mask
                     names[f"{class_name} · {name}"] = (class_name, name)
-        controlled = [s for s, (_, name) in names.items() if controlled_sets is None or name in controlled_sets]
-        table, queries = pruning_study(encoder, tasks, schemes, random_seeds=random_seeds, matched_seeds=matched_seeds, seed=seed,
-                                       token_types=token_types, precision=precision, progress=progress,
-                                       controlled=controlled, control_tasks=control_tasks, activation=activation)
+        ood_schemes = {s: m for s, m in schemes.items() if names[s][1] == OOD_NEURONS}
+        schemes = {s: m for s, m in schemes.items() if s not in ood_schemes}
+        controlled = [s for s in schemes if controlled_sets is None or names[s][1] in controlled_sets]
+        table, queries = pruning_study(encoder, tasks, schemes, controlled=controlled, control_tasks=control_tasks,
+                                       activation=activation, **arguments)
+        if ood_schemes:  # random controls only, on the collections the OOD test used
+            ood_table, ood_queries = pruning_study(encoder, tasks, ood_schemes, controlled=list(ood_schemes),
+                                                   control_tasks=list(ood_control_tasks), **arguments)
+            table = pd.concat([table, ood_table], ignore_index=True).fillna({"matched controls": 0})
+            queries = pd.concat([queries, ood_queries[~ood_queries["scheme"].isin(["unpruned", "BM25"])]],
+                                ignore_index=True)
         table.insert(0, "p", p)
         table.insert(1, "class", [names[s][0] for s in table["scheme"]])
         table.insert(2, "set", [names[s][1] for s in table["scheme"]])

@@ -232,6 +232,37 @@ def ood_interaction_claim(cells: Mapping[str, tuple[np.ndarray, np.ndarray]], in
     return row
 
 
+def cells_at_target(cells: Mapping[str, tuple[np.ndarray, np.ndarray]] | None,
+                    below_target: Mapping[str, Sequence[str]] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The ``cells`` (:func:`neuron_ig.studies.aggregation.contrast_cells`) of the collections where the model meets
+    its stand-in targets: ``below_target`` ``{dataset: [targets missed]}``
+    (:func:`neuron_ig.studies.effectiveness.targets_missed`) names the others."""
+    return {name: c for name, c in (cells or {}).items() if not (below_target or {}).get(name)}
+
+
+def ood_neuron_masks(cells: Mapping[str, tuple[np.ndarray, np.ndarray]], in_domain: str, p_values: Sequence[float],
+                     shape: tuple[int, int], *, below_target: Mapping[str, Sequence[str]] | None = None,
+                     n_resamples: int = 499, alpha: float = 0.05, seed: int = 0) -> dict[int, dict[float, np.ndarray]]:
+    """The OOD neurons that pass the test of :func:`ood_interaction_claim`, the sets the pruning study prunes as
+    "OOD neurons": ``{label: {p: mask [layers, units]}}`` for labels 1 (positive) and 0 (negative).
+
+    The test and its arguments are :func:`ood_interaction_claim`'s (the same ``seed`` and ``n_resamples`` give the
+    same neurons as page 10's count), on the collections of :func:`cells_at_target`; ``shape`` is the FFN's
+    ``(layers, units)``. Without the in-domain collection and another one tested, every mask is empty.
+    """
+    cells = cells_at_target(cells, below_target)
+    masks = {}
+    for label in (1, 0):
+        masks[label] = {}
+        for p in p_values:
+            mask = np.zeros(int(np.prod(shape)), dtype=bool)
+            if in_domain in cells and len(cells) >= 2:
+                mask = contrast.contrast_difference_test(cells, in_domain, p, label=label, n_resamples=n_resamples,
+                                                         alpha=alpha, seed=seed)["passes"]
+            masks[label][p] = np.asarray(mask, dtype=bool).reshape(shape)
+    return masks
+
+
 def pruning_claim(set_per_query, controls_per_query, *,
                   claim: str = "pruning the set hurts nDCG@10 more than pruning random neurons") -> dict:
     """Does pruning the set lower nDCG@10 more than its R random controls do, over queries and controls?
@@ -290,6 +321,41 @@ def pruning_claims(per_query: pd.DataFrame | None, class_names: Sequence[str], p
     return rows
 
 
+def ood_pruning_claims(per_query: pd.DataFrame | None, ood_sizes: Mapping[str, int], ood_tasks: Sequence[str], p: float, *,
+                       random_seeds: int, below_target: Sequence[str] = ()) -> list[dict]:
+    """Per class, does pruning its tested OOD neurons (the set ``"OOD neurons"`` of
+    :func:`neuron_ig.studies.pruning.relevance_pruning`) hurt out-of-domain nDCG@10 more than pruning random neurons?
+
+    :func:`pruning_claim` of the per-query deltas of every collection of ``ood_tasks`` (the out-of-domain collections
+    the OOD test used; the queries of all of them together, each control with the same seed everywhere).
+    ``ood_sizes`` ``{class name: neurons in its OOD set}`` (a class without OOD neurons has nothing to prune: ``p``
+    NaN and a ``note``); ``below_target`` the out-of-domain collections left out because the model misses its
+    targets there (with no collection left, the verdict is :data:`BELOW_TARGET`). Rows as :func:`pruning_claims`'.
+    """
+    rows = []
+    for name, size in ood_sizes.items():
+        claim = (f"Pruning the {name} OOD neurons (top {p:g}%, those that pass the OOD test) hurts out-of-domain "
+                 "nDCG@10 more than pruning random neurons of the same per-layer counts")
+        row = {"class": name, "kind": "pruning", "short": "pruning the OOD neurons hurts out of domain more than random controls",
+               "claim": claim, "p": np.nan, "in claimed direction": False}
+        scheme = f"{name} · OOD neurons"
+        if not ood_tasks:
+            rows.append({**row, "note": ("not tested where the model is below target: " + ", ".join(below_target)
+                                         if below_target else "no out-of-domain collection"),
+                         "below target": bool(below_target)})
+        elif size == 0:
+            rows.append({**row, "note": f"no {name} neuron passes the OOD test at top {p:g}%: nothing to prune"})
+        elif random_seeds < 2 or per_query is None or scheme not in set(per_query["scheme"]):
+            rows.append({**row, "note": "fewer than 2 controls (random_seeds)" if random_seeds < 2 else "not pruned"})
+        else:
+            parts = [set_and_control_per_query(per_query, scheme, task) for task in ood_tasks]
+            own, controls = np.concatenate([a for a, _ in parts]), np.concatenate([c for _, c in parts], axis=1)
+            rows.append({**row, **pruning_claim(own, controls, claim=claim),
+                         "note": "on " + ", ".join(ood_tasks) + ("; not tested where the model is below target: "
+                                                                  + ", ".join(below_target) if below_target else "")})
+    return rows
+
+
 def nig_claims(per_pair: Mapping[str, np.ndarray], in_domain: str, p: float, *, class_name: str, label: int = 1,
                cells: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
                below_target: Mapping[str, Sequence[str]] | None = None, p_values: Sequence[float] | None = None,
@@ -307,7 +373,7 @@ def nig_claims(per_pair: Mapping[str, np.ndarray], in_domain: str, p: float, *, 
     NaN and a ``note``.
     """
     missed = {name: list(targets) for name, targets in (below_target or {}).items() if targets}
-    cells = {name: c for name, c in (cells or {}).items() if name not in missed and name in per_pair}
+    cells = {name: c for name, c in cells_at_target(cells, missed).items() if name in per_pair}
     outside = [name for name in cells if name != in_domain]
     untested = ", ".join(missed)  # which targets each misses: the cross-encoder page
     claims = {
