@@ -853,7 +853,7 @@ def ood_pruning_text(table: pd.DataFrame, verdicts: pd.Series, p: float, ood_tas
             parts.append(f"no {name} neuron passes the test")
             continue
         cases = [f"on `{row['task']}` delta {row['delta']:+.3g}"
-                 + (f", effect {_against(row, 'random', 'random controls')}" if _against(row, "random", "") else "")
+                 + (f", effect {effect}" if (effect := _against(row, "random", "random controls")) else "")
                  + f": **{verdicts[i]}**" for i, row in at.iterrows()]
         parts.append(f"the {int(at['neurons'].iloc[0])} {name} ones " + "; ".join(cases))
     return ("The OOD neurons (those that pass the difference-in-differences test of page 10), pruned on the "

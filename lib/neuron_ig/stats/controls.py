@@ -194,6 +194,16 @@ def set_and_control_per_query(per_query: pd.DataFrame, scheme: str, task: str, *
     return wide.loc["set"].to_numpy(dtype=float), wide.loc[controls].to_numpy(dtype=float).reshape(len(controls), -1)
 
 
+def pooled_per_query(per_query: pd.DataFrame, scheme: str, tasks: Sequence[str], *, control_prefix: str = "random ",
+                     measure: str = "nDCG@10") -> tuple[np.ndarray, np.ndarray]:
+    """:func:`set_and_control_per_query` of every task of ``tasks``, their queries side by side: ``([queries],
+    [R, queries])``. Each control keeps its seed on every task (:func:`random_control` depends on the counts and the
+    seed only), so a row of the controls is one random set throughout."""
+    parts = [set_and_control_per_query(per_query, scheme, task, control_prefix=control_prefix, measure=measure)
+             for task in tasks]
+    return np.concatenate([own for own, _ in parts]), np.concatenate([controls for _, controls in parts], axis=1)
+
+
 def query_control_test(set_per_query, controls_per_query, *, n_bootstrap: int = 1999, confidence: float = 0.95,
                        seed: int = 0) -> dict:
     """Does pruning the set lower the measure more than pruning its R controls, over the queries and the controls?

@@ -26,7 +26,11 @@ import numpy as np
 import pandas as pd
 
 from neuron_ig.stats import contrast, nulls
-from neuron_ig.stats.controls import query_control_test, set_and_control_per_query
+from neuron_ig.stats.controls import (
+    pooled_per_query,
+    query_control_test,
+    set_and_control_per_query,
+)
 from neuron_ig.stats.selection import chance_intersection, ood_neuron_test
 from neuron_ig.stats.significance import holm
 
@@ -348,9 +352,7 @@ def ood_pruning_claims(per_query: pd.DataFrame | None, ood_sizes: Mapping[str, i
         elif random_seeds < 2 or per_query is None or scheme not in set(per_query["scheme"]):
             rows.append({**row, "note": "fewer than 2 controls (random_seeds)" if random_seeds < 2 else "not pruned"})
         else:
-            parts = [set_and_control_per_query(per_query, scheme, task) for task in ood_tasks]
-            own, controls = np.concatenate([a for a, _ in parts]), np.concatenate([c for _, c in parts], axis=1)
-            rows.append({**row, **pruning_claim(own, controls, claim=claim),
+            rows.append({**row, **pruning_claim(*pooled_per_query(per_query, scheme, ood_tasks), claim=claim),
                          "note": "on " + ", ".join(ood_tasks) + ("; not tested where the model is below target: "
                                                                   + ", ".join(below_target) if below_target else "")})
     return rows
